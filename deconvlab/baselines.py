@@ -1,0 +1,158 @@
+"""Classical inpainting baselines a network must beat: mean fill, harmonic fill, biharmonic fill.
+
+Imports NumPy; scikit-image (the optional ``data`` extra) only inside `biharmonic_fill`. Each
+function takes an image HxW or HxWxC (float32/float64 in [0, 1]) and a mask HxW (bool or {0, 1},
+True = fill) and returns a new image of the same shape and dtype whose known pixels are exactly
+the input's.
+"""
+import math
+import warnings
+
+import numpy as np
+
+
+def _check(image, mask, caller):
+    image = np.asarray(image)
+    if image.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{caller}: expected a float32/float64 image, got dtype {image.dtype}")
+    if image.ndim not in (2, 3):
+        raise ValueError(f"{caller}: expected an HxW or HxWxC image, got shape {image.shape}")
+    mask = np.asarray(mask)
+    if mask.dtype != np.bool_:
+        if not np.isin(mask, (0, 1)).all():
+            raise ValueError(f"{caller}: the mask must be bool or hold only 0 and 1")
+        mask = mask.astype(bool)
+    if mask.shape != image.shape[:2]:
+        raise ValueError(f"{caller}: mask shape {mask.shape} does not match image size {image.shape[:2]}")
+    if mask.all():
+        raise ValueError(f"{caller}: every pixel is in the hole; there are no known pixels to fill from")
+    return image, mask
+
+
+def mean_fill(image, mask):
+    """Fill every hole pixel with the mean of the known pixels, channel by channel:
+    out[p, c] = (1 / |K|) sum_{q in K} image[q, c] for p in the hole, K = the known pixels."""
+    image, mask = _check(image, mask, "mean_fill")
+    out = image.copy()
+    out[mask] = image[~mask].mean(axis=0, dtype=np.float64).astype(image.dtype)
+    return out
+
+
+def _neighbour_sum(u):
+    """s[i, j] = sum of u over the 4-neighbours of (i, j) that lie inside the image."""
+    s = np.zeros_like(u)
+    s[1:] += u[:-1]
+    s[:-1] += u[1:]
+    s[:, 1:] += u[:, :-1]
+    s[:, :-1] += u[:, 1:]
+    return s
+
+
+def harmonic_fill(image, mask, tol=1e-8, max_iter=None):
+    """Fill the hole with the discrete harmonic function that agrees with the known pixels.
+
+    Every hole pixel p becomes the average of its 4-neighbours inside the image (Laplace's equation
+    with the known pixels as boundary values; at the image border only the neighbours that exist
+    count, a reflecting boundary):  deg(p) u_p - sum_{q ~ p} u_q = 0, where u_q = image_q for known q.
+    This symmetric positive definite system (one per channel, all channels solved together) is
+    solved by conjugate gradients, started from the mean of the known pixels in the smallest window
+    holding the hole and its neighbours, and run on that window only. Iteration stops when the
+    root-mean-square residual over the hole is at most ``tol`` (intensity units) in every channel,
+    or after ``max_iter`` iterations (default: the number of hole pixels + 100, the exact-arithmetic
+    bound with a margin), which warns.
+    Linear functions are harmonic, so a linear ramp is recovered exactly (up to ``tol``).
+    """
+    image, mask = _check(image, mask, "harmonic_fill")
+    out = image.copy()
+    if not mask.any():
+        return out
+    rows, cols = np.nonzero(mask)
+    top, bottom = max(rows.min() - 1, 0), min(rows.max() + 2, mask.shape[0])
+    left, right = max(cols.min() - 1, 0), min(cols.max() + 2, mask.shape[1])
+    hole = mask[top:bottom, left:right]
+    values = image[top:bottom, left:right].astype(np.float64)
+    if values.ndim == 2:
+        values = values[:, :, None]
+    hole3 = hole[:, :, None]
+    degree = _neighbour_sum(np.ones(hole.shape))[:, :, None]
+
+    def laplacian(u):
+        return np.where(hole3, degree * u - _neighbour_sum(u), 0.0)
+
+    b = np.where(hole3, _neighbour_sum(np.where(hole3, 0.0, values)), 0.0)
+    n = int(hole.sum())
+    x = np.where(hole3, values[~hole].mean(axis=0), 0.0)
+    r = b - laplacian(x)
+    d = r.copy()
+    rr = np.einsum("ijc,ijc->c", r, r)
+    limit = (tol ** 2) * n
+    max_iter = n + 100 if max_iter is None else int(max_iter)
+    iterations = 0
+    while np.any(rr > limit) and iterations < max_iter:
+        ad = laplacian(d)
+        dad = np.einsum("ijc,ijc->c", d, ad)
+        active = rr > limit
+        alpha = np.where(active, rr / np.where(active, dad, 1.0), 0.0)
+        x += alpha * d
+        r -= alpha * ad
+        rr_new = np.einsum("ijc,ijc->c", r, r)
+        beta = np.where(active, rr_new / np.where(active, rr, 1.0), 0.0)
+        d = r + beta * d
+        rr = rr_new
+        iterations += 1
+    if np.any(rr > limit):
+        warnings.warn(
+            f"harmonic_fill: stopped after {iterations} iterations with RMS residual "
+            f"{math.sqrt(rr.max() / n):.3g} > tol={tol}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    filled = x if image.ndim == 3 else x[:, :, 0]
+    out[top:bottom, left:right][hole] = filled[hole].astype(image.dtype)
+    return out
+
+
+def biharmonic_fill(image, mask):
+    """Fill the hole with the biharmonic function (Laplacian squared = 0) matching the known pixels,
+    by scikit-image's ``restoration.inpaint_biharmonic`` (smoother than harmonic: it continues
+    gradients across the hole, not only values; scikit-image clips the result to the range of the
+    known pixels per channel). Needs scikit-image, the optional ``data`` extra; without it this is
+    ImportError."""
+    image, mask = _check(image, mask, "biharmonic_fill")
+    try:
+        from skimage.restoration import inpaint_biharmonic
+    except ImportError as e:
+        raise ImportError(
+            "biharmonic_fill needs scikit-image, an optional dependency: pip install 'deconvlab[data]'"
+        ) from e
+    out = image.copy()
+    if not mask.any():
+        return out
+    filled = inpaint_biharmonic(
+        image.astype(np.float64), mask, channel_axis=-1 if image.ndim == 3 else None
+    )
+    out[mask] = filled[mask].astype(image.dtype)
+    return out
+
+
+BASELINES = {"mean": mean_fill, "harmonic": harmonic_fill, "biharmonic": biharmonic_fill}
+
+
+def fill_batch(method, images, masks):
+    """Apply a baseline (a name in `BASELINES` or a function) to every image of an NCHW batch.
+
+    ``masks`` is (N, 1, H, W) or (N, H, W), 1 = hole. Returns an NCHW array like ``images``.
+    """
+    fill = BASELINES[method] if isinstance(method, str) else method
+    images = np.asarray(images)
+    masks = np.asarray(masks)
+    if images.ndim != 4:
+        raise ValueError(f"fill_batch: expected NCHW images, got shape {images.shape}")
+    n, _, h, w = images.shape
+    if masks.shape not in ((n, 1, h, w), (n, h, w)):
+        raise ValueError(f"fill_batch: masks of shape {masks.shape} do not fit images of shape {images.shape}")
+    masks = masks.reshape(n, h, w)
+    out = np.empty_like(images)
+    for i in range(n):
+        out[i] = fill(images[i].transpose(1, 2, 0), masks[i]).transpose(2, 0, 1)
+    return out

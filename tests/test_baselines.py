@@ -1,0 +1,151 @@
+"""Tests for deconvlab.baselines: mean fill by its formula, harmonic fill against a dense solve."""
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from deconvlab import baselines
+
+
+def _ramp(h=32, w=32):
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    return np.stack([0.01 * yy + 0.02 * xx, 0.5 + 0.005 * xx - 0.003 * yy, 0.9 - 0.012 * yy], axis=-1)
+
+
+def _centre_hole(h=32, w=32, size=16):
+    mask = np.zeros((h, w), bool)
+    top, left = (h - size) // 2, (w - size) // 2
+    mask[top:top + size, left:left + size] = True
+    return mask
+
+
+def _irregular_mask(h, w, seed):
+    mask = np.random.default_rng(seed).random((h, w)) < 0.45
+    mask[0, 0] = False
+    return mask
+
+
+def test_mean_fill_puts_the_per_channel_mean_of_known_pixels_in_the_hole():
+    rng = np.random.default_rng(0)
+    image = rng.random((9, 7, 3)).astype(np.float32)
+    mask = _irregular_mask(9, 7, seed=1)
+    out = baselines.mean_fill(image, mask)
+    for c in range(3):
+        known = [image[i, j, c] for i in range(9) for j in range(7) if not mask[i, j]]
+        np.testing.assert_allclose(out[mask, c], sum(np.float64(v) for v in known) / len(known), rtol=1e-6)
+    np.testing.assert_array_equal(out[~mask], image[~mask])
+    assert out.dtype == np.float32
+
+
+def test_harmonic_fill_recovers_a_linear_ramp():
+    ramp = _ramp()
+    mask = _centre_hole()
+    out = baselines.harmonic_fill(ramp, mask)
+    assert np.abs(out - ramp).max() < 1e-6
+
+
+def _dense_harmonic(image, mask):
+    """Independent solve: for each hole pixel, u_p = mean of its in-image 4-neighbours; np.linalg.solve."""
+    h, w = mask.shape
+    holes = list(zip(*np.nonzero(mask)))
+    index = {p: k for k, p in enumerate(holes)}
+    a = np.zeros((len(holes), len(holes)))
+    b = np.zeros(len(holes))
+    for k, (i, j) in enumerate(holes):
+        neighbours = [(i + di, j + dj) for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1))
+                      if 0 <= i + di < h and 0 <= j + dj < w]
+        a[k, k] = 1.0
+        for q in neighbours:
+            if q in index:
+                a[k, index[q]] -= 1.0 / len(neighbours)
+            else:
+                b[k] += image[q] / len(neighbours)
+    out = image.copy()
+    out[mask] = np.linalg.solve(a, b)
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_harmonic_fill_equals_a_dense_direct_solve_including_border_holes(seed):
+    rng = np.random.default_rng(seed)
+    image = rng.random((12, 10))
+    mask = _irregular_mask(12, 10, seed)
+    assert mask[0].any() or mask[:, 0].any()
+    np.testing.assert_allclose(baselines.harmonic_fill(image, mask), _dense_harmonic(image, mask), atol=1e-7)
+
+
+def test_harmonic_fill_obeys_the_maximum_principle_and_keeps_known_pixels():
+    rng = np.random.default_rng(3)
+    image = rng.random((32, 32, 3)).astype(np.float32)
+    mask = _centre_hole()
+    out = baselines.harmonic_fill(image, mask)
+    assert out.dtype == np.float32 and out.shape == image.shape
+    np.testing.assert_array_equal(out[~mask], image[~mask])
+    for c in range(3):
+        assert image[~mask, c].min() - 1e-6 <= out[mask, c].min()
+        assert out[mask, c].max() <= image[~mask, c].max() + 1e-6
+
+
+def test_harmonic_fill_is_fast_on_a_16x16_hole_and_warns_when_stopped_early():
+    rng = np.random.default_rng(4)
+    image = rng.random((32, 32, 3))
+    start = time.perf_counter()
+    for _ in range(20):
+        baselines.harmonic_fill(image, _centre_hole())
+    assert (time.perf_counter() - start) / 20 < 0.05
+    with pytest.warns(RuntimeWarning, match="residual"):
+        baselines.harmonic_fill(image, _centre_hole(), max_iter=2)
+
+
+def test_biharmonic_fill_recovers_a_ramp_and_keeps_known_pixels():
+    pytest.importorskip("skimage")
+    ramp = _ramp().astype(np.float32)
+    mask = _centre_hole()
+    out = baselines.biharmonic_fill(ramp, mask)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out[~mask], ramp[~mask])
+    assert np.abs(out - ramp).max() < 1e-5
+    gray = baselines.biharmonic_fill(ramp[:, :, 0], mask)
+    assert gray.shape == (32, 32) and np.abs(gray - ramp[:, :, 0]).max() < 1e-5
+
+
+def test_biharmonic_fill_without_scikit_image_names_the_data_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "skimage.restoration", None)
+    with pytest.raises(ImportError, match=r"deconvlab\[data\]"):
+        baselines.biharmonic_fill(_ramp(), _centre_hole())
+
+
+def test_baseline_modules_do_not_import_scikit_image():
+    code = ("import sys, deconvlab.data, deconvlab.masks, deconvlab.metrics, deconvlab.baselines; "
+            "print('skimage' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("name", ["mean", "harmonic", "biharmonic"])
+def test_every_baseline_keeps_known_pixels_and_handles_trivial_masks(name):
+    if name == "biharmonic":
+        pytest.importorskip("skimage")
+    fill = baselines.BASELINES[name]
+    image = np.random.default_rng(5).random((16, 16, 3))
+    mask = _irregular_mask(16, 16, seed=6)
+    out = fill(image, mask)
+    np.testing.assert_array_equal(out[~mask], image[~mask])
+    assert np.isfinite(out).all()
+    np.testing.assert_array_equal(fill(image, np.zeros((16, 16), bool)), image)
+    with pytest.raises(ValueError, match="no known pixels"):
+        fill(image, np.ones((16, 16), bool))
+    with pytest.raises(ValueError, match="mask shape"):
+        fill(image, np.ones((8, 16), bool))
+
+
+def test_fill_batch_applies_the_baseline_image_by_image():
+    rng = np.random.default_rng(7)
+    images = rng.random((3, 3, 16, 16)).astype(np.float32)
+    masks = (rng.random((3, 1, 16, 16)) < 0.3).astype(np.float32)
+    out = baselines.fill_batch("harmonic", images, masks)
+    for i in range(3):
+        expected = baselines.harmonic_fill(images[i].transpose(1, 2, 0), masks[i, 0].astype(bool))
+        np.testing.assert_array_equal(out[i], expected.transpose(2, 0, 1))

@@ -1,0 +1,156 @@
+"""Tests for deconvlab.metrics: PSNR / L1 by hand-computed values, pooling, shapes, SSIM vs its formula."""
+import math
+
+import numpy as np
+import pytest
+
+from deconvlab import metrics
+
+
+def _pair(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random(shape), rng.random(shape)
+
+
+def test_psnr_of_a_uniform_error_of_one_tenth_is_twenty_db():
+    a = np.zeros((4, 5, 3))
+    assert metrics.psnr(a + 0.1, a) == pytest.approx(20.0, abs=1e-9)
+    assert metrics.psnr(a + 0.1, a, data_range=2.0) == pytest.approx(20.0 + 20 * math.log10(2), abs=1e-9)
+    assert metrics.mse(a + 0.1, a) == pytest.approx(0.01)
+
+
+def test_identical_images_have_infinite_psnr():
+    a, _ = _pair((6, 6))
+    assert metrics.psnr(a, a) == math.inf
+    assert metrics.hole_psnr(a, a, np.ones((6, 6), bool)) == math.inf
+
+
+def test_hole_psnr_looks_only_inside_the_hole():
+    target = np.zeros((4, 4, 3))
+    pred = target.copy()
+    mask = np.zeros((4, 4), bool)
+    mask[1:3, 1:3] = True
+    pred[~mask] = 0.7  # errors outside the hole do not count
+    assert metrics.hole_psnr(pred, target, mask) == math.inf
+    pred[1, 1, 0] = 0.4  # one value wrong among 4 pixels x 3 channels in the hole
+    expected = 10 * math.log10(1.0 / (0.4 ** 2 / 12))
+    assert metrics.hole_psnr(pred, target, mask) == pytest.approx(expected)
+    assert metrics.hole_psnr(pred, target, mask.astype(np.float32)) == pytest.approx(expected)
+
+
+def test_pooled_hole_psnr_pools_squared_errors_while_mean_psnr_averages_db():
+    t1, t2 = np.zeros((4, 4)), np.zeros((6, 6))
+    p1, p2 = t1 + 0.1, t2 + 0.2
+    m1 = np.zeros((4, 4), bool)
+    m1[0, :2] = True  # 2 pixels, squared error 0.01 each
+    m2 = np.zeros((6, 6), bool)
+    m2[:2, :4] = True  # 8 pixels, squared error 0.04 each
+    pooled_mse = (2 * 0.01 + 8 * 0.04) / 10
+    assert metrics.pooled_hole_psnr([p1, p2], [t1, t2], [m1, m2]) == pytest.approx(-10 * math.log10(pooled_mse))
+    mean = (-10 * math.log10(0.01) - 10 * math.log10(0.04)) / 2
+    assert metrics.mean_psnr([p1, p2], [t1, t2], [m1, m2]) == pytest.approx(mean)
+    assert metrics.l1([p1, p2], [t1, t2], [m1, m2]) == pytest.approx((2 * 0.1 + 8 * 0.2) / 10)
+
+
+def test_nchw_batch_equals_the_list_of_hwc_images():
+    preds, targets = _pair((3, 3, 8, 8), seed=1)
+    masks = np.random.default_rng(2).random((3, 1, 8, 8)) < 0.4
+    as_list = [p.transpose(1, 2, 0) for p in preds], [t.transpose(1, 2, 0) for t in targets]
+    hw_masks = [m[0] for m in masks]
+    for name in ["pooled_hole_psnr", "mean_psnr", "l1"]:
+        fn = getattr(metrics, name)
+        assert fn(preds, targets, masks) == pytest.approx(fn(*as_list, hw_masks))
+    assert metrics.pooled_hole_psnr(preds, targets, masks[:, 0]) == pytest.approx(
+        metrics.pooled_hole_psnr(preds, targets, masks))
+    sq = ((preds - targets) ** 2).transpose(0, 2, 3, 1)[masks[:, 0]]
+    assert metrics.pooled_hole_psnr(preds, targets, masks) == pytest.approx(-10 * math.log10(sq.mean()))
+
+
+def test_full_psnr_is_psnr_over_every_pixel():
+    preds, targets = _pair((2, 3, 5, 5), seed=3)
+    assert metrics.full_psnr(preds, targets) == pytest.approx(-10 * math.log10(((preds - targets) ** 2).mean()))
+    assert metrics.full_psnr(preds, targets) == pytest.approx(metrics.psnr(preds, targets))
+
+
+def test_an_empty_hole_is_a_value_error():
+    a, b = _pair((5, 5))
+    with pytest.raises(ValueError, match="empty"):
+        metrics.hole_psnr(a, b, np.zeros((5, 5), bool))
+    with pytest.raises(ValueError, match="image 1"):
+        metrics.pooled_hole_psnr([a, a], [b, b], [np.ones((5, 5)), np.zeros((5, 5))])
+
+
+def test_bad_inputs_are_reported():
+    a, b = _pair((5, 5))
+    with pytest.raises(TypeError, match="uint8"):
+        metrics.psnr(a.astype(np.uint8), b.astype(np.uint8))
+    with pytest.raises(ValueError, match="shape"):
+        metrics.psnr(a, b[:4])
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        metrics.hole_psnr(a, b, np.full((5, 5), 0.5))
+    with pytest.raises(ValueError, match="mask shape"):
+        metrics.hole_psnr(a, b, np.ones((4, 5), bool))
+    with pytest.raises(ValueError, match="required"):
+        metrics.hole_psnr(a, b, None)
+
+
+# --------------------------------------------------------------------------- SSIM
+
+def _ssim_one_window(x, y, data_range=1.0):
+    """SSIM of two 11x11 images: one window position, Gaussian weights built as a 2-D table."""
+    i = np.arange(11) - 5
+    w = np.exp(-(i[:, None] ** 2 + i[None, :] ** 2) / (2 * 1.5 ** 2))
+    w /= w.sum()
+    mx, my = (w * x).sum(), (w * y).sum()
+    vx, vy = (w * (x - mx) ** 2).sum(), (w * (y - my) ** 2).sum()
+    cxy = (w * (x - mx) * (y - my)).sum()
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    return ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
+
+
+def test_ssim_on_an_11x11_image_is_the_formula_at_its_one_window():
+    x, y = _pair((11, 11), seed=4)
+    assert metrics.ssim(x, y) == pytest.approx(_ssim_one_window(x, y), abs=1e-12)
+    assert metrics.ssim(x, y, data_range=2.0) == pytest.approx(_ssim_one_window(x, y, 2.0), abs=1e-12)
+    colour_x, colour_y = _pair((11, 11, 3), seed=5)
+    expected = np.mean([_ssim_one_window(colour_x[..., c], colour_y[..., c]) for c in range(3)])
+    assert metrics.ssim(colour_x, colour_y) == pytest.approx(expected, abs=1e-12)
+
+
+def test_ssim_of_an_image_with_itself_is_one_and_of_its_negative_is_below_zero():
+    x, _ = _pair((20, 24, 3), seed=6)
+    assert metrics.ssim(x, x) == pytest.approx(1.0)
+    assert metrics.ssim(x, 1.0 - x) < 0
+    with pytest.raises(ValueError, match="11x11"):
+        metrics.ssim(x[:10], x[:10])
+
+
+@pytest.mark.parametrize("shape", [(40, 33), (32, 32, 3), (64, 48, 3)])
+def test_ssim_matches_scikit_image(shape):
+    skm = pytest.importorskip("skimage.metrics")
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    smooth = 0.5 + 0.4 * np.sin(yy / 5.0) * np.cos(xx / 7.0)
+    target = smooth if len(shape) == 2 else np.stack([smooth, smooth ** 2, 1 - smooth], axis=-1)
+    pred = np.clip(target + 0.1 * rng.standard_normal(shape), 0, 1)
+    expected = skm.structural_similarity(
+        pred, target, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0,
+        channel_axis=-1 if len(shape) == 3 else None,
+    )
+    assert metrics.ssim(pred, target) == pytest.approx(expected, abs=1e-4)
+    assert abs(metrics.ssim(pred, target) - expected) < 1e-10  # same formula, float64 both sides
+
+
+def test_ssim_of_a_batch_is_the_mean_of_per_image_ssims():
+    preds, targets = _pair((3, 3, 16, 16), seed=8)
+    per_image = [metrics.ssim(p.transpose(1, 2, 0), t.transpose(1, 2, 0)) for p, t in zip(preds, targets)]
+    assert metrics.ssim(preds, targets) == pytest.approx(np.mean(per_image))
+
+
+def test_inpainting_scores_reports_every_metric():
+    preds, targets = _pair((2, 3, 16, 16), seed=9)
+    masks = np.zeros((2, 1, 16, 16))
+    masks[:, :, 4:12, 4:12] = 1
+    scores = metrics.inpainting_scores(preds, targets, masks)
+    assert set(scores) == {"hole_psnr", "mean_hole_psnr", "full_psnr", "hole_l1", "ssim"}
+    assert scores["hole_psnr"] == metrics.pooled_hole_psnr(preds, targets, masks)
