@@ -82,6 +82,11 @@ def _check_out_size(op, x_shape, out_hw, formula):
         )
 
 
+def _check_weight_size(w, op):
+    if 0 in w.shape:
+        raise ValueError(f"{op}: weight has a zero-size axis (weight shape {w.shape}); every axis must be >= 1")
+
+
 def conv2d_args(x, w, b, stride, padding, dilation, op="conv2d"):
     """Validate conv2d arguments; return ``(stride, padding, dilation, (H_out, W_out))`` as pairs.
 
@@ -89,6 +94,7 @@ def conv2d_args(x, w, b, stride, padding, dilation, op="conv2d"):
     """
     check_array(x, "input", op)
     check_array(w, "weight", op, dtype=x.dtype)
+    _check_weight_size(w, op)
     s = pair(stride, "stride", op, 1)
     p = pair(padding, "padding", op, 0)
     d = pair(dilation, "dilation", op, 1)
@@ -113,6 +119,7 @@ def conv_transpose2d_args(x, w, b, stride, padding, output_padding, dilation, op
     """
     check_array(x, "input", op)
     check_array(w, "weight", op, dtype=x.dtype)
+    _check_weight_size(w, op)
     s = pair(stride, "stride", op, 1)
     p = pair(padding, "padding", op, 0)
     op_ = pair(output_padding, "output_padding", op, 0)
