@@ -1,0 +1,140 @@
+"""Inpainting networks built from deconvlab layers: InpaintNet, and the source article's network (SeedNet); imports nn, functional.
+
+Conventions (DESIGN "Conventions"): images NCHW floats in [0, 1]; masks N×1×H×W with 1 = missing pixel.
+"""
+import numpy as np
+
+from . import functional as F
+from . import nn
+from .autograd import Tensor
+
+
+def _plain(a):
+    """The ndarray inside a Tensor, or the array itself."""
+    return a.data if isinstance(a, Tensor) else np.asarray(a)
+
+
+def known_mean(image, mask):
+    """Per-image, per-channel mean of the known pixels, broadcast over the image: the mean fill.
+
+    mean[n, c] = Σ_ij (1 − m[n,0,i,j]) · x[n,c,i,j] / Σ_ij (1 − m[n,0,i,j])   (0.5 where nothing is known).
+    image (N, C, H, W) and mask (N, 1, H, W) ndarrays; returns an (N, C, 1, 1) ndarray.
+    """
+    known = 1.0 - mask
+    count = known.sum(axis=(2, 3), keepdims=True)
+    total = (image * known).sum(axis=(2, 3), keepdims=True)
+    return np.where(count > 0, total / np.maximum(count, 1.0), 0.5).astype(image.dtype)
+
+
+class InpaintNet(nn.Module):
+    """Encoder-decoder for inpainting: strided convolutions down, transposed convolutions up, skip connections.
+
+    Input: the image with its holes replaced by a starting fill f (by default the known pixels' mean colour),
+    and the mask as a fourth channel. The decoder predicts a residual r added to that start; known pixels are
+    pasted back at the end:
+
+        x₀ = (1 − m)·x + m·f           y = (1 − m)·x + m·(x₀ + r(x₀, m))
+
+    With ``width`` w the feature maps are w, 2w, 4w, 4w channels at scales 1, 1/2, 1/4, 1/8; every
+    transposed convolution is k4 s2 p1 (uniform overlap: no checkerboard, identity 8 of the design).
+    ``rng`` (Generator or seed) draws the initial parameters. Fully convolutional: any H, W divisible by 8 (``deconvlab.inpaint`` pads other sizes).
+    """
+
+    def __init__(self, width=32, in_channels=3, dtype=np.float32, rng=None):
+        super().__init__()
+        w = int(width)
+        if w < 1:
+            raise ValueError(f"InpaintNet: width must be a positive integer, got {width!r}")
+        self.width, self.in_channels = w, in_channels
+        c = in_channels
+        self.enc1 = nn.Conv2d(c + 1, w, 3, padding=1, dtype=dtype, rng=rng)
+        self.enc2 = nn.Conv2d(w, 2 * w, 4, stride=2, padding=1, dtype=dtype, rng=rng)
+        self.enc3 = nn.Conv2d(2 * w, 4 * w, 4, stride=2, padding=1, dtype=dtype, rng=rng)
+        self.enc4 = nn.Conv2d(4 * w, 4 * w, 4, stride=2, padding=1, dtype=dtype, rng=rng)
+        self.mid = nn.Conv2d(4 * w, 4 * w, 3, padding=2, dilation=2, dtype=dtype, rng=rng)
+        self.dec3 = nn.ConvTranspose2d(4 * w, 4 * w, 4, stride=2, padding=1, dtype=dtype, rng=rng)
+        self.dec2 = nn.ConvTranspose2d(8 * w, 2 * w, 4, stride=2, padding=1, dtype=dtype, rng=rng)
+        self.dec1 = nn.ConvTranspose2d(4 * w, w, 4, stride=2, padding=1, dtype=dtype, rng=rng)
+        self.out = nn.Conv2d(2 * w, c, 3, padding=1, dtype=dtype, rng=rng)
+        self.act = nn.LeakyReLU(0.2)
+
+    def forward(self, image, mask, fill=None):
+        """image (N, C, H, W) and mask (N, 1, H, W), Tensors or ndarrays -> the filled image (N, C, H, W) Tensor.
+
+        ``fill`` (N, C, H, W) or broadcastable: starting values in the hole (default: ``known_mean``).
+        """
+        x, m = _plain(image), _plain(mask).astype(_plain(image).dtype)
+        if x.ndim != 4 or m.ndim != 4 or m.shape[1] != 1 or x.shape[0] != m.shape[0] or x.shape[2:] != m.shape[2:]:
+            raise ValueError(
+                f"InpaintNet: expected image (N, {self.in_channels}, H, W) and mask (N, 1, H, W), "
+                f"got {x.shape} and {m.shape}"
+            )
+        if x.shape[2] % 8 or x.shape[3] % 8:
+            raise ValueError(f"InpaintNet: height and width must be multiples of 8, got {x.shape[2]}x{x.shape[3]}")
+        base = (1.0 - m) * x + m * (known_mean(x, m) if fill is None else _plain(fill).astype(x.dtype))
+        act = self.act
+        e1 = act(self.enc1(Tensor(np.concatenate([base, m], axis=1))))
+        e2 = act(self.enc2(e1))
+        e3 = act(self.enc3(e2))
+        e4 = act(self.enc4(e3))
+        h = act(self.mid(e4))
+        d3 = act(self.dec3(h))
+        d2 = act(self.dec2(F.concatenate([d3, e3], axis=1)))
+        d1 = act(self.dec1(F.concatenate([d2, e2], axis=1)))
+        residual = self.out(F.concatenate([d1, e1], axis=1))
+        return Tensor(base) + Tensor(m) * residual
+
+
+class SeedNet(nn.Module):
+    """The source article's Keras network, rebuilt layer for layer:
+
+        Conv2D(64, 3x3, 'valid') + ReLU  ->  Conv2DTranspose(3, 3x3, strides 2, 'same') + sigmoid
+
+    On a 32x32 image the convolution gives 30x30 features and the transposed convolution, whose 'same'
+    padding means "output = input × stride", gives 60x60 — not the 32x32 of the image it should fill, and the
+    article trains it against CIFAR-10 class labels with binary cross-entropy, so it cannot learn inpainting.
+    Keras's 'same' here is PyTorch's full transposed convolution (61x61) with the last row and column cut off.
+    """
+
+    def __init__(self, dtype=np.float32, rng=None):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 64, 3, dtype=dtype, rng=rng)
+        self.deconv = nn.ConvTranspose2d(64, 3, 3, stride=2, dtype=dtype, rng=rng)
+
+    def features(self, x):
+        """The 64-channel feature map after Conv2D + ReLU: (N, 64, H − 2, W − 2)."""
+        return F.relu(self.conv(x))
+
+    def forward(self, x):
+        """x (N, 3, H, W) -> (N, 3, 2(H − 2), 2(W − 2)) in (0, 1)."""
+        y = self.deconv(self.features(x))
+        h, w = 2 * (x.shape[2] - 2), 2 * (x.shape[3] - 2)
+        return F.sigmoid(y[:, :, :h, :w])
+
+
+class SeedNetFixed(nn.Module):
+    """The article's two layers, corrected for inpainting: the output has the input's size and is trained
+    against the image itself with MSE.
+
+        Conv2d(C+1 -> 64, 3x3, padding 1) + ReLU  ->  ConvTranspose2d(64 -> C, 3x3, stride 1, padding 1) + sigmoid
+
+    Input: the image with holes zeroed plus the mask channel, so the network knows what to fill.
+    """
+
+    def __init__(self, in_channels=3, hidden=64, dtype=np.float32, rng=None):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels + 1, hidden, 3, padding=1, dtype=dtype, rng=rng)
+        self.deconv = nn.ConvTranspose2d(hidden, in_channels, 3, stride=1, padding=1, dtype=dtype, rng=rng)
+
+    def forward(self, image, mask, fill=None):
+        """image (N, C, H, W), mask (N, 1, H, W) -> the image with its holes filled, same size.
+
+        ``fill``: values shown to the network inside the hole (default 0, as the article's zeroed pixels)."""
+        x, m = _plain(image), _plain(mask).astype(_plain(image).dtype)
+        start = (1.0 - m) * x if fill is None else (1.0 - m) * x + m * _plain(fill).astype(x.dtype)
+        inp = Tensor(np.concatenate([start, m], axis=1))
+        pred = F.sigmoid(self.deconv(F.relu(self.conv(inp))))
+        return Tensor((1.0 - m) * x) + Tensor(m) * pred
+
+
+MODELS = {"inpaintnet": InpaintNet, "seednet-fixed": SeedNetFixed}
