@@ -371,11 +371,11 @@ class Function:
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
-        raise NotImplementedError("a Function subclass defines forward(ctx, ...)")
+        raise TypeError("Function.forward is abstract: a Function subclass defines forward(ctx, ...)")
 
     @staticmethod
     def backward(ctx, grad_output):
-        raise NotImplementedError("a Function subclass defines backward(ctx, grad_output)")
+        raise TypeError("Function.backward is abstract: a Function subclass defines backward(ctx, grad_output)")
 
     @classmethod
     def apply(cls, *args, **kwargs):

@@ -2,7 +2,7 @@
 
 ``deconvlab bench kernels`` and ``benchmarks/kernels.py`` print, for each layer of a fixed reference set, the
 median forward+backward time of deconvlab's kernels and of ``torch.nn.functional`` on the same arrays, their
-ratio, and the total. The two are timed in alternation, so a busy machine slows both alike. PyTorch is
+ratio, and the total. The two are timed in alternating blocks, so a busy machine slows both alike. PyTorch is
 imported only here, only if installed, and never by the rest of the library.
 """
 import json
@@ -61,10 +61,25 @@ def _import_torch():
     return torch
 
 
-def time_layers(batch=32, dtype=np.float32, repeats=7, layers=REFERENCE_LAYERS, seed=0):
-    """Median fwd+bwd seconds per layer for deconvlab and (if installed) PyTorch, timed in alternation.
+def _timed_blocks(jobs, times, repeats, blocks=3, pause=0.2):
+    """Time each job ``repeats`` times in all, in ``blocks`` runs of consecutive calls, the jobs taking turns
+    block by block (first in alternate order). A pause before each block lets the other library's worker threads
+    fall asleep: timed back to back, threads still spinning from one library's call steal cores from the next."""
+    per_block = [repeats // blocks + (1 if b < repeats % blocks else 0) for b in range(blocks)]
+    for b, count in enumerate(per_block):
+        order = range(len(jobs)) if b % 2 == 0 else reversed(range(len(jobs)))
+        for i in order:
+            time.sleep(pause)
+            for _ in range(count):
+                start = time.perf_counter()
+                jobs[i]()
+                times[i].append(time.perf_counter() - start)
 
-    Returns a list of dicts with keys name, shape, ours, torch (None without PyTorch).
+
+def time_layers(batch=32, dtype=np.float32, repeats=7, layers=REFERENCE_LAYERS, seed=0):
+    """Median fwd+bwd seconds per layer for deconvlab and (if installed) PyTorch, timed in alternating blocks.
+
+    Returns a list of dicts with keys name, shape, ours, torch (None without PyTorch), ours_min, torch_min.
     """
     torch = _import_torch()
     rng = np.random.default_rng(seed)
@@ -78,11 +93,7 @@ def time_layers(batch=32, dtype=np.float32, repeats=7, layers=REFERENCE_LAYERS, 
         times = [[] for _ in jobs]
         for job in jobs:  # warm-up: compile, allocate
             job()
-        for _ in range(repeats):
-            for job, record in zip(jobs, times):
-                start = time.perf_counter()
-                job()
-                record.append(time.perf_counter() - start)
+        _timed_blocks(jobs, times, repeats)
         medians = [float(np.median(t)) for t in times]
         rows.append(
             dict(
@@ -90,6 +101,8 @@ def time_layers(batch=32, dtype=np.float32, repeats=7, layers=REFERENCE_LAYERS, 
                 shape=f"{kind:5s} {c_in:3d}->{c_out:<3d} {size}x{size} k{k} s{s} p{p}",
                 ours=medians[0],
                 torch=medians[1] if torch is not None else None,
+                ours_min=float(np.min(times[0])),
+                torch_min=float(np.min(times[1])) if torch is not None else None,
             )
         )
     return rows
@@ -152,7 +165,7 @@ def run_kernels_benchmark(batch=32, repeats=7, dtype="float32", compile_times=Tr
     if as_json:
         out(json.dumps(result, indent=2))
         return result
-    out(f"forward+backward, batch {batch}, {dtype}, median of {repeats} warm runs, timed in alternation")
+    out(f"forward+backward, batch {batch}, {dtype}, median of {repeats} warm runs, timed in alternating blocks")
     out(format_table(rows))
     if compile_times:
         out(
@@ -160,3 +173,136 @@ def run_kernels_benchmark(batch=32, repeats=7, dtype="float32", compile_times=Tr
             f"{result['warm_first_call_s']:.2f} s with the cache present"
         )
     return result
+
+
+def _torch_inpaintnet(torch, model):
+    """PyTorch's twin of an InpaintNet: the same layers and forward, the same initial parameters."""
+    nn = torch.nn
+
+    class TorchInpaintNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            for name, layer in model.named_children():
+                if name == "act":
+                    continue
+                kind = nn.Conv2d if type(layer).__name__ == "Conv2d" else nn.ConvTranspose2d
+                extra = {"output_padding": layer.output_padding} if kind is nn.ConvTranspose2d else {}
+                setattr(self, name, kind(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
+                                         layer.padding, dilation=layer.dilation, **extra))
+            self.act = nn.LeakyReLU(0.2)
+
+        def forward(self, x, m):
+            known = 1 - m
+            mean = (x * known).sum((2, 3), keepdim=True) / known.sum((2, 3), keepdim=True).clamp(min=1)
+            base = known * x + m * mean
+            a = self.act
+            e1 = a(self.enc1(torch.cat([base, m], 1)))
+            e2 = a(self.enc2(e1))
+            e3 = a(self.enc3(e2))
+            h = a(self.mid(a(self.enc4(e3))))
+            d3 = a(self.dec3(h))
+            d2 = a(self.dec2(torch.cat([d3, e3], 1)))
+            d1 = a(self.dec1(torch.cat([d2, e2], 1)))
+            return base + m * self.out(torch.cat([d1, e1], 1))
+
+    twin = TorchInpaintNet()
+    twin.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in model.state_dict().items()})
+    return twin
+
+
+def time_train_step(width=32, batch=32, size=32, repeats=10, seed=0):
+    """Median seconds of one training step (forward, hole MSE, backward, gradient clipping, Adam) of InpaintNet
+    in deconvlab and, if installed, of the same network in PyTorch, timed in alternating blocks on the same batch.
+
+    Also splits deconvlab's step into time inside the convolution kernels and the rest. Returns a dict.
+    """
+    from . import functional as F
+    from . import kernels as K
+    from . import models, optim
+
+    rng = np.random.default_rng(seed)
+    x = rng.random((batch, 3, size, size)).astype(np.float32)
+    m = np.zeros((batch, 1, size, size), np.float32)
+    m[:, :, size // 4: 3 * size // 4, size // 4: 3 * size // 4] = 1
+    model = models.InpaintNet(width, rng=rng)
+    opt = optim.Adam(list(model.parameters()), lr=1e-4)
+    hole = np.broadcast_to(m, x.shape)
+
+    spent = [0.0]
+    names = ("conv2d_forward", "conv2d_backward", "conv_transpose2d_forward", "conv_transpose2d_backward")
+    originals = {n: getattr(K, n) for n in names}
+
+    def timed(fn):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter() - start
+        return wrapper
+
+    def ours():
+        loss = F.mse_loss(model(x, m), x, mask=hole)
+        opt.zero_grad()
+        loss.backward()
+        optim.clip_grad_norm(model.parameters(), 1.0)
+        opt.step()
+
+    jobs = [ours]
+    torch = _import_torch()
+    if torch is not None:
+        twin = _torch_inpaintnet(torch, model)
+        topt = torch.optim.Adam(twin.parameters(), lr=1e-4)
+        xt, mt, ht = torch.from_numpy(x), torch.from_numpy(m), torch.from_numpy(hole.copy())
+
+        def theirs():
+            out = twin(xt, mt)
+            loss = ((out - xt) ** 2 * ht).sum() / ht.sum()
+            topt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(twin.parameters(), 1.0)
+            topt.step()
+
+        jobs.append(theirs)
+    for job in jobs:
+        job()
+    times = [[] for _ in jobs]
+    kernel_share = []
+    def ours_measured():
+        spent[0] = 0.0
+        ours()
+        kernel_share.append(spent[0])
+
+    jobs[0] = ours_measured
+    for n in names:
+        setattr(K, n, timed(originals[n]))
+    try:
+        _timed_blocks(jobs, times, repeats)
+    finally:
+        for n in names:
+            setattr(K, n, originals[n])
+    ours_s = float(np.median(times[0]))
+    return dict(
+        ours=ours_s,
+        torch=float(np.median(times[1])) if torch is not None else None,
+        kernels=float(np.median(kernel_share)),
+        width=width, batch=batch, size=size, parameters=int(sum(p.data.size for p in model.parameters())),
+    )
+
+
+def run_train_step_benchmark(width=32, batch=32, repeats=10, as_json=False, out=print):
+    """Print the training-step benchmark: deconvlab vs PyTorch, and where deconvlab's time goes."""
+    r = time_train_step(width=width, batch=batch, repeats=repeats)
+    if as_json:
+        out(json.dumps(r, indent=2))
+        return r
+    out(f"InpaintNet width {width} ({r['parameters']} parameters), batch {batch} of {r['size']}x{r['size']}, "
+        f"median of {repeats} steps (forward, hole MSE, backward, clipping, Adam), timed in alternating blocks")
+    line = f"deconvlab {r['ours'] * 1e3:8.1f} ms"
+    if r["torch"] is not None:
+        line += f"   torch {r['torch'] * 1e3:8.1f} ms   ratio {r['ours'] / r['torch']:.2f}"
+    out(line)
+    rest = r["ours"] - r["kernels"]
+    out(f"deconvlab: {r['kernels'] * 1e3:.1f} ms in the convolution kernels, {rest * 1e3:.1f} ms elsewhere "
+        f"({rest / r['ours']:.0%}: autograd bookkeeping, activations, concatenation, loss, optimizer)")
+    return r

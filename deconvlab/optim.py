@@ -62,7 +62,7 @@ class Optimizer:
 
     def step(self):
         """Update every parameter that has a gradient, in place (defined by each optimizer)."""
-        raise NotImplementedError(f"{type(self).__name__} does not define step()")
+        raise TypeError(f"{type(self).__name__} does not define step(); an Optimizer subclass must")
 
     def _params_with_grad(self, group):
         return (p for p in group["params"] if p.grad is not None)
@@ -222,7 +222,7 @@ class LRScheduler:
 
     def lr_at(self, base_lr, epoch):
         """The learning rate at ``epoch`` for a group whose initial rate is ``base_lr`` (defined by each schedule)."""
-        raise NotImplementedError(f"{type(self).__name__} does not define lr_at()")
+        raise TypeError(f"{type(self).__name__} does not define lr_at(); a scheduler subclass must")
 
     def step(self):
         """Advance one epoch and update the optimizer's learning rates."""

@@ -52,31 +52,48 @@ class TrainConfig:
     def __post_init__(self):
         problems = []
         for name in ("width", "steps", "batch_size", "eval_every", "eval_crops", "checkpoint_every"):
-            if int(getattr(self, name)) < 1:
-                problems.append(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if self.patch_size < 8 or self.patch_size % 8:
+            value = getattr(self, name)
+            if not _is_int(value) or value < 1:
+                problems.append(f"{name} must be a positive integer, got {value!r}")
+        if not _is_int(self.patch_size) or self.patch_size < 8 or self.patch_size % 8:
             problems.append(f"patch_size must be a multiple of 8, got {self.patch_size!r}")
+        if not _is_int(self.seed) or self.seed < 0:
+            problems.append(f"seed must be a non-negative integer, got {self.seed!r}")
+        if not 0 <= self.momentum < 1:
+            problems.append(f"momentum must be in [0, 1), got {self.momentum!r}")
+        for name in ("weight_decay", "l1_weight"):
+            if not 0 <= getattr(self, name) < float("inf"):
+                problems.append(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
         if self.optimizer not in ("adam", "sgd"):
             problems.append(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
         if self.schedule not in ("cosine", "constant"):
             problems.append(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
-        if not self.clip_grad_norm >= 0:
-            problems.append(f"clip_grad_norm must be >= 0 (0 = no clipping), got {self.clip_grad_norm!r}")
-        if not self.lr > 0:
-            problems.append(f"lr must be positive, got {self.lr!r}")
+        if not 0 <= self.clip_grad_norm < float("inf"):
+            problems.append(f"clip_grad_norm must be a finite number >= 0 (0 = no clipping), got {self.clip_grad_norm!r}")
+        if not 0 < self.lr < float("inf"):
+            problems.append(f"lr must be a finite positive number, got {self.lr!r}")
         if self.model not in models.MODELS:
             problems.append(f"model must be one of {sorted(models.MODELS)}, got {self.model!r}")
         self.mask_kinds = tuple(self.mask_kinds)
         self.mask_weights = tuple(float(w) for w in self.mask_weights)
         unknown = [k for k in self.mask_kinds if k not in masks.MASK_KINDS]
         if unknown or not self.mask_kinds:
-            problems.append(f"mask kinds must be among {masks.MASK_KINDS}, got {self.mask_kinds!r}")
-        if len(self.mask_weights) != len(self.mask_kinds) or min(self.mask_weights, default=0) < 0:
-            problems.append(f"mask_weights {self.mask_weights!r} must be one non-negative weight per mask kind")
+            problems.append(f"mask_kinds must be among {masks.MASK_KINDS}, got {self.mask_kinds!r}")
+        elif (len(self.mask_weights) != len(self.mask_kinds) or min(self.mask_weights) < 0
+              or not 0 < sum(self.mask_weights) < float("inf")):
+            problems.append(f"mask_weights {self.mask_weights!r} must be one non-negative weight per mask kind, not all zero")
         if self.dtype not in ("float32", "float64"):
             problems.append(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
         if problems:
             raise ValueError("TrainConfig: " + "; ".join(problems))
+
+
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+RESUMABLE_CHANGES = ("steps", "eval_every", "checkpoint_every")
+"""Settings a resumed run may change; any other difference from the checkpoint's settings is refused."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -189,8 +206,9 @@ def _atomic_write(path, write):
         raise
 
 
-def save_checkpoint(path, model, optimizer, scheduler, step, rngs, history, config):
-    """Save everything needed to resume (atomically): parameters, optimiser/scheduler state, generators, history."""
+def save_checkpoint(path, model, optimizer, scheduler, step, rngs, history, config, pending=None):
+    """Save everything needed to resume (atomically): parameters, optimiser/scheduler state, generators, history,
+    and ``pending``: the per-step values gathered since the last history entry (so a resumed run logs the same)."""
     arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
     opt_state = optimizer.state_dict()
     scalars = {}
@@ -209,6 +227,7 @@ def save_checkpoint(path, model, optimizer, scheduler, step, rngs, history, conf
         scheduler=scheduler.state_dict() if scheduler is not None else None,
         rngs={name: g.bit_generator.state for name, g in rngs.items()},
         history=history,
+        pending=pending or {},
     )
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     _atomic_write(path, lambda f: np.savez(f, **arrays))
@@ -216,17 +235,34 @@ def save_checkpoint(path, model, optimizer, scheduler, step, rngs, history, conf
 
 def _read_npz(path, formats):
     """The arrays and the meta dict of a file written by this module; ValueError naming the path otherwise."""
+    path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path!r} does not exist")
+    expected = " or ".join(repr(f) for f in formats)
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise ValueError(f"{path!r} is not an .npz archive (it starts with {magic!r}), so not a deconvlab file ({expected})")
     try:
         with np.load(path, allow_pickle=False) as z:
             files = {k: z[k] for k in z.files}
-        meta = json.loads(files.pop("meta").tobytes().decode())
     except Exception as exc:
-        raise ValueError(f"{path!r} is not a readable deconvlab checkpoint ({type(exc).__name__}: {exc})") from None
+        raise ValueError(
+            f"{path!r} is not a readable deconvlab checkpoint or weights file, it may be truncated "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+    if "meta" not in files:
+        raise ValueError(f"{path!r} is an .npz archive without the 'meta' entry of a deconvlab file (format {expected})")
+    try:
+        meta = json.loads(files.pop("meta").tobytes().decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path!r} has a 'meta' entry that is not deconvlab's JSON ({type(exc).__name__}: {exc})") from None
     if not isinstance(meta, dict) or meta.get("format") not in formats:
         found = meta.get("format") if isinstance(meta, dict) else None
-        raise ValueError(f"{path!r} is not a deconvlab checkpoint or weights file (format {found!r})")
+        raise ValueError(f"{path!r} has format {found!r}, expected {expected}")
+    missing = [k for k in ("step", "config", "history") if k not in meta]
+    if missing:
+        raise ValueError(f"{path!r} lacks the entries {missing} of format {meta['format']!r}")
     return files, meta
 
 
@@ -237,14 +273,20 @@ def load_checkpoint(path):
     """
     files, meta = _read_npz(path, (CHECKPOINT_FORMAT,))
     model_state = {k[len("model/"):]: v for k, v in files.items() if k.startswith("model/")}
+    missing = [k for k in ("optim_scalars", "param_groups", "rngs", "scheduler") if k not in meta]
+    if missing or not isinstance(meta["rngs"], dict) or set(meta["rngs"]) != {"sampler", "train"}:
+        raise ValueError(f"{path!r} is a damaged deconvlab checkpoint (meta lacks {missing or ['rngs']})")
     state = {}
-    for key, value in files.items():
-        if key.startswith("optim/"):
-            _, idx, name = key.split("/", 2)
+    try:
+        for key, value in files.items():
+            if key.startswith("optim/"):
+                _, idx, name = key.split("/", 2)
+                state.setdefault(int(idx), {})[name] = value
+        for key, value in meta["optim_scalars"].items():
+            idx, name = key.split("/", 1)
             state.setdefault(int(idx), {})[name] = value
-    for key, value in meta["optim_scalars"].items():
-        idx, name = key.split("/", 1)
-        state.setdefault(int(idx), {})[name] = value
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path!r} is a damaged deconvlab checkpoint ({type(exc).__name__}: {exc})") from None
     return meta, model_state, {"state": state, "param_groups": meta["param_groups"]}
 
 
@@ -260,10 +302,11 @@ def export_weights(checkpoint_path, weights_path):
     """Turn a training checkpoint into a weights file (drops the optimiser state)."""
     model = load_model(checkpoint_path)
     meta = _read_npz(checkpoint_path, (CHECKPOINT_FORMAT,))[1]
-    save_weights(weights_path, model, _config_from(meta), meta["history"], meta["step"])
+    save_weights(weights_path, model, config_from_meta(meta), meta["history"], meta["step"])
 
 
-def _config_from(meta):
+def config_from_meta(meta):
+    """The TrainConfig stored in a checkpoint's or weights file's meta dict (JSON lists back to tuples)."""
     return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"].items()})
 
 
@@ -271,10 +314,14 @@ def load_model(path):
     """The model stored in a checkpoint or weights file, in eval mode (for inference)."""
     files, meta = _read_npz(path, (CHECKPOINT_FORMAT, WEIGHTS_FORMAT))
     try:
-        model = build_model(_config_from(meta))
-    except (TypeError, ValueError) as exc:
+        model = build_model(config_from_meta(meta))
+    except (AttributeError, TypeError, ValueError) as exc:
         raise ValueError(f"{path!r} describes no model deconvlab can build: {exc}") from None
-    model.load_state_dict({k[len("model/"):]: v for k, v in files.items() if k.startswith("model/")})
+    try:
+        model.load_state_dict({k[len("model/"):]: v for k, v in files.items() if k.startswith("model/")})
+    except (RuntimeError, ValueError) as exc:
+        detail = "; ".join(line.strip() for line in str(exc).splitlines())
+        raise ValueError(f"{path!r} holds parameters that do not fit its own model: {detail}") from None
     model.eval()
     return model
 
@@ -289,6 +336,22 @@ def _make_optimizer(config, model):
         opt = optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     sched = optim.CosineAnnealingLR(opt, T_max=config.steps, eta_min=config.lr * 0.02) if config.schedule == "cosine" else None
     return opt, sched
+
+
+def check_resumable(path, meta, config):
+    """ValueError naming the settings in which ``config`` differs from the checkpoint's (``meta``), other than
+    those of RESUMABLE_CHANGES (a longer ``steps`` also stretches the cosine schedule to the new total)."""
+    try:
+        saved = dataclasses.asdict(config_from_meta(meta))
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path!r} holds settings deconvlab cannot read: {exc}") from None
+    wanted = dataclasses.asdict(config)
+    changed = [f"{k}: {saved[k]!r} -> {wanted[k]!r}" for k in saved if k not in RESUMABLE_CHANGES and saved[k] != wanted[k]]
+    if changed:
+        raise ValueError(
+            f"cannot resume from {path!r} with different settings ({'; '.join(changed)}); "
+            f"only {', '.join(RESUMABLE_CHANGES)} may change"
+        )
 
 
 def train(config, out_dir, resume=False, images=None, eval_images=None, progress=True, log=print):
@@ -313,25 +376,34 @@ def train(config, out_dir, resume=False, images=None, eval_images=None, progress
     sampler = data.PatchSampler(images, patch_size=config.patch_size, batch_size=config.batch_size, seed=config.seed)
     rng = np.random.default_rng(config.seed + 1)
     history, step, elapsed = [], 0, 0.0
+    running, norms = [], []
     if resume and os.path.exists(ckpt_path):
         meta, model_state, opt_state = load_checkpoint(ckpt_path)
-        model.load_state_dict(model_state)
-        opt.load_state_dict(opt_state)
-        if sched is not None and meta["scheduler"] is not None:
-            sched.load_state_dict(meta["scheduler"])
-        sampler.rng.bit_generator.state = meta["rngs"]["sampler"]
-        rng.bit_generator.state = meta["rngs"]["train"]
+        check_resumable(ckpt_path, meta, config)
+        try:
+            model.load_state_dict(model_state)
+            opt.load_state_dict(opt_state)
+            if sched is not None and meta["scheduler"] is not None:
+                sched.load_state_dict(meta["scheduler"])
+                sched.T_max = config.steps
+            sampler.rng.bit_generator.state = meta["rngs"]["sampler"]
+            rng.bit_generator.state = meta["rngs"]["train"]
+        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+            detail = "; ".join(line.strip() for line in str(exc).splitlines())
+            raise ValueError(f"cannot resume from {ckpt_path!r}: {type(exc).__name__}: {detail}") from None
         history, step = meta["history"], meta["step"]
+        running = list(meta.get("pending", {}).get("losses", []))
+        norms = list(meta.get("pending", {}).get("grad_norms", []))
         elapsed = history[-1]["seconds"] if history else 0.0
         log(f"resumed from {ckpt_path} at step {step}")
     dtype = np.dtype(config.dtype)
 
     def checkpoint():
-        save_checkpoint(ckpt_path, model, opt, sched, step, {"sampler": sampler.rng, "train": rng}, history, config)
+        save_checkpoint(ckpt_path, model, opt, sched, step, {"sampler": sampler.rng, "train": rng}, history, config,
+                        pending={"losses": running, "grad_norms": norms})
 
     bar = tqdm(total=config.steps, initial=step, disable=not progress, desc="training", unit="step")
     start = time.perf_counter() - elapsed
-    running, norms = [], []
     try:
         while step < config.steps:
             x = augment(sampler.sample(), rng).astype(dtype)
@@ -354,6 +426,11 @@ def train(config, out_dir, resume=False, images=None, eval_images=None, progress
                 )
             norms.append(norm)
             opt.step()
+            if not all(np.isfinite(p.data).all() for p in model.parameters()):
+                raise TrainingDiverged(
+                    f"a parameter became NaN or infinite at step {step + 1}; the last checkpoint ({ckpt_path}) is "
+                    "kept. Try a lower --lr."
+                )
             if sched is not None:
                 sched.step()
             step += 1

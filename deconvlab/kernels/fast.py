@@ -45,64 +45,47 @@ def _taps(k, s, d):
     return np.array(residues, dtype=np.int64), phase, shift
 
 
-# Inner loops below index 1-D views with the bare loop variable: Numba can then prove the index is
+def _phase_ranges(res, s, p, n_ph, size):
+    """For each stored phase a of one axis: (a, i0, i1, r0) — phase rows i in [i0, i1) hold input rows
+    r = i·s + a − p inside [0, size), the first of them being r0."""
+    out = []
+    for a in res:
+        i0 = min(n_ph, max(0, -((a - p) // s)))
+        i1 = max(i0, min(n_ph, (size - 1 - a + p) // s + 1))
+        out.append((int(a), i0, i1, i0 * s + int(a) - p))
+    return out
+
+
+def phase_split(x, res_h, res_w, s, p, phases):
+    """phases[ai, bi, n, c, ih, jw] = x[n, c, ih·s_h + res_h[ai] − p_h, jw·s_w + res_w[bi] − p_w], 0 outside x.
+
+    A few strided NumPy copies (one per stored phase) and zero borders: pure data movement.
+    """
+    h_ph, w_ph = phases.shape[4:]
+    for ai, (_, i0, i1, r0) in enumerate(_phase_ranges(res_h, s[0], p[0], h_ph, x.shape[2])):
+        for bi, (_, j0, j1, q0) in enumerate(_phase_ranges(res_w, s[1], p[1], w_ph, x.shape[3])):
+            dst = phases[ai, bi]
+            dst[:, :, :i0] = 0
+            dst[:, :, i1:] = 0
+            dst[:, :, i0:i1, :j0] = 0
+            dst[:, :, i0:i1, j1:] = 0
+            dst[:, :, i0:i1, j0:j1] = x[:, :, r0 : r0 + (i1 - i0 - 1) * s[0] + 1 : s[0], q0 : q0 + (j1 - j0 - 1) * s[1] + 1 : s[1]]
+
+
+def phase_merge(phases, res_h, res_w, s, p, x):
+    """The inverse of ``phase_split`` on the pixels it stores: x[n, c, ih·s_h + res_h[ai] − p_h, jw·s_w + res_w[bi] − p_w]
+    = phases[ai, bi, n, c, ih, jw]. Pass x zeroed: pixels no tap reads keep gradient 0."""
+    h_ph, w_ph = phases.shape[4:]
+    for ai, (_, i0, i1, r0) in enumerate(_phase_ranges(res_h, s[0], p[0], h_ph, x.shape[2])):
+        for bi, (_, j0, j1, q0) in enumerate(_phase_ranges(res_w, s[1], p[1], w_ph, x.shape[3])):
+            if i1 > i0 and j1 > j0:
+                x[:, :, r0 : r0 + (i1 - i0 - 1) * s[0] + 1 : s[0], q0 : q0 + (j1 - j0 - 1) * s[1] + 1 : s[1]] = (
+                    phases[ai, bi, :, :, i0:i1, j0:j1]
+                )
+
+
+# The loops below index 1-D views with the bare loop variable: Numba can then prove the index is
 # non-negative, drop its negative-index wraparound, and emit vector loads and stores.
-
-
-@njit()
-def phase_split(x, res_h, res_w, sh, sw, ph, pw, phases):
-    """phases[ai, bi, n, c, ih, jw] = x[n, c, ih·sh + res_h[ai] − ph, jw·sw + res_w[bi] − pw], 0 outside x."""
-    n_batch, c_in, h, wd = x.shape
-    h_ph, w_ph = phases.shape[4], phases.shape[5]
-    for n in range(n_batch):
-        for c in range(c_in):
-            for ai in range(res_h.size):
-                for bi in range(res_w.size):
-                    a, b = res_h[ai], res_w[bi]
-                    # columns jw in [j0, j1) land inside x, at q = jw·sw + b − pw
-                    j0 = min(w_ph, max(0, (pw - b + sw - 1) // sw))
-                    j1 = max(j0, min(w_ph, (wd - 1 + pw - b) // sw + 1))
-                    for ih in range(h_ph):
-                        dst = phases[ai, bi, n, c, ih]
-                        r = ih * sh + a - ph
-                        if r < 0 or r >= h:
-                            for jw in range(w_ph):
-                                dst[jw] = 0.0
-                            continue
-                        for jw in range(j0):
-                            dst[jw] = 0.0
-                        if j1 > j0:
-                            src = x[n, c, r, j0 * sw + b - pw :]
-                            inside = dst[j0:j1]
-                            for t in range(j1 - j0):
-                                inside[t] = src[t * sw]
-                        for jw in range(j1, w_ph):
-                            dst[jw] = 0.0
-
-
-@njit()
-def phase_merge(phases, res_h, res_w, sh, sw, ph, pw, x):
-    """x[n, c, ih·sh + res_h[ai] − ph, jw·sw + res_w[bi] − pw] = phases[ai, bi, n, c, ih, jw] where that lies in x:
-    the inverse of ``phase_split`` on the pixels it stores. Pass x zeroed: pixels no tap reads keep gradient 0."""
-    n_batch, c_in, h, wd = x.shape
-    h_ph, w_ph = phases.shape[4], phases.shape[5]
-    for n in range(n_batch):
-        for c in range(c_in):
-            for ai in range(res_h.size):
-                for bi in range(res_w.size):
-                    a, b = res_h[ai], res_w[bi]
-                    j0 = min(w_ph, max(0, (pw - b + sw - 1) // sw))
-                    j1 = max(j0, min(w_ph, (wd - 1 + pw - b) // sw + 1))
-                    if j1 == j0:
-                        continue
-                    for ih in range(h_ph):
-                        r = ih * sh + a - ph
-                        if r < 0 or r >= h:
-                            continue
-                        src = phases[ai, bi, n, c, ih, j0:j1]
-                        dst = x[n, c, r, j0 * sw + b - pw :]
-                        for t in range(j1 - j0):
-                            dst[t * sw] = src[t]
 
 
 @njit()
@@ -167,7 +150,7 @@ def _unrolled(x, kernel_hw, s, p, d, out_hw):
     (res_h, phase_h, shift_h), (res_w, phase_w, shift_w) = (_taps(kernel_hw[i], s[i], d[i]) for i in range(2))
     h_ph, w_ext = _grid(kernel_hw, s, d, out_hw)
     phases = np.empty((res_h.size, res_w.size, n_batch, c_in, h_ph, w_ext), dtype=x.dtype)
-    phase_split(x, res_h, res_w, s[0], s[1], p[0], p[1], phases)
+    phase_split(x, res_h, res_w, s, p, phases)
     rows, length = c_in * kernel_hw[0] * kernel_hw[1], out_hw[0] * w_ext
     chunks = _chunks(n_batch, rows, length, x.itemsize)
     buffer = np.empty(rows * (chunks[0][1] - chunks[0][0]) * length if chunks else 0, dtype=x.dtype)
@@ -221,7 +204,7 @@ def scatter(g, w, s, p, d, in_hw):
         cols = w2t @ _extend(g[n0:n1], w_ext)
         col2im(cols, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, phases)
     x = np.zeros((n_batch, c_in) + tuple(in_hw), dtype=g.dtype)
-    phase_merge(phases, res_h, res_w, s[0], s[1], p[0], p[1], x)
+    phase_merge(phases, res_h, res_w, s, p, x)
     return x
 
 
@@ -233,16 +216,16 @@ def weight_grad(g, x, kernel_hw, s, p, d, gx_weight=None):
     """
     out_hw = g.shape[2:]
     w_ext = _grid(kernel_hw, s, d, out_hw)[1]
-    gw = np.zeros((g.shape[1], x.shape[1] * kernel_hw[0] * kernel_hw[1]), dtype=x.dtype)
+    gw_t = np.zeros((x.shape[1] * kernel_hw[0] * kernel_hw[1], g.shape[1]), dtype=x.dtype)  # gWᵀ: BLAS is faster this way round
     y = None
     if gx_weight is not None:
         w2 = gx_weight.reshape(gx_weight.shape[0], -1)
         y = np.empty((x.shape[0], gx_weight.shape[0]) + tuple(out_hw), dtype=x.dtype)
     for n0, n1, cols in _unrolled(x, kernel_hw, s, p, d, out_hw):
-        gw += _extend(g[n0:n1], w_ext) @ cols.T
+        gw_t += cols @ _extend(g[n0:n1], w_ext).T
         if y is not None:
             y[n0:n1] = _crop(w2 @ cols, n1 - n0, out_hw)
-    gw = gw.reshape((g.shape[1], x.shape[1]) + tuple(kernel_hw))
+    gw = np.ascontiguousarray(gw_t.T).reshape((g.shape[1], x.shape[1]) + tuple(kernel_hw))
     return gw if y is None else (gw, y)
 
 
