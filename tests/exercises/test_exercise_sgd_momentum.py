@@ -1,0 +1,6 @@
+"""The graded properties of the sgd_momentum exercise, on --impl FOLDER (default: the solution)."""
+EXERCISE = "sgd_momentum"
+
+
+def test_property_holds(check, grade_check):
+    grade_check(check)

@@ -1,0 +1,34 @@
+"""The benchmark harness: it runs, restores what it instruments, and compares like with like."""
+import numpy as np
+import pytest
+
+from deconvlab import autograd, bench, kernels, models, optim
+
+
+def test_time_layers_reports_every_reference_layer_and_a_total():
+    rows = bench.time_layers(batch=1, repeats=1)
+    assert [r["name"] for r in rows] == [layer[0] for layer in bench.REFERENCE_LAYERS]
+    assert all(r["ours"] > 0 for r in rows)
+    table = bench.format_table(rows)
+    assert table.splitlines()[-1].startswith("total")
+
+
+def test_train_step_timing_splits_the_step_and_restores_what_it_wrapped():
+    before = (kernels.conv2d_forward, autograd.Add.__dict__["forward"], optim.clip_grad_norm)
+    r = bench.time_train_step(width=4, batch=2, size=16, repeats=2)
+    parts = r["kernels"] + r["other_operations"] + r["optimizer"] + r["bookkeeping"]
+    assert r["kernels"] > 0 and parts == pytest.approx(r["ours"], rel=0.5)
+    assert (kernels.conv2d_forward, autograd.Add.__dict__["forward"], optim.clip_grad_norm) == before
+
+
+def test_pytorch_twin_of_inpaintnet_computes_the_same_function():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    model = models.InpaintNet(4, rng=rng)
+    x = rng.random((2, 3, 16, 16)).astype(np.float32)
+    m = np.zeros((2, 1, 16, 16), np.float32)
+    m[:, :, 4:12, 2:9] = 1
+    twin = bench._torch_inpaintnet(torch, model)
+    ours = model(x, m).data
+    theirs = twin(torch.from_numpy(x), torch.from_numpy(m)).detach().numpy()
+    assert np.abs(ours - theirs).max() < 1e-5
