@@ -7,16 +7,25 @@ stderr and exit code 2; any other failure is one line and exit code 1. No traceb
 import argparse
 import os
 import sys
+import warnings
 
 
 class UsageError(Exception):
     """A mistake in what the user asked for: reported as one line, exit code 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad option reported like every other mistake: one line on stderr, exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def _load_image_arg(path, what, max_pixels):
     """Load a user's image, turning every way it can be unusable into a UsageError naming the file."""
     from . import data
 
+    path = os.fspath(path)
     try:
         return data.load_image(path, max_pixels=max_pixels)
     except FileNotFoundError:
@@ -52,8 +61,10 @@ def _load_model_arg(path):
 
     if path is None:
         return inpainting.load_pretrained()
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise UsageError(f"model {path!r} does not exist")
+    if not os.path.isfile(path):
+        raise UsageError(f"model {path!r} is not a file; expected a checkpoint.npz or weights .npz")
     try:
         return train.load_model(path)
     except (ValueError, KeyError) as exc:
@@ -71,7 +82,9 @@ def _cmd_inpaint(args):
             f"mask {args.mask!r} is {mask.shape[1]}x{mask.shape[0]} pixels but image {args.image!r} is "
             f"{image.shape[1]}x{image.shape[0]}; they must match"
         )
-    model = _load_model_arg(args.model)
+    if mask.all():
+        raise UsageError(f"mask {args.mask!r} marks every pixel as missing; nothing is known to fill from")
+    model = _load_model_arg(args.model) if args.model is not None or mask.any() else None  # empty: no network
     try:
         result = inpainting.inpaint(image, mask, model=model, tile=args.tile)
     except ValueError as exc:
@@ -89,22 +102,25 @@ def _cmd_evaluate(args):
     unknown = [k for k in kinds if k not in MASK_KINDS]
     if unknown or not kinds:
         raise UsageError(f"unknown mask kind(s) {unknown or kinds!r}; choose from {', '.join(MASK_KINDS)}")
+    if args.patch % 8:
+        raise UsageError(f"--patch must be a multiple of 8 (the network's grid), got {args.patch}")
     if args.folder is None:
         images = list(data.bundled_photos("test").values())
         source = "the bundled held-out photos (" + ", ".join(data.TEST_PHOTOS) + ")"
     else:
-        if not os.path.isdir(args.folder):
+        if not os.path.exists(args.folder):
             raise UsageError(f"folder {args.folder!r} does not exist")
+        if not os.path.isdir(args.folder):
+            raise UsageError(f"{args.folder!r} is not a folder; give a folder of PNG or JPEG images")
         try:
-            images = list(data.ImageFolder(args.folder))
-        except (ValueError, OSError) as exc:
-            raise UsageError(f"cannot read images in {args.folder!r}: {exc}") from None
-        if not images:
-            raise UsageError(f"no PNG or JPEG images in {args.folder!r}")
+            folder = data.ImageFolder(args.folder, max_pixels=args.max_pixels)
+        except (ValueError, OSError):
+            raise UsageError(f"no PNG or JPEG images in {args.folder!r}") from None
+        images = [_load_image_arg(path, "image", args.max_pixels) for path in folder.paths]
         source = args.folder
-    small = [im.shape for im in images if min(im.shape[:2]) < args.patch]
+    small = [im.shape[:2] for im in images if min(im.shape[:2]) < args.patch]
     if small:
-        raise UsageError(f"images smaller than the {args.patch}x{args.patch} patch: shapes {small}")
+        raise UsageError(f"images smaller than the {args.patch}x{args.patch} patch: (height, width) {small}")
     model = _load_model_arg(args.model)
     results = evaluation.evaluate(model, images, kinds=kinds, n_crops=args.crops, patch_size=args.patch, seed=args.seed)
     if args.json:
@@ -126,15 +142,32 @@ def _cmd_demo(args):
 
 
 def _cmd_train(args):
+    """Train; with --resume the checkpoint's settings are used, and options given must agree with them
+    (except those of ``train.RESUMABLE_CHANGES``, e.g. a larger --steps to extend a run)."""
+    import dataclasses
+
     from . import train
 
-    fields = {f.name for f in __import__("dataclasses").fields(train.TrainConfig)}
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out!r} is a file; give a folder")
+    fields = {f.name for f in dataclasses.fields(train.TrainConfig)}
     settings = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     if "mask_kinds" in settings:
         settings["mask_kinds"] = tuple(k.strip() for k in settings["mask_kinds"].split(","))
         settings.setdefault("mask_weights", tuple(1.0 for _ in settings["mask_kinds"]))
+    checkpoint = os.path.join(args.out, "checkpoint.npz")
+    if args.resume:
+        if not os.path.exists(checkpoint):
+            raise UsageError(f"--resume: no checkpoint.npz in {args.out!r}")
+        try:
+            meta = train.load_checkpoint(checkpoint)[0]
+            settings = {**dataclasses.asdict(train.config_from_meta(meta)), **settings}
+        except (ValueError, TypeError) as exc:
+            raise UsageError(f"--resume: {exc}") from None
     try:
         config = train.TrainConfig(**settings)
+        if args.resume:
+            train.check_resumable(checkpoint, meta, config)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     images = None
@@ -145,8 +178,12 @@ def _cmd_train(args):
             images = train.training_images(args.data)
         except (ValueError, OSError) as exc:
             raise UsageError(f"cannot use data folder {args.data!r}: {exc}") from None
-    if args.resume and not os.path.exists(os.path.join(args.out, "checkpoint.npz")):
-        raise UsageError(f"--resume: no checkpoint.npz in {args.out!r}")
+        small = [im.shape[:2] for im in images if min(im.shape[:2]) < config.patch_size]
+        if small:
+            raise UsageError(
+                f"data folder {args.data!r} has images smaller than the {config.patch_size}x{config.patch_size} "
+                f"patch: (height, width) {small}"
+            )
     try:
         _, history = train.train(config, args.out, resume=args.resume, images=images, progress=not args.quiet)
     except train.TrainingDiverged as exc:
@@ -162,17 +199,22 @@ def _cmd_train(args):
 
 
 def _cmd_bench(args):
-    from .bench import run_kernels_benchmark
+    from .bench import run_kernels_benchmark, run_train_step_benchmark
 
-    if args.what != "kernels":
-        raise UsageError(f"unknown benchmark {args.what!r}; expected 'kernels'")
-    run_kernels_benchmark(
-        batch=args.batch,
-        repeats=args.repeats,
-        dtype=args.dtype,
-        compile_times=not args.no_compile_times,
-        as_json=args.json,
-    )
+    if args.what == "kernels":
+        run_kernels_benchmark(
+            batch=args.batch,
+            repeats=args.repeats,
+            dtype=args.dtype,
+            compile_times=not args.no_compile_times,
+            as_json=args.json,
+        )
+    elif args.what == "train-step":
+        if args.dtype != "float32":
+            raise UsageError("bench train-step times float32 training only; drop --dtype")
+        run_train_step_benchmark(width=args.width, batch=args.batch, repeats=args.repeats, as_json=args.json)
+    else:
+        raise UsageError(f"unknown benchmark {args.what!r}; expected 'kernels' or 'train-step'")
     return 0
 
 
@@ -196,9 +238,28 @@ def _positive_float(text):
     return value
 
 
+def _finite_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _tile_size(text):
+    from .inpainting import MIN_TILE
+
+    value = _positive_int(text)
+    if value < MIN_TILE:
+        raise argparse.ArgumentTypeError(f"expected a tile side of at least {MIN_TILE} pixels, got {text!r}")
+    return value
+
+
 def build_parser():
     """The argument parser of the ``deconvlab`` command (sub-commands and their options)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="deconvlab",
         description="Convolution and transposed convolution by hand, and image inpainting with them.",
     )
@@ -206,14 +267,17 @@ def build_parser():
     sub.required = True
 
     from .data import DEFAULT_MAX_PIXELS, TEST_PHOTOS
+    from .inpainting import DEFAULT_TILE, MIN_TILE
     from .masks import MASK_KINDS
 
     inp = sub.add_parser("inpaint", help="fill the masked pixels of a photo")
     inp.add_argument("image", help="the photo (PNG or JPEG)")
-    inp.add_argument("--mask", required=True, help="mask image, white = pixels to fill, same size as the photo")
+    inp.add_argument("--mask", required=True,
+                     help="mask image, white = pixels to fill (gray above one half counts as white), same size as the photo")
     inp.add_argument("-o", "--output", required=True, help="where to write the result (.png or .jpg)")
     inp.add_argument("--model", help="a checkpoint or weights file (default: the pretrained model)")
-    inp.add_argument("--tile", type=_positive_int, default=512, help="largest side processed at once (default 512)")
+    inp.add_argument("--tile", type=_tile_size, default=DEFAULT_TILE,
+                     help=f"largest side processed at once, at least {MIN_TILE} (default {DEFAULT_TILE})")
     inp.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS,
                      help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS})")
     inp.set_defaults(run=_cmd_inpaint)
@@ -223,9 +287,11 @@ def build_parser():
     ev.add_argument("--model", help="a checkpoint or weights file (default: the pretrained model)")
     ev.add_argument("--masks", default=",".join(MASK_KINDS), help="comma-separated mask kinds")
     ev.add_argument("--crops", type=_positive_int, default=200, help="number of crops (default 200)")
-    ev.add_argument("--patch", type=_positive_int, default=32, help="crop size (default 32)")
+    ev.add_argument("--patch", type=_positive_int, default=32, help="crop size, a multiple of 8 (default 32)")
     ev.add_argument("--seed", type=int, default=1234, help="seed of the crops and masks")
     ev.add_argument("--json", action="store_true", help="print the results as JSON")
+    ev.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS,
+                    help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS})")
     ev.set_defaults(run=_cmd_evaluate)
 
     demo = sub.add_parser("demo", help="punch holes in a bundled photo, fill them, write a comparison picture")
@@ -244,9 +310,9 @@ def build_parser():
     tr.add_argument("--patch-size", type=_positive_int)
     tr.add_argument("--optimizer", choices=["adam", "sgd"])
     tr.add_argument("--lr", type=_positive_float)
-    tr.add_argument("--momentum", type=float)
+    tr.add_argument("--momentum", type=_finite_float)
     tr.add_argument("--schedule", choices=["cosine", "constant"])
-    tr.add_argument("--l1-weight", type=float)
+    tr.add_argument("--l1-weight", type=_finite_float)
     tr.add_argument("--mask-kinds", help="comma-separated mask kinds to train on")
     tr.add_argument("--eval-every", type=_positive_int)
     tr.add_argument("--checkpoint-every", type=_positive_int)
@@ -255,26 +321,38 @@ def build_parser():
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(run=_cmd_train)
 
-    bench = sub.add_parser("bench", help="time the kernels (against PyTorch when it is installed)")
-    bench.add_argument("what", nargs="?", default="kernels", help="what to time: 'kernels' (default)")
-    bench.add_argument("--repeats", type=_positive_int, default=7, help="timed runs per layer (median reported)")
+    bench = sub.add_parser("bench", help="time the kernels or a training step (against PyTorch when installed)")
+    bench.add_argument("what", nargs="?", default="kernels",
+                       help="what to time: 'kernels' (default, the reference layer set) or 'train-step' (InpaintNet)")
+    bench.add_argument("--repeats", type=_positive_int, default=7, help="timed runs (median reported)")
+    bench.add_argument("--width", type=_positive_int, default=32, help="InpaintNet width for train-step (default 32)")
     bench.add_argument("--batch", type=_positive_int, default=32, help="batch size (default 32)")
     bench.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     bench.add_argument("--json", action="store_true", help="print the results as JSON")
     bench.add_argument("--no-compile-times", action="store_true", help="skip the fresh-process compile timing")
     bench.set_defaults(run=_cmd_bench)
+
+    from .exercises.cli import add_parser as add_exercises_parser
+
+    add_exercises_parser(sub)
     return parser
 
 
 def main(argv=None):
     """Run the command line; returns the exit code (0 success, 1 failure, 2 bad arguments or input)."""
     parser = build_parser()
-    args = parser.parse_args(argv)  # argparse itself exits with code 2 on bad arguments
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a bad option, already reported in one line (2)
+        return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 2
     debug = os.environ.get("DECONVLAB_DEBUG", "") not in ("", "0")
     try:
-        return args.run(args)
+        with warnings.catch_warnings():
+            if not debug:
+                warnings.showwarning = _show_warning
+            return args.run(args)
     except UsageError as exc:
-        print(f"deconvlab {args.command}: error: {exc}", file=sys.stderr)
+        print(f"deconvlab {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"deconvlab {args.command}: interrupted", file=sys.stderr)
@@ -282,8 +360,17 @@ def main(argv=None):
     except Exception as exc:  # one line for the user; the traceback only on request
         if debug:
             raise
-        print(f"deconvlab {args.command}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"deconvlab {args.command}: failed: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+def _one_line(exc):
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings during a command: one line each, without the source line Python would quote."""
+    print(f"deconvlab: warning: {_one_line(message)}", file=sys.stderr if file is None else file)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,14 @@ reader return NCHW batches, the layout the networks take.
 import codecs
 import os
 import pickle
-import secrets
+import warnings
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from ._files import atomic_write
 
 DEFAULT_MAX_PIXELS = 50_000_000
 """`load_image` refuses images with more pixels than this (width x height) before decoding them."""
@@ -55,9 +57,11 @@ def load_image(path, as_gray=False, max_pixels=DEFAULT_MAX_PIXELS, background=1.
     The EXIF orientation tag is applied (the array is upright as a viewer shows it); of a multi-frame
     file only the first frame is read.
 
-    The pixel count (width x height, read from the header before any pixel data is decoded) must not
-    exceed ``max_pixels`` (default 50 megapixels; ``None`` lifts this limit, Pillow's own
-    ``Image.MAX_IMAGE_PIXELS`` guard still applies). A missing file is FileNotFoundError; an empty,
+    The pixel count (width x height, read from the header before any pixel data is decoded or any pixel
+    memory allocated) must not exceed ``max_pixels`` (default 50 megapixels; ``None`` lifts this limit).
+    Pillow's own hard guard, 2 x ``Image.MAX_IMAGE_PIXELS`` (about 179 megapixels), still applies whatever
+    ``max_pixels`` says; its warning above ``Image.MAX_IMAGE_PIXELS`` is silenced when ``max_pixels``
+    allows that size. A missing file is FileNotFoundError; an empty,
     corrupt, truncated or too large file is ValueError naming the path.
     """
     path = os.fspath(path)
@@ -68,9 +72,17 @@ def load_image(path, as_gray=False, max_pixels=DEFAULT_MAX_PIXELS, background=1.
     if os.path.getsize(path) == 0:
         raise ValueError(f"load_image: {path!r} is empty (0 bytes), not an image")
     try:
-        opened = Image.open(path)
+        if max_pixels is None or max_pixels > (Image.MAX_IMAGE_PIXELS or 0):  # our limit replaces the warning
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                opened = Image.open(path)
+        else:
+            opened = Image.open(path)
     except Image.DecompressionBombError as e:
-        raise ValueError(f"load_image: {path!r} is too large for Pillow's safety limit ({e})") from e
+        raise ValueError(
+            f"load_image: {path!r} is larger than Pillow's decompression-bomb limit, which max_pixels cannot "
+            f"raise ({e})"
+        ) from e
     except Exception as e:
         raise ValueError(f"load_image: {path!r} is not a readable image ({type(e).__name__}: {e})") from e
     with opened as im:
@@ -170,17 +182,7 @@ def save_image(path, image, quality=95):
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"save_image: directory {directory!r} does not exist")
-    temporary = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(temporary, "xb") as handle:
-            picture.save(handle, format=formats[extension], **options)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    atomic_write(path, lambda handle: picture.save(handle, format=formats[extension], **options))
 
 
 # --------------------------------------------------------------------------- bundled photos

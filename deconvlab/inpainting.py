@@ -1,27 +1,29 @@
-"""Filling holes in whole photos with a trained network: ``inpaint()`` and ``load_pretrained()``; imports train, models.
+"""Filling holes in whole photos with a network: ``inpaint()`` and ``load_pretrained()``; imports nn, models, train.
 
 A photo of any size is handled by three mechanisms, each exact or documented:
 
 - Size. The network is fully convolutional but needs sides divisible by 8: the image is padded by reflection
   to the next multiple of 8 and the result cropped back.
 - Memory. Images larger than ``tile`` pixels on a side are processed in overlapping tiles; each tile carries a
-  margin of ``TILE_MARGIN`` pixels (more than the network's receptive field reaches), and only its centre is
-  kept, so tiling changes nothing but memory use.
+  margin of ``TILE_MARGIN`` = 64 pixels (the network's receptive field reaches at most 39), and only its centre
+  is kept, so tiling changes nothing but memory use (results agree to float32 rounding, ~1e-7).
 - Large holes. The network sees about ``REACH`` pixels around each missing pixel. Where the hole is deeper than
   that (some missing pixel is more than REACH pixels from every known one), the image is first inpainted at
   half resolution (recursively, until the hole fits), and that coarse fill, upsampled, replaces the mean
   colour as the starting value inside the hole: coarse to fine.
 """
+import numbers
 import os
 from importlib import resources
 
 import numpy as np
 
-from . import train
+from . import nn, train
 from .models import known_mean
 
 REACH = 12
 TILE_MARGIN = 64  # tile sizes and margins are multiples of 8, so every tile sits on the network's grid
+MIN_TILE = 4 * TILE_MARGIN  # the kept centre of a tile is then at least half its side
 DEFAULT_TILE = 512
 PRETRAINED = ("default",)
 
@@ -29,12 +31,18 @@ PRETRAINED = ("default",)
 def load_pretrained(name="default"):
     """The network shipped with deconvlab, trained by deconvlab itself (see docs: "Pretrained weights").
 
-    ``name`` is one of ``PRETRAINED``. Returns an ``InpaintNet`` in eval mode.
+    ``name`` is one of ``PRETRAINED``. Returns an ``InpaintNet`` in eval mode. An installation without the
+    weights file raises FileNotFoundError naming the file it looked for.
     """
     if name not in PRETRAINED:
         raise ValueError(f"load_pretrained: unknown model {name!r}; available: {', '.join(PRETRAINED)}")
     ref = resources.files(__package__).joinpath("assets").joinpath("weights").joinpath(f"{name}.npz")
     with resources.as_file(ref) as path:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"load_pretrained: the weights of model {name!r} are not installed (expected {os.fspath(path)!r}); "
+                "train a model with 'deconvlab train' and pass it as --model / model="
+            )
         return train.load_model(os.fspath(path))
 
 
@@ -48,45 +56,69 @@ def _default_model():
 
 
 def check_image_and_mask(image, mask):
-    """Validate ``inpaint``'s inputs; returns (image as float32 HxWxC, mask as bool HxW, was_gray)."""
+    """Validate ``inpaint``'s inputs.
+
+    Returns (image as HxWxC in its own dtype, C = 1 or 3; the same as float32 HxWx3; mask as bool HxW).
+    The image must be float32 or float64 (TypeError otherwise: no silent cast), HxW, HxWx1 or HxWx3, finite,
+    with values in [0, 1]; the mask must have the image's height and width and be bool or hold only 0 and 1
+    (a non-binary mask is a ValueError: thresholding is the caller's decision, see ``masks.mask_from_image``).
+    """
     image = np.asarray(image)
     mask = np.asarray(mask)
-    if image.dtype.kind != "f":
-        raise TypeError(f"inpaint: image must be a float array in [0, 1], got dtype {image.dtype}")
+    if image.dtype not in (np.float32, np.float64):
+        raise TypeError(f"inpaint: image must be a float32 or float64 array in [0, 1], got dtype {image.dtype}")
     if image.ndim == 2:
-        gray = True
         image = image[:, :, None]
-    elif image.ndim == 3 and image.shape[2] in (1, 3):
-        gray = image.shape[2] == 1
-    else:
-        raise ValueError(f"inpaint: image must be HxW or HxWx3 (or HxWx1), got shape {image.shape}")
+    elif not (image.ndim == 3 and image.shape[2] in (1, 3)):
+        raise ValueError(f"inpaint: image must be HxW, HxWx1 or HxWx3, got shape {image.shape}")
     if min(image.shape[:2]) < 1:
         raise ValueError(f"inpaint: image has an empty side, shape {image.shape}")
     if not np.isfinite(image).all():
-        raise ValueError("inpaint: image contains NaN or infinite values")
+        raise ValueError(f"inpaint: image contains {int(np.sum(~np.isfinite(image)))} NaN or infinite values")
     lo, hi = float(image.min()), float(image.max())
     if lo < 0 or hi > 1:
-        raise ValueError(f"inpaint: image values must lie in [0, 1], got min {lo:.4g}, max {hi:.4g}")
+        raise ValueError(f"inpaint: image values must lie in [0, 1], got min {lo:.6g}, max {hi:.6g}")
     if mask.shape != image.shape[:2]:
-        raise ValueError(f"inpaint: mask has shape {mask.shape}, expected {image.shape[:2]} (the image's height and width)")
+        raise ValueError(
+            f"inpaint: mask has shape {mask.shape}, expected {image.shape[:2]} (the image's height and width)"
+        )
     if mask.dtype != bool:
-        if mask.dtype.kind not in "biuf" or not np.isin(mask, (0, 1)).all():
-            raise ValueError("inpaint: mask must be boolean or contain only 0 and 1 (1 = pixel to fill)")
+        if mask.dtype.kind not in "iuf":
+            raise TypeError(
+                f"inpaint: mask must be a bool or numeric array (1 = pixel to fill), got dtype {mask.dtype}"
+            )
+        binary = (mask == 0) | (mask == 1)
+        if not binary.all():
+            bad = mask[~binary].flat[0].item()
+            raise ValueError(
+                f"inpaint: mask must be bool or hold only 0 and 1 (1 = pixel to fill), found the value {bad!r}; "
+                "threshold it first, e.g. mask > 0.5"
+            )
         mask = mask.astype(bool)
-    image = image.astype(np.float32)
-    if gray:
-        image = np.repeat(image, 3, axis=2)
-    return image, mask, gray
+    rgb = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
+    return image, np.ascontiguousarray(rgb, dtype=np.float32), mask
 
 
-def hole_depth(mask):
+def _check_tile(tile):
+    """``tile`` as an int rounded down to a multiple of 8; ValueError below MIN_TILE."""
+    if isinstance(tile, (bool, np.bool_)) or not isinstance(tile, numbers.Integral) or tile < MIN_TILE:
+        raise ValueError(
+            f"inpaint: tile must be an integer >= {MIN_TILE} (pixels per side, margins included), got {tile!r}"
+        )
+    return int(tile) // 8 * 8
+
+
+def hole_depth(mask, limit=None):
     """How many pixels the deepest missing pixel lies from the nearest known one (chessboard distance):
-    the number of 3x3 erosions that empty the hole. 0 for an empty mask."""
-    m = mask.copy()
+    the number of 3x3 erosions that empty the hole. 0 for an empty mask, max(H, W) for a full one.
+    With ``limit``, counting stops at ``limit`` + 1 (enough to compare the depth with ``limit``)."""
+    m = np.asarray(mask, dtype=bool).copy()
     depth = 0
     while m.any():
         if m.all():
             return max(m.shape)
+        if limit is not None and depth > limit:
+            return depth
         padded = np.pad(m, 1, constant_values=False)
         eroded = np.ones_like(m)
         for di in range(3):
@@ -98,7 +130,11 @@ def hole_depth(mask):
 
 
 def _run(model, image, mask, fill, tile):
-    """The network on one HxWx3 image (sides multiple of 8), tiled when large; returns HxWx3 float32."""
+    """The network on one HxWx3 image (sides multiple of 8), tiled when large; returns HxWx3 float32.
+
+    Each tile is its kept centre (``tile − 2·TILE_MARGIN`` on a side) plus up to TILE_MARGIN pixels of context
+    on every side; the network's receptive field reaches less than TILE_MARGIN pixels, so every kept output
+    pixel sees exactly the inputs it would see in one untiled pass."""
     h, w = mask.shape
     x = image.transpose(2, 0, 1)[None]
     m = mask[None, None].astype(np.float32)
@@ -119,24 +155,22 @@ def _run(model, image, mask, fill, tile):
 
 
 def _fill_rgb(model, image, mask, tile):
-    """Inpaint an HxWx3 float32 image (any size) with the coarse-to-fine rule of the module docstring."""
+    """Inpaint an HxWx3 float32 image (any size, some pixels known, some missing) with the coarse-to-fine rule
+    of the module docstring; returns HxWx3 float32 (known pixels not yet pasted back)."""
     h, w = mask.shape
-    if not mask.any():
-        return image.copy()
-    if mask.all():
-        raise ValueError("inpaint: the mask covers the whole image; there is nothing to fill from")
-    fill = np.broadcast_to(known_mean(image.transpose(2, 0, 1)[None], mask[None, None].astype(np.float32))[0].transpose(1, 2, 0), image.shape)
-    if hole_depth(mask) > REACH and min(h, w) >= 16:
+    mean = known_mean(image.transpose(2, 0, 1)[None], mask[None, None].astype(np.float32))[0].transpose(1, 2, 0)
+    fill = np.broadcast_to(mean, image.shape)
+    if min(h, w) >= 16 and hole_depth(mask, limit=REACH) > REACH:
         small_image = _downsample(image)
         small_mask = _downsample(mask.astype(np.float32)) > 0.5
         if small_mask.any() and not small_mask.all():
-            coarse = _fill_rgb(model, small_image, small_mask, tile)
+            coarse = np.where(small_mask[:, :, None], _fill_rgb(model, small_image, small_mask, tile), small_image)
             fill = _upsample(coarse, h, w)
     pad_h, pad_w = (-h) % 8, (-w) % 8
     mode = "reflect" if min(h, w) > max(pad_h, pad_w) else "edge"
     padded = lambda a: np.pad(a, ((0, pad_h), (0, pad_w)) + ((0, 0),) * (a.ndim - 2), mode=mode)
     result = _run(model, padded(image), padded(mask), padded(np.ascontiguousarray(fill)), tile)[:h, :w]
-    return np.where(mask[:, :, None], np.clip(result, 0.0, 1.0), image)
+    return np.clip(result, 0.0, 1.0)
 
 
 def _downsample(a):
@@ -154,19 +188,31 @@ def _upsample(a, h, w):
 
 
 def inpaint(image, mask, model=None, tile=DEFAULT_TILE):
-    """Fill the masked pixels of ``image`` with a trained network; known pixels are returned unchanged.
+    """Fill the masked pixels of ``image`` with a trained network; known pixels are returned unchanged, bit for bit.
 
-    image: HxWx3 (or HxW gray) float array in [0, 1]; mask: HxW bool or {0, 1}, True/1 = pixel to fill.
-    model: an inpainting network (default: ``load_pretrained()``). Returns an array of the image's shape,
-    float32 in [0, 1]. Any size works (see the module docstring for padding, tiling and large holes).
-    Bad input raises TypeError/ValueError naming what was wrong.
+    image: HxW (gray), HxWx1 or HxWx3 float32/float64 array in [0, 1]; mask: HxW bool or {0, 1}, True/1 = pixel
+    to fill. model: an inpainting network (default: ``load_pretrained()``). tile: the largest side processed at
+    once, margins included (an integer >= MIN_TILE, rounded down to a multiple of 8). Returns a new array of the
+    image's shape and dtype with values in [0, 1]; a gray image is filled as three equal channels whose mean is
+    returned. Any size works (see the module docstring for padding, tiling and large holes).
+
+    An empty mask returns a copy of the image (nothing to fill). A mask covering every pixel is a ValueError:
+    with nothing known there is nothing to fill from. Other bad input raises TypeError (dtype) or ValueError
+    (shape, values) naming what was wrong.
     """
-    rgb, hole, gray = check_image_and_mask(image, mask)
-    if not isinstance(tile, int) or tile < 2 * TILE_MARGIN + 8 or tile % 8:
-        raise ValueError(f"inpaint: tile must be a multiple of 8 and >= {2 * TILE_MARGIN + 8}, got {tile!r}")
+    original, rgb, hole = check_image_and_mask(image, mask)
+    tile = _check_tile(tile)
+    if model is not None and not isinstance(model, nn.Module):
+        raise TypeError(f"inpaint: model must be a deconvlab network (an nn.Module), got {type(model).__name__}")
+    if not hole.any():
+        return np.array(image, copy=True)
+    if hole.all():
+        raise ValueError(
+            f"inpaint: the mask covers all {hole.size} pixels of the image; there is nothing known to fill from"
+        )
     model = _default_model() if model is None else model
-    out = _fill_rgb(model, rgb, hole, tile)
-    if gray:
-        out = out.mean(axis=2)
-        return out if np.asarray(image).ndim == 2 else out[:, :, None]
-    return out
+    filled = _fill_rgb(model, rgb, hole, tile)
+    if original.shape[2] == 1:
+        filled = filled.mean(axis=2, keepdims=True)
+    out = np.where(hole[:, :, None], filled.astype(original.dtype), original)
+    return out.reshape(np.shape(image))

@@ -9,11 +9,11 @@ convert 1:1 in both directions. Parameters are created in float32 unless ``dtype
 import collections
 import math
 import os
-import secrets
 
 import numpy as np
 
 from . import functional as F
+from ._files import atomic_write
 from .autograd import FLOAT_DTYPES, Tensor, as_float_dtype, as_tensor
 from .kernels import conv_output_size, conv_transpose_output_size
 from .kernels._args import pair
@@ -267,19 +267,8 @@ class Module:
     def save(self, path):
         """Write ``state_dict()`` to ``path`` as an .npz archive, atomically: a temporary file in the same
         directory is written, synced and then renamed over ``path``, so ``path`` is never half-written."""
-        path = os.fspath(path)
-        directory, base = os.path.split(os.path.abspath(path))
-        tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
-        try:
-            with open(tmp, "xb") as f:
-                np.savez(f, **self.state_dict())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        state = self.state_dict()
+        atomic_write(path, lambda handle: np.savez(handle, **state))
 
     def load(self, path, strict=True):
         """Load parameters saved by ``save(path)`` (``load_state_dict`` rules); returns self."""

@@ -11,15 +11,16 @@ the history, so ``resume`` continues exactly where an interrupted run stopped.
 import csv
 import dataclasses
 import json
+import glob
 import os
-import tempfile
 import time
 
 import numpy as np
 
-from . import data, masks, metrics, models, nn, optim
+from . import data, masks, metrics, models, optim
 from . import functional as F
-from .autograd import Tensor, no_grad
+from ._files import atomic_write
+from .autograd import no_grad
 
 CHECKPOINT_FORMAT = "deconvlab-checkpoint-1"
 WEIGHTS_FORMAT = "deconvlab-weights-1"
@@ -69,7 +70,9 @@ class TrainConfig:
         if self.schedule not in ("cosine", "constant"):
             problems.append(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
         if not 0 <= self.clip_grad_norm < float("inf"):
-            problems.append(f"clip_grad_norm must be a finite number >= 0 (0 = no clipping), got {self.clip_grad_norm!r}")
+            problems.append(
+                f"clip_grad_norm must be a finite number >= 0 (0 = no clipping), got {self.clip_grad_norm!r}"
+            )
         if not 0 < self.lr < float("inf"):
             problems.append(f"lr must be a finite positive number, got {self.lr!r}")
         if self.model not in models.MODELS:
@@ -81,7 +84,9 @@ class TrainConfig:
             problems.append(f"mask_kinds must be among {masks.MASK_KINDS}, got {self.mask_kinds!r}")
         elif (len(self.mask_weights) != len(self.mask_kinds) or min(self.mask_weights) < 0
               or not 0 < sum(self.mask_weights) < float("inf")):
-            problems.append(f"mask_weights {self.mask_weights!r} must be one non-negative weight per mask kind, not all zero")
+            problems.append(
+                f"mask_weights {self.mask_weights!r} must be one non-negative weight per mask kind, not all zero"
+            )
         if self.dtype not in ("float32", "float64"):
             problems.append(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
         if problems:
@@ -147,7 +152,7 @@ def eval_masks(kind, n, size, seed=4321):
     """Fixed masks (N, 1, P, P) float32 of one kind; ``center`` is the centred square of half the patch side."""
     if kind == "center":
         m = masks.center_square(size, size, size // 2)
-        return np.broadcast_to(m, (n, 1, size, size)).astype(np.float32)
+        return np.repeat(m[None, None], n, axis=0).astype(np.float32)
     return masks.mask_batch(n, size, size, kind=kind, seed=seed).astype(np.float32)
 
 
@@ -190,20 +195,15 @@ def _sample_masks(config, rng, n, size):
 # ----------------------------------------------------------------------------------------- checkpoints
 
 def _atomic_write(path, write):
-    """Write ``path`` whole or not at all: ``write(file)`` fills a temporary file beside it, then it is renamed."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """``_files.atomic_write``, creating the folder if needed (the temporary file is ``.NAME.*.tmp``)."""
+    atomic_write(path, write, make_folder=True)
+
+
+def _remove_stale_temporaries(out_dir):
+    """Delete the temporary files a killed run left in ``out_dir`` (what ``_atomic_write`` had not renamed yet)."""
+    for name in ("checkpoint.npz", "history.csv", "history.png"):
+        for stale in glob.glob(os.path.join(glob.escape(out_dir), f".{name}.*.tmp")):
+            os.unlink(stale)
 
 
 def save_checkpoint(path, model, optimizer, scheduler, step, rngs, history, config, pending=None):
@@ -242,7 +242,9 @@ def _read_npz(path, formats):
     with open(path, "rb") as f:
         magic = f.read(4)
     if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
-        raise ValueError(f"{path!r} is not an .npz archive (it starts with {magic!r}), so not a deconvlab file ({expected})")
+        raise ValueError(
+            f"{path!r} is not an .npz archive (it starts with {magic!r}), so not a deconvlab file ({expected})"
+        )
     try:
         with np.load(path, allow_pickle=False) as z:
             files = {k: z[k] for k in z.files}
@@ -252,11 +254,15 @@ def _read_npz(path, formats):
             f"({type(exc).__name__}: {exc})"
         ) from None
     if "meta" not in files:
-        raise ValueError(f"{path!r} is an .npz archive without the 'meta' entry of a deconvlab file (format {expected})")
+        raise ValueError(
+            f"{path!r} is an .npz archive without the 'meta' entry of a deconvlab file (format {expected})"
+        )
     try:
         meta = json.loads(files.pop("meta").tobytes().decode())
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path!r} has a 'meta' entry that is not deconvlab's JSON ({type(exc).__name__}: {exc})") from None
+        raise ValueError(
+            f"{path!r} has a 'meta' entry that is not deconvlab's JSON ({type(exc).__name__}: {exc})"
+        ) from None
     if not isinstance(meta, dict) or meta.get("format") not in formats:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise ValueError(f"{path!r} has format {found!r}, expected {expected}")
@@ -346,7 +352,9 @@ def check_resumable(path, meta, config):
     except (AttributeError, TypeError, ValueError) as exc:
         raise ValueError(f"{path!r} holds settings deconvlab cannot read: {exc}") from None
     wanted = dataclasses.asdict(config)
-    changed = [f"{k}: {saved[k]!r} -> {wanted[k]!r}" for k in saved if k not in RESUMABLE_CHANGES and saved[k] != wanted[k]]
+    changed = [
+        f"{k}: {saved[k]!r} -> {wanted[k]!r}" for k in saved if k not in RESUMABLE_CHANGES and saved[k] != wanted[k]
+    ]
     if changed:
         raise ValueError(
             f"cannot resume from {path!r} with different settings ({'; '.join(changed)}); "
@@ -360,7 +368,11 @@ def train(config, out_dir, resume=False, images=None, eval_images=None, progress
     ``images``: training images (default: the bundled training photos and their half-size copies);
     ``eval_images``: images for the periodic evaluation (default: the bundled held-out photos; only measured,
     never used to choose or stop, so training never sees them). Returns (model, history).
-    With ``resume``, continues from ``out_dir``/checkpoint.npz; the result is identical to an uninterrupted run.
+    With ``resume``, continues from ``out_dir``/checkpoint.npz (if there is one) with the same settings, except
+    those of RESUMABLE_CHANGES; the parameters are then bit-identical to an uninterrupted run's, and temporary
+    files left by a killed run are removed. Every file is written atomically: a run killed at any moment
+    leaves the previous checkpoint intact. A NaN or infinite loss, gradient norm or parameter stops the run
+    with TrainingDiverged (the last checkpoint, saved before, holds finite values).
     """
     from tqdm.auto import tqdm
 
@@ -377,6 +389,8 @@ def train(config, out_dir, resume=False, images=None, eval_images=None, progress
     rng = np.random.default_rng(config.seed + 1)
     history, step, elapsed = [], 0, 0.0
     running, norms = [], []
+    if resume:
+        _remove_stale_temporaries(out_dir)
     if resume and os.path.exists(ckpt_path):
         meta, model_state, opt_state = load_checkpoint(ckpt_path)
         check_resumable(ckpt_path, meta, config)
@@ -404,12 +418,14 @@ def train(config, out_dir, resume=False, images=None, eval_images=None, progress
 
     bar = tqdm(total=config.steps, initial=step, disable=not progress, desc="training", unit="step")
     start = time.perf_counter() - elapsed
+    quiet = lambda: np.errstate(over="ignore", invalid="ignore", divide="ignore")  # overflow ends as TrainingDiverged
     try:
         while step < config.steps:
             x = augment(sampler.sample(), rng).astype(dtype)
             m = _sample_masks(config, rng, x.shape[0], config.patch_size).astype(dtype)
             model.train()
-            loss = masked_loss(model(x, m), x, m, config.l1_weight)
+            with quiet():
+                loss = masked_loss(model(x, m), x, m, config.l1_weight)
             value = float(loss.item())
             if not np.isfinite(value):
                 raise TrainingDiverged(
@@ -417,15 +433,17 @@ def train(config, out_dir, resume=False, images=None, eval_images=None, progress
                     "Try a lower --lr."
                 )
             opt.zero_grad()
-            loss.backward()
-            norm = optim.clip_grad_norm(model.parameters(), config.clip_grad_norm or float("inf"))
+            with quiet():
+                loss.backward()
+                norm = optim.clip_grad_norm(model.parameters(), config.clip_grad_norm or float("inf"))
             if not np.isfinite(norm):
                 raise TrainingDiverged(
                     f"the gradient norm became {norm} at step {step + 1}; the last checkpoint ({ckpt_path}) is kept. "
                     "Try a lower --lr."
                 )
             norms.append(norm)
-            opt.step()
+            with quiet():
+                opt.step()
             if not all(np.isfinite(p.data).all() for p in model.parameters()):
                 raise TrainingDiverged(
                     f"a parameter became NaN or infinite at step {step + 1}; the last checkpoint ({ckpt_path}) is "

@@ -9,6 +9,7 @@ and never stored in the package.
 import os
 from importlib import resources
 
+from .._files import atomic_write
 from .solutions import EXERCISES
 
 BEGIN_MARKER = "### BEGIN SOLUTION"
@@ -76,10 +77,7 @@ def _readme():
 
 
 def _write_atomically(path, text):
-    temporary = path + ".partial"
-    with open(temporary, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(temporary, path)
+    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
 def make_student_versions(outdir, overwrite=False):

@@ -84,8 +84,8 @@ def phase_merge(phases, res_h, res_w, s, p, x):
                 )
 
 
-# The loops below index 1-D views with the bare loop variable: Numba can then prove the index is
-# non-negative, drop its negative-index wraparound, and emit vector loads and stores.
+# The copy loops below index with unsigned integers: Numba then knows no index is negative, drops its
+# negative-index wraparound, and emits vector loads and stores (about twice as fast on short runs).
 
 
 @njit()
@@ -93,42 +93,43 @@ def im2col(phases, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, cols):
     """cols[(c·kh + u)·kw + v, (n − n0)·L + t] = P[phase_h[u], phase_w[v], n, c].flat[off(u, v) + t] for samples
     n0 <= n < n1 and t < L = h_out·W_ext, with off(u, v) = shift_h[u]·W_ext + shift_w[v]: one contiguous run per
     (row, sample)."""
-    n_batch, c_in = phases.shape[2], phases.shape[3]
-    w_ph = phases.shape[5]
-    planes = phases.reshape(phases.shape[0], phases.shape[1], n_batch, c_in, -1)
+    c_in, w_ph = phases.shape[3], phases.shape[5]
+    plane = phases.shape[4] * w_ph
+    flat = phases.reshape(phases.shape[0], phases.shape[1], -1)
     kh, kw = phase_h.size, phase_w.size
-    length = h_out * w_ph
+    length = np.uint64(h_out * w_ph)
     for row in range(c_in * kh * kw):
         c = row // (kh * kw)
         u = (row // kw) % kh
         v = row % kw
-        off = shift_h[u] * w_ph + shift_w[v]
+        src = flat[phase_h[u], phase_w[v]]
+        dst = cols[row]
         for n in range(n0, n1):
-            src = planes[phase_h[u], phase_w[v], n, c, off : off + length]
-            dst = cols[row, (n - n0) * length : (n - n0 + 1) * length]
+            s0 = np.uint64((n * c_in + c) * plane + shift_h[u] * w_ph + shift_w[v])
+            d0 = np.uint64(n - n0) * length
             for t in range(length):
-                dst[t] = src[t]
+                dst[d0 + t] = src[s0 + t]
 
 
 @njit()
 def col2im(cols, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, phases):
     """The adjoint of im2col: P[phase_h[u], phase_w[v], n, c].flat[off(u, v) + t] += cols[(c·kh + u)·kw + v, (n − n0)·L + t]
     for samples n0 <= n < n1 (P accumulates)."""
-    n_batch, c_in = phases.shape[2], phases.shape[3]
-    w_ph = phases.shape[5]
-    planes = phases.reshape(phases.shape[0], phases.shape[1], n_batch, c_in, -1)
+    c_in, w_ph = phases.shape[3], phases.shape[5]
+    plane = phases.shape[4] * w_ph
+    flat = phases.reshape(phases.shape[0], phases.shape[1], -1)
     kh, kw = phase_h.size, phase_w.size
-    length = h_out * w_ph
+    length = np.uint64(h_out * w_ph)
     for n in range(n0, n1):
         for c in range(c_in):
             for u in range(kh):
                 for v in range(kw):
-                    row = (c * kh + u) * kw + v
-                    off = shift_h[u] * w_ph + shift_w[v]
-                    src = cols[row, (n - n0) * length : (n - n0 + 1) * length]
-                    dst = planes[phase_h[u], phase_w[v], n, c, off : off + length]
+                    src = cols[(c * kh + u) * kw + v]
+                    dst = flat[phase_h[u], phase_w[v]]
+                    s0 = np.uint64(n - n0) * length
+                    d0 = np.uint64((n * c_in + c) * plane + shift_h[u] * w_ph + shift_w[v])
                     for t in range(length):
-                        dst[t] += src[t]
+                        dst[d0 + t] += src[s0 + t]
 
 
 # The column matrix of a whole batch can be far larger than the CPU caches (80 MB for a 3x3 convolution with

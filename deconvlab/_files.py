@@ -1,0 +1,30 @@
+"""Writing files whole or not at all: the one place deconvlab writes a file a user keeps."""
+import os
+import secrets
+
+
+def atomic_write(path, write, make_folder=False):
+    """Write ``path`` whole or not at all.
+
+    ``write(file)`` fills a new temporary file ``.NAME.<random>.tmp`` in the same folder (opened in binary
+    mode), which is flushed, synced to disk and then renamed over ``path`` with ``os.replace`` — atomic on
+    one file system, so a reader (or a run killed half-way) sees the old file or the new one, never a part.
+    On any error, the temporary file is removed and the error propagates. The folder must exist unless
+    ``make_folder`` is true.
+    """
+    folder, name = os.path.split(os.path.abspath(os.fspath(path)))
+    if make_folder:
+        os.makedirs(folder, exist_ok=True)
+    elif not os.path.isdir(folder):
+        raise FileNotFoundError(f"folder {folder!r} does not exist (writing {name!r})")
+    temporary = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
+    try:
+        with open(temporary, "xb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, os.path.join(folder, name))
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise

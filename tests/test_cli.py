@@ -1,0 +1,274 @@
+"""The ``deconvlab`` command: every sub-command works, and every mistake is one line on stderr with exit code 2,
+no traceback, and no file written. Run in-process through ``deconvlab.cli.main`` (fast), plus real processes."""
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from deconvlab import cli, data, inpainting, train
+
+WEIGHTS = pathlib.Path(inpainting.__file__).parent / "assets" / "weights" / "default.npz"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Inputs shared by the tests: a tiny model, a 20x24 photo (PNG and JPEG), masks, a folder of photos."""
+    root = tmp_path_factory.mktemp("inputs")
+    cfg = train.TrainConfig(width=4)
+    train.save_weights(root / "tiny.npz", train.build_model(cfg), cfg)
+    rng = np.random.default_rng(0)
+    rgb = (rng.random((20, 24, 3)) * 255).astype(np.uint8)
+    Image.fromarray(rgb).save(root / "photo.png")
+    Image.fromarray(rgb).save(root / "photo.jpg", quality=95)
+    hole = np.zeros((20, 24), np.uint8)
+    hole[5:12, 6:14] = 255
+    Image.fromarray(hole).save(root / "mask.png")
+    Image.fromarray(hole[:10]).save(root / "mask-10x24.png")
+    Image.fromarray(np.zeros_like(hole)).save(root / "mask-empty.png")
+    Image.fromarray(np.full_like(hole, 255)).save(root / "mask-full.png")
+    folder = root / "photos"
+    folder.mkdir()
+    for k in range(2):
+        Image.fromarray((rng.random((40, 48, 3)) * 255).astype(np.uint8)).save(folder / f"p{k}.png")
+    Image.fromarray((rng.random((36, 40)) * 255).astype(np.uint8)).save(folder / "gray.jpg")
+    (root / "notes.txt").write_text("not an image")
+    return root
+
+
+def run(capsys, *args):
+    code = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def listing(*folders):
+    return {str(p) for f in folders for p in pathlib.Path(f).rglob("*")}
+
+
+def assert_one_line_error(code, err, *needles):
+    assert code == 2, err
+    assert err.endswith("\n") and err.count("\n") == 1, f"expected one line, got {err!r}"
+    assert "Traceback" not in err and err.startswith("deconvlab")
+    for needle in needles:
+        assert needle in err, err
+
+
+# ----------------------------------------------------------------------------------------- every command works
+
+@pytest.mark.parametrize("ext", [".png", ".jpg"])
+def test_inpaint_fills_the_hole_and_keeps_known_pixels(files, tmp_path, capsys, ext):
+    out_path = tmp_path / f"out{ext}"
+    code, out, err = run(capsys, "inpaint", files / "photo.png", "--mask", files / "mask.png", "-o", out_path,
+                         "--model", files / "tiny.npz")
+    assert code == 0 and err == ""
+    assert out.strip() == f"filled 56 pixels; wrote {out_path}"
+    assert os.listdir(tmp_path) == [out_path.name]
+    result, original = data.load_image(out_path), data.load_image(files / "photo.png")
+    assert result.shape == original.shape
+    if ext == ".png":
+        known = data.load_image(files / "mask.png", as_gray=True) < 0.5
+        assert np.array_equal(result[known], original[known])
+
+
+def test_inpaint_with_an_empty_mask_writes_the_image_unchanged_without_a_model(files, tmp_path, capsys):
+    code, out, _ = run(capsys, "inpaint", files / "photo.png", "--mask", files / "mask-empty.png",
+                       "-o", tmp_path / "o.png")
+    assert code == 0 and "filled 0 pixels" in out
+    assert np.array_equal(data.load_image(tmp_path / "o.png"), data.load_image(files / "photo.png"))
+
+
+def test_evaluate_a_folder_as_json(files, capsys):
+    code, out, err = run(capsys, "evaluate", files / "photos", "--model", files / "tiny.npz", "--crops", 4,
+                         "--patch", 16, "--masks", "center,bernoulli", "--json")
+    assert code == 0, err
+    results = json.loads(out)
+    assert sorted(results) == ["bernoulli", "center"]
+    for rows in results.values():
+        assert {"model", "mean", "harmonic"} <= set(rows)
+        for scores in rows.values():
+            assert set(scores) == {"hole_psnr", "mean_hole_psnr", "full_psnr", "hole_l1", "ssim"}
+            assert all(np.isfinite(v) for v in scores.values())
+
+
+def test_evaluate_prints_a_table_for_the_bundled_photos(files, capsys):
+    code, out, err = run(capsys, "evaluate", "--model", files / "tiny.npz", "--crops", 3, "--masks", "center")
+    assert code == 0, err
+    assert "3 crops of 32x32 from the bundled held-out photos" in out
+    assert "hole PSNR" in out and "center" in out and "model" in out
+
+
+def test_train_a_few_steps_then_resume_longer(files, tmp_path, capsys):
+    out_dir = tmp_path / "run"
+    common = ["--data", files / "photos", "--width", 4, "--batch-size", 2, "--patch-size", 16, "--eval-every", 2,
+              "--dtype", "float64", "--quiet"]
+    code, out, err = run(capsys, "train", "--out", out_dir, "--steps", 2, *common)
+    assert code == 0, err
+    assert "step 2: loss" in out
+    assert sorted(os.listdir(out_dir)) == ["checkpoint.npz", "history.csv", "history.png"]
+    code, out, err = run(capsys, "train", "--out", out_dir, "--resume", "--steps", 4, "--quiet",
+                         "--data", files / "photos")
+    assert code == 0, err
+    assert "resumed from" in out and "step 4: loss" in out
+    assert train.load_checkpoint(out_dir / "checkpoint.npz")[0]["step"] == 4
+    code, _, err = run(capsys, "train", "--out", out_dir, "--resume", "--width", 8, "--quiet")
+    assert_one_line_error(code, err, "width: 4 -> 8")
+
+
+def test_train_reports_divergence_in_one_line_with_exit_code_1(files, tmp_path, capsys):
+    code, _, err = run(capsys, "train", "--out", tmp_path, "--data", files / "photos", "--width", 4, "--batch-size", 1,
+                       "--patch-size", 16, "--steps", 20, "--optimizer", "sgd", "--momentum", 0, "--lr", 1e30,
+                       "--quiet")
+    assert code == 1
+    assert err.count("\n") == 1 and "stopped:" in err and "Try a lower --lr" in err
+
+
+def test_demo_draws_its_comparison_with_whatever_network_it_is_given(files, tmp_path, capsys, monkeypatch):
+    tiny = train.load_model(files / "tiny.npz")
+    monkeypatch.setattr(inpainting, "load_pretrained", lambda name="default": tiny)
+    code, out, err = run(capsys, "demo", "-o", tmp_path / "demo.jpg", "--photo", "camera")
+    assert code == 0, err
+    assert [line.split()[0] for line in out.splitlines()] == ["network", "harmonic", "mean", "wrote"]
+    assert Image.open(tmp_path / "demo.jpg").format == "JPEG"
+    assert os.listdir(tmp_path) == ["demo.jpg"]
+
+
+@pytest.mark.skipif(not WEIGHTS.exists(), reason="the pretrained weights are not installed yet")
+def test_demo_writes_its_comparison_picture(tmp_path, capsys):
+    code, out, err = run(capsys, "demo", "-o", tmp_path / "demo.png")
+    assert code == 0, err
+    assert "network" in out and "harmonic fill" in out and "wrote" in out
+    assert Image.open(tmp_path / "demo.png").size[0] > 500
+
+
+def test_help_exits_0(capsys):
+    code, out, _ = run(capsys, "inpaint", "--help")
+    assert code == 0 and "--max-pixels" in out
+
+
+# ----------------------------------------------------------------------------------------- mistakes: exit 2, one line
+
+MISTAKES = [
+    # (arguments with {f} = the inputs folder and {t} = an empty output folder, text the message must contain)
+    ("inpaint {f}/missing.png --mask {f}/mask.png -o {t}/o.png", "'{f}/missing.png' does not exist"),
+    ("inpaint {f}/photo.png --mask {f}/missing.png -o {t}/o.png", "mask '{f}/missing.png' does not exist"),
+    ("inpaint {f}/notes.txt --mask {f}/mask.png -o {t}/o.png --model {f}/tiny.npz", "not a readable image"),
+    ("inpaint {f}/photos --mask {f}/mask.png -o {t}/o.png --model {f}/tiny.npz", "is a directory"),
+    ("inpaint {f}/photo.png --mask {f}/mask-10x24.png -o {t}/o.png --model {f}/tiny.npz", "is 24x10 pixels but image"),
+    ("inpaint {f}/photo.png --mask {f}/mask-full.png -o {t}/o.png --model {f}/tiny.npz", "every pixel"),
+    ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.gif --model {f}/tiny.npz", "must end in .png, .jpg or .jpeg"),
+    ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/nowhere/o.png --model {f}/tiny.npz", "folder of output"),
+    ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.png --model {f}/missing.npz",
+     "model '{f}/missing.npz' does not exist"),
+    ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.png --model {f}/photo.png", "not an .npz archive"),
+    ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.png --model {f}/photos", "is not a file"),
+    ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.png --tile 100",
+     "--tile: expected a tile side of at least 256"),
+    ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.png --tile -3", "expected a positive integer, got '-3'"),
+    ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.png --max-pixels 100", "more than max_pixels=100"),
+    ("inpaint {f}/photo.png -o {t}/o.png", "the following arguments are required: --mask"),
+    ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.png --bogus", "unrecognized arguments: --bogus"),
+    ("evaluate {f}/missing --model {f}/tiny.npz", "folder '{f}/missing' does not exist"),
+    ("evaluate {f}/photo.png --model {f}/tiny.npz", "is not a folder"),
+    ("evaluate {t} --model {f}/tiny.npz", "no PNG or JPEG images"),
+    ("evaluate {f}/photos --model {f}/tiny.npz --patch 20", "--patch must be a multiple of 8"),
+    ("evaluate {f}/photos --model {f}/tiny.npz --patch 64", "smaller than the 64x64 patch"),
+    ("evaluate {f}/photos --model {f}/tiny.npz --masks squares", "unknown mask kind(s) ['squares']"),
+    ("evaluate {f}/photos --model {f}/tiny.npz --crops 0", "--crops: expected a positive integer, got '0'"),
+    ("evaluate {f}/photos --model {f}/tiny.npz --max-pixels 500", "more than max_pixels=500"),
+    ("train --out {t}/run --steps 0", "--steps: expected a positive integer, got '0'"),
+    ("train --out {t}/run --lr nan", "--lr: expected a positive number, got 'nan'"),
+    ("train --out {t}/run --momentum 1.5", "momentum must be in [0, 1), got 1.5"),
+    ("train --out {t}/run --patch-size 12", "patch_size must be a multiple of 8, got 12"),
+    ("train --out {t}/run --mask-kinds center,blobs", "mask_kinds must be among"),
+    ("train --out {t}/run --optimizer lbfgs", "--optimizer: invalid choice: 'lbfgs'"),
+    ("train --out {t}/run --resume", "no checkpoint.npz in '{t}/run'"),
+    ("train --out {f}/photo.png", "is a file; give a folder"),
+    ("train --out {t}/run --data {f}/missing", "data folder '{f}/missing' does not exist"),
+    ("train --out {t}/run --data {f}/photos --patch-size 64", "smaller than the 64x64 patch"),
+    ("bench layers", "unknown benchmark 'layers'"),
+    ("bench --repeats 0", "--repeats: expected a positive integer, got '0'"),
+    ("demo -o {t}/demo.bmp", "must end in .png, .jpg or .jpeg"),
+    ("demo --photo astronaut", "--photo: invalid choice: 'astronaut'"),
+    ("unknown-command", "invalid choice: 'unknown-command'"),
+    ("", "the following arguments are required: COMMAND"),
+]
+
+
+@pytest.mark.parametrize("template, needle", MISTAKES,
+                         ids=[m[0].split(" {")[0] + f"-{i}" for i, m in enumerate(MISTAKES)])
+def test_a_mistake_is_one_line_exit_2_and_writes_nothing(files, tmp_path, capsys, template, needle):
+    args = [a.format(f=files, t=tmp_path) for a in template.split()]
+    before = listing(files, tmp_path)
+    code, out, err = run(capsys, *args)
+    assert_one_line_error(code, err, needle.format(f=files, t=tmp_path))
+    assert listing(files, tmp_path) == before
+
+
+def test_a_corrupt_checkpoint_given_to_resume_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "checkpoint.npz").write_bytes(b"PK\x03\x04 but nothing else")
+    code, _, err = run(capsys, "train", "--out", tmp_path, "--resume")
+    assert_one_line_error(code, err, "checkpoint.npz", "truncated")
+
+
+def test_a_write_that_fails_half_way_leaves_no_output_and_no_temporary_file(files, tmp_path, capsys, monkeypatch):
+    def full_disk(self, handle, *args, **kwargs):
+        handle.write(b"\x89PNG half of a picture")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", full_disk)
+    (tmp_path / "o.png").write_bytes(b"an older result")
+    code, _, err = run(capsys, "inpaint", files / "photo.png", "--mask", files / "mask.png", "-o", tmp_path / "o.png",
+                       "--model", files / "tiny.npz")
+    assert code == 1 and err.count("\n") == 1 and "No space left on device" in err
+    assert os.listdir(tmp_path) == ["o.png"]
+    assert (tmp_path / "o.png").read_bytes() == b"an older result"
+
+
+def test_an_internal_failure_is_one_line_exit_1_and_a_traceback_only_when_debugging(files, tmp_path, capsys,
+                                                                                    monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("the kernel fell over\nsecond line of detail")
+
+    monkeypatch.setattr(inpainting, "inpaint", broken)
+    args = ["inpaint", files / "photo.png", "--mask", files / "mask.png", "-o", tmp_path / "o.png",
+            "--model", files / "tiny.npz"]
+    code, _, err = run(capsys, *args)
+    assert code == 1
+    assert err == "deconvlab inpaint: failed: RuntimeError: the kernel fell over second line of detail\n"
+    assert os.listdir(tmp_path) == []
+    monkeypatch.setenv("DECONVLAB_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="kernel fell over"):
+        cli.main([str(a) for a in args])
+
+
+# ----------------------------------------------------------------------------------------- the real console script
+
+def console(*args, env=None):
+    exe = shutil.which("deconvlab")
+    command = [exe] if exe else [sys.executable, "-m", "deconvlab.cli"]
+    return subprocess.run(command + [str(a) for a in args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
+
+
+def test_console_script_inpaints_and_reports_a_bad_image_in_one_line(files, tmp_path):
+    done = console("inpaint", files / "photo.jpg", "--mask", files / "mask.png", "-o", tmp_path / "o.png",
+                   "--model", files / "tiny.npz")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "o.png").exists()
+    bad = console("inpaint", files / "notes.txt", "--mask", files / "mask.png", "-o", tmp_path / "x.png",
+                  "--model", files / "tiny.npz")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.slow
+def test_console_script_bench():
+    done = console("bench", "--repeats", 1, "--batch", 2, "--no-compile-times")
+    assert done.returncode == 0, done.stderr
+    assert "forward+backward, batch 2" in done.stdout and "total" in done.stdout

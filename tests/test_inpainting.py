@@ -1,0 +1,210 @@
+"""deconvlab.inpaint on whole images: any size, tiling that changes nothing, deep holes, gray images, known pixels."""
+import contextlib
+import pathlib
+
+import numpy as np
+import pytest
+
+import deconvlab
+from deconvlab import inpainting, masks, metrics, no_grad, train
+from deconvlab.models import InpaintNet
+
+
+@pytest.fixture(scope="module")
+def model():
+    """A tiny untrained network: the geometry (padding, tiling, pasting back) does not depend on training."""
+    cfg = train.TrainConfig(width=4)
+    net = train.build_model(cfg)
+    net.eval()
+    return net
+
+
+def photo(h, w, seed=0, channels=3):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = 0.5 + 0.3 * np.sin(yy / 7.0 + rng.uniform(0, 3)) * np.cos(xx / 5.0)
+    image = np.clip(base[:, :, None] + 0.1 * rng.random((h, w, channels)), 0, 1).astype(np.float32)
+    return image if channels > 1 else image[:, :, 0]
+
+
+def assert_valid_fill(out, image, hole):
+    assert out.shape == image.shape and out.dtype == image.dtype
+    assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+    assert np.array_equal(out[~hole], image[~hole])
+
+
+@pytest.mark.parametrize("size", [(13, 27), (1, 9), (9, 1), (2, 2), (31, 8), (8, 33), (57, 61)])
+def test_sizes_not_divisible_by_8_are_filled_and_keep_their_size(model, size):
+    image = photo(*size)
+    hole = np.zeros(size, dtype=bool)
+    hole[size[0] // 2, size[1] // 2] = True
+    hole[0, 0] = True
+    out = deconvlab.inpaint(image, hole, model=model)
+    assert_valid_fill(out, image, hole)
+
+
+def test_known_pixels_are_returned_bit_for_bit_in_the_input_dtype(model):
+    for dtype in (np.float32, np.float64):
+        image = photo(40, 48).astype(dtype)
+        hole = masks.random_rectangles(40, 48, seed=1)
+        out = deconvlab.inpaint(image, hole, model=model)
+        assert out.dtype == dtype
+        assert_valid_fill(out, image, hole)
+        assert out is not image
+
+
+def test_gray_in_gives_gray_out(model):
+    gray = photo(30, 35, channels=1).astype(np.float64)
+    hole = masks.center_square(30, 35, 10)
+    out = deconvlab.inpaint(gray, hole, model=model)
+    assert out.shape == (30, 35)
+    assert_valid_fill(out, gray, hole)
+    out1 = deconvlab.inpaint(gray[:, :, None], hole, model=model)
+    assert out1.shape == (30, 35, 1)
+    assert np.array_equal(out1[:, :, 0], out)
+
+
+def test_bool_int_and_float_binary_masks_give_the_same_result(model):
+    image = photo(24, 24)
+    hole = masks.bernoulli(24, 24, p=0.3, seed=2)
+    results = [deconvlab.inpaint(image, m, model=model) for m in (hole, hole.astype(np.uint8), hole.astype(np.float64))]
+    assert all(np.array_equal(results[0], r) for r in results[1:])
+
+
+def test_an_empty_mask_returns_an_unchanged_copy_without_a_model():
+    image = photo(10, 12)
+    out = deconvlab.inpaint(image, np.zeros((10, 12), dtype=bool), model=None)  # no model needed, none loaded
+    assert np.array_equal(out, image) and out is not image
+
+
+def test_a_mask_covering_everything_is_a_clear_error(model):
+    with pytest.raises(ValueError, match="covers all 120 pixels.*nothing known"):
+        deconvlab.inpaint(photo(10, 12), np.ones((10, 12), dtype=bool), model=model)
+
+
+def test_a_non_binary_mask_array_is_a_value_error_naming_a_bad_value(model):
+    m = np.zeros((10, 12))
+    m[3, 4] = 0.7
+    with pytest.raises(ValueError, match=r"only 0 and 1.*0\.7.*mask > 0\.5"):
+        deconvlab.inpaint(photo(10, 12), m, model=model)
+
+
+def test_tile_margin_covers_the_receptive_field():
+    """Change one input pixel and see which outputs move: for each of the 8 alignments on the network's grid,
+    the farthest moved output must be closer than TILE_MARGIN, or tiling would change the result."""
+    net = InpaintNet(2, dtype=np.float64, rng=0)
+    n = 160
+    rng = np.random.default_rng(0)
+    x = rng.random((1, 3, n, n))
+    hole = np.ones((1, 1, n, n))  # the network then reads only the start values, which we perturb
+    start = rng.random((1, 3, n, n))
+    with no_grad():
+        before = net(x, hole, start).data
+    reach = 0
+    for offset in range(8):
+        p = n // 2 + offset
+        moved = start.copy()
+        moved[0, :, p, p] += 0.5
+        with no_grad():
+            after = net(x, hole, moved).data
+        rows, cols = np.nonzero(np.abs(after - before).max(axis=(0, 1)) > 0)
+        reach = max(reach, np.abs(rows - p).max(), np.abs(cols - p).max())
+    print(f"receptive field reaches {reach} pixels; TILE_MARGIN = {inpainting.TILE_MARGIN}")
+    assert 30 <= reach < inpainting.TILE_MARGIN
+
+
+def test_tiled_result_equals_the_untiled_result(model):
+    h, w = 300, 270  # not multiples of 8, and more than one tile each way at tile=256
+    image = photo(h, w, seed=3)
+    hole = masks.brush_strokes(h, w, seed=3, count=8) | masks.bernoulli(h, w, p=0.1, seed=4)
+    whole = deconvlab.inpaint(image, hole, model=model, tile=1024)
+    tiled = deconvlab.inpaint(image, hole, model=model, tile=inpainting.MIN_TILE)
+    diff = np.abs(whole - tiled).max()
+    print(f"max |untiled - tiled| = {diff:.3g} (float32 rounding is ~1e-7)")
+    assert diff <= 1e-5
+    assert_valid_fill(tiled, image, hole)
+
+
+def test_a_hole_deeper_than_reach_is_filled_coarse_to_fine(model, monkeypatch):
+    image = photo(64, 72)
+    hole = np.zeros((64, 72), dtype=bool)
+    hole[10:54, 12:60] = True  # 22 pixels deep, more than REACH = 12
+    assert inpainting.hole_depth(hole) == 22
+    calls = []
+    fill_rgb = inpainting._fill_rgb
+
+    def spy(net, im, m, tile):
+        calls.append(m.shape)
+        return fill_rgb(net, im, m, tile)
+
+    monkeypatch.setattr(inpainting, "_fill_rgb", spy)
+    out = deconvlab.inpaint(image, hole, model=model)
+    assert calls == [(64, 72), (32, 36)]  # half resolution once: the 11-pixel-deep hole there fits REACH
+    assert_valid_fill(out, image, hole)
+    monkeypatch.setattr(inpainting, "REACH", 1000)
+    flat = deconvlab.inpaint(image, hole, model=model)
+    assert not np.allclose(flat[hole], out[hole])  # the coarse start really changed the fill
+
+
+def test_hole_depth_counts_erosions():
+    assert inpainting.hole_depth(np.zeros((5, 5), dtype=bool)) == 0
+    assert inpainting.hole_depth(np.ones((4, 7), dtype=bool)) == 7
+    m = np.zeros((20, 20), dtype=bool)
+    m[2:9, 2:9] = True
+    assert inpainting.hole_depth(m) == 4
+    assert inpainting.hole_depth(m, limit=1) == 2
+
+
+@pytest.mark.parametrize("tile", [100, 255, 256.0, True, "512"])
+def test_a_bad_tile_is_a_value_error(model, tile):
+    with pytest.raises(ValueError, match="tile must be an integer >= 256"):
+        deconvlab.inpaint(photo(8, 8), np.eye(8, dtype=bool), model=model, tile=tile)
+
+
+def test_a_tile_off_the_grid_is_rounded_down_to_a_multiple_of_8(model):
+    image, hole = photo(300, 20), masks.bernoulli(300, 20, seed=0)
+    a = deconvlab.inpaint(image, hole, model=model, tile=263)
+    b = deconvlab.inpaint(image, hole, model=model, tile=256)
+    assert np.array_equal(a, b)
+
+
+def test_a_model_that_is_not_a_network_is_a_type_error():
+    with pytest.raises(TypeError, match="model must be a deconvlab network"):
+        deconvlab.inpaint(photo(8, 8), np.eye(8, dtype=bool), model="default")
+
+
+def test_load_pretrained_names_the_missing_weights_file(tmp_path, monkeypatch):
+    class Resources:
+        files = staticmethod(lambda package: pathlib.Path(tmp_path))
+        as_file = staticmethod(contextlib.nullcontext)
+
+    monkeypatch.setattr(inpainting, "resources", Resources)
+    with pytest.raises(FileNotFoundError, match=r"weights of model 'default' are not installed.*default\.npz"):
+        inpainting.load_pretrained()
+    with pytest.raises(ValueError, match="unknown model 'large'"):
+        inpainting.load_pretrained("large")
+
+
+WEIGHTS = pathlib.Path(inpainting.__file__).parent / "assets" / "weights" / "default.npz"
+needs_weights = pytest.mark.skipif(not WEIGHTS.exists(), reason="the pretrained weights are not installed yet")
+
+
+@needs_weights
+def test_load_pretrained_gives_an_inpaintnet_in_eval_mode():
+    net = deconvlab.load_pretrained()
+    assert isinstance(net, InpaintNet) and not net.training
+
+
+@needs_weights
+def test_the_pretrained_network_beats_the_mean_fill_on_a_held_out_photo():
+    from deconvlab import baselines, data
+
+    image = data.load_photo("chelsea")[:128, :160]
+    hole = masks.center_square(128, 160, 24)
+    out = deconvlab.inpaint(image, hole)
+    assert_valid_fill(out, image, hole)
+    network = metrics.hole_psnr(out, image, hole)
+    mean = metrics.hole_psnr(baselines.mean_fill(image, hole), image, hole)
+    print(f"hole PSNR: network {network:.2f} dB, mean fill {mean:.2f} dB")
+    assert network > mean
+
