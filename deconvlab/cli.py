@@ -304,6 +304,8 @@ def build_parser():
     tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     tr.add_argument("--data", help="folder of training images (default: the bundled training photos)")
     tr.add_argument("--model", choices=["inpaintnet", "seednet-fixed"])
+    tr.add_argument("--start", choices=["mean", "harmonic"],
+                    help="InpaintNet's starting fill of the hole, refined by the network (default mean)")
     tr.add_argument("--width", type=_positive_int, help="channels of the first layer (default 32)")
     tr.add_argument("--steps", type=_positive_int, help="training steps (default 10000)")
     tr.add_argument("--batch-size", type=_positive_int)

@@ -7,10 +7,13 @@ A photo of any size is handled by three mechanisms, each exact or documented:
 - Memory. Images larger than ``tile`` pixels on a side are processed in overlapping tiles; each tile carries a
   margin of ``TILE_MARGIN`` = 64 pixels (the network's receptive field reaches at most 39), and only its centre
   is kept, so tiling changes nothing but memory use (results agree to float32 rounding, ~1e-7).
-- Large holes. The network sees about ``REACH`` pixels around each missing pixel. Where the hole is deeper than
-  that (some missing pixel is more than REACH pixels from every known one), the image is first inpainted at
-  half resolution (recursively, until the hole fits), and that coarse fill, upsampled, replaces the mean
-  colour as the starting value inside the hole: coarse to fine.
+- Large holes. The network sees about ``REACH`` pixels around each missing pixel. A network with the harmonic
+  start (``InpaintNet(start="harmonic")``, the pretrained one) starts from the harmonic fill of the whole
+  image, which spans a hole of any size; the network refines it where it sees known pixels, and deep inside
+  a very large hole the result is the smooth harmonic fill. For a network with the mean-colour start, where
+  the hole is deeper than REACH (some missing pixel is more than REACH pixels from every known one), the
+  image is first inpainted at half resolution (recursively, until the hole fits), and that coarse fill,
+  upsampled, replaces the mean colour as the starting value inside the hole: coarse to fine.
 """
 import numbers
 import os
@@ -19,7 +22,7 @@ from importlib import resources
 import numpy as np
 
 from . import nn, train
-from .models import known_mean
+from .models import STARTS, known_mean
 
 REACH = 12
 TILE_MARGIN = 64  # tile sizes and margins are multiples of 8, so every tile sits on the network's grid
@@ -158,9 +161,10 @@ def _fill_rgb(model, image, mask, tile):
     """Inpaint an HxWx3 float32 image (any size, some pixels known, some missing) with the coarse-to-fine rule
     of the module docstring; returns HxWx3 float32 (known pixels not yet pasted back)."""
     h, w = mask.shape
-    mean = known_mean(image.transpose(2, 0, 1)[None], mask[None, None].astype(np.float32))[0].transpose(1, 2, 0)
-    fill = np.broadcast_to(mean, image.shape)
-    if min(h, w) >= 16 and hole_depth(mask, limit=REACH) > REACH:
+    start = STARTS[getattr(model, "start", "mean")]
+    fill = start(image.transpose(2, 0, 1)[None], mask[None, None].astype(np.float32))[0].transpose(1, 2, 0)
+    fill = np.broadcast_to(fill, image.shape)
+    if start is known_mean and min(h, w) >= 16 and hole_depth(mask, limit=REACH) > REACH:
         small_image = _downsample(image)
         small_mask = _downsample(mask.astype(np.float32)) > 0.5
         if small_mask.any() and not small_mask.all():

@@ -4,6 +4,7 @@ Conventions (DESIGN "Conventions"): images NCHW floats in [0, 1]; masks N×1×H�
 """
 import numpy as np
 
+from . import baselines
 from . import functional as F
 from . import nn
 from .autograd import Tensor
@@ -26,26 +27,48 @@ def known_mean(image, mask):
     return np.where(count > 0, total / np.maximum(count, 1.0), 0.5).astype(image.dtype)
 
 
+def harmonic_start(image, mask):
+    """The harmonic fill (``baselines.harmonic_fill``: each hole pixel the mean of its 4 neighbours, known
+    pixels fixed) of every image of a batch, as a starting fill for the network; ``known_mean`` for an image
+    with no known or no missing pixel. image (N, C, H, W), mask (N, 1, H, W) ndarrays; returns (N, C, H, W)."""
+    out = np.broadcast_to(known_mean(image, mask), image.shape).copy()
+    holes = mask[:, 0] > 0.5
+    for n in range(image.shape[0]):
+        if holes[n].any() and not holes[n].all():
+            chw = image[n].transpose(1, 2, 0)
+            out[n] = baselines.harmonic_fill(chw, holes[n]).transpose(2, 0, 1)
+    return out
+
+
+STARTS = {"mean": known_mean, "harmonic": harmonic_start}
+
+
 class InpaintNet(nn.Module):
     """Encoder-decoder for inpainting: strided convolutions down, transposed convolutions up, skip connections.
 
-    Input: the image with its holes replaced by a starting fill f (by default the known pixels' mean colour),
-    and the mask as a fourth channel. The decoder predicts a residual r added to that start; known pixels are
-    pasted back at the end:
+    Input: the image with its holes replaced by a starting fill f, and the mask as a fourth channel. The
+    decoder predicts a residual r added to that start; known pixels are pasted back at the end:
 
         x₀ = (1 − m)·x + m·f           y = (1 − m)·x + m·(x₀ + r(x₀, m))
+
+    ``start`` names the default f: ``"mean"`` (the known pixels' mean colour, ``known_mean``) or ``"harmonic"``
+    (the harmonic fill, ``harmonic_start``: smooth, reaches across any hole, so the network only learns the
+    correction — texture and edges the diffusion cannot make). With the harmonic start the last layer starts at
+    zero, so the untrained network returns exactly the harmonic fill.
 
     With ``width`` w the feature maps are w, 2w, 4w, 4w channels at scales 1, 1/2, 1/4, 1/8; every
     transposed convolution is k4 s2 p1 (uniform overlap: no checkerboard, identity 8 of the design).
     ``rng`` (Generator or seed) draws the initial parameters. Fully convolutional: any H, W divisible by 8 (``deconvlab.inpaint`` pads other sizes).
     """
 
-    def __init__(self, width=32, in_channels=3, dtype=np.float32, rng=None):
+    def __init__(self, width=32, in_channels=3, dtype=np.float32, rng=None, start="mean"):
         super().__init__()
         w = int(width)
         if w < 1:
             raise ValueError(f"InpaintNet: width must be a positive integer, got {width!r}")
-        self.width, self.in_channels = w, in_channels
+        if start not in STARTS:
+            raise ValueError(f"InpaintNet: start must be one of {sorted(STARTS)}, got {start!r}")
+        self.width, self.in_channels, self.start = w, in_channels, start
         c = in_channels
         self.enc1 = nn.Conv2d(c + 1, w, 3, padding=1, dtype=dtype, rng=rng)
         self.enc2 = nn.Conv2d(w, 2 * w, 4, stride=2, padding=1, dtype=dtype, rng=rng)
@@ -57,11 +80,14 @@ class InpaintNet(nn.Module):
         self.dec1 = nn.ConvTranspose2d(4 * w, w, 4, stride=2, padding=1, dtype=dtype, rng=rng)
         self.out = nn.Conv2d(2 * w, c, 3, padding=1, dtype=dtype, rng=rng)
         self.act = nn.LeakyReLU(0.2)
+        if start == "harmonic":
+            self.out.weight.data[...] = 0
+            self.out.bias.data[...] = 0
 
     def forward(self, image, mask, fill=None):
         """image (N, C, H, W) and mask (N, 1, H, W), Tensors or ndarrays -> the filled image (N, C, H, W) Tensor.
 
-        ``fill`` (N, C, H, W) or broadcastable: starting values in the hole (default: ``known_mean``).
+        ``fill`` (N, C, H, W) or broadcastable: starting values in the hole (default: the ``start`` fill).
         """
         x, m = _plain(image), _plain(mask).astype(_plain(image).dtype)
         if x.ndim != 4 or m.ndim != 4 or m.shape[1] != 1 or x.shape[0] != m.shape[0] or x.shape[2:] != m.shape[2:]:
@@ -71,7 +97,8 @@ class InpaintNet(nn.Module):
             )
         if x.shape[2] % 8 or x.shape[3] % 8:
             raise ValueError(f"InpaintNet: height and width must be multiples of 8, got {x.shape[2]}x{x.shape[3]}")
-        base = (1.0 - m) * x + m * (known_mean(x, m) if fill is None else _plain(fill).astype(x.dtype))
+        f = STARTS[self.start](x, m) if fill is None else _plain(fill).astype(x.dtype)
+        base = (1.0 - m) * x + m * f
         act = self.act
         e1 = act(self.enc1(Tensor(np.concatenate([base, m], axis=1))))
         e2 = act(self.enc2(e1))

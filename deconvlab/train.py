@@ -32,6 +32,7 @@ class TrainConfig:
 
     model: str = "inpaintnet"
     width: int = 32
+    start: str = "mean"
     steps: int = 10000
     batch_size: int = 32
     patch_size: int = 32
@@ -75,6 +76,10 @@ class TrainConfig:
             )
         if not 0 < self.lr < float("inf"):
             problems.append(f"lr must be a finite positive number, got {self.lr!r}")
+        if self.start not in models.STARTS:
+            problems.append(f"start must be one of {sorted(models.STARTS)}, got {self.start!r}")
+        elif self.start != "mean" and self.model != "inpaintnet":
+            problems.append(f"start {self.start!r} needs model 'inpaintnet', got model {self.model!r}")
         if self.model not in models.MODELS:
             problems.append(f"model must be one of {sorted(models.MODELS)}, got {self.model!r}")
         self.mask_kinds = tuple(self.mask_kinds)
@@ -110,7 +115,7 @@ def build_model(config):
     rng = np.random.default_rng(config.seed)
     dtype = np.dtype(config.dtype)
     if config.model == "inpaintnet":
-        return models.InpaintNet(config.width, dtype=dtype, rng=rng)
+        return models.InpaintNet(config.width, dtype=dtype, rng=rng, start=config.start)
     return models.SeedNetFixed(hidden=config.width, dtype=dtype, rng=rng)
 
 

@@ -7,6 +7,7 @@ import pytest
 
 import deconvlab
 from deconvlab import inpainting, masks, metrics, no_grad, train
+from deconvlab.baselines import harmonic_fill
 from deconvlab.models import InpaintNet
 
 
@@ -144,6 +145,21 @@ def test_a_hole_deeper_than_reach_is_filled_coarse_to_fine(model, monkeypatch):
     monkeypatch.setattr(inpainting, "REACH", 1000)
     flat = deconvlab.inpaint(image, hole, model=model)
     assert not np.allclose(flat[hole], out[hole])  # the coarse start really changed the fill
+
+
+def test_a_harmonic_start_network_starts_from_the_harmonic_fill_of_the_whole_image(monkeypatch):
+    image = photo(64, 72)
+    hole = np.zeros((64, 72), dtype=bool)
+    hole[10:54, 12:60] = True  # deeper than REACH: no coarse-to-fine pass for a harmonic start
+    net = InpaintNet(4, rng=0, start="harmonic")  # untrained: its residual is zero
+    calls = []
+    fill_rgb = inpainting._fill_rgb
+    monkeypatch.setattr(inpainting, "_fill_rgb", lambda *a: calls.append(a[2].shape) or fill_rgb(*a))
+    out = deconvlab.inpaint(image, hole, model=net)
+    assert calls == [(64, 72)]
+    expected = harmonic_fill(image, hole)
+    assert np.allclose(out, expected, atol=1e-6)  # the harmonic fill, to float32 rounding
+    assert_valid_fill(out, image, hole)
 
 
 def test_hole_depth_counts_erosions():

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from deconvlab import no_grad
-from deconvlab.models import InpaintNet, SeedNet, SeedNetFixed, known_mean
+from deconvlab.baselines import harmonic_fill
+from deconvlab.models import InpaintNet, SeedNet, SeedNetFixed, harmonic_start, known_mean
 
 
 def test_seednet_reproduces_the_article_shapes_and_why_it_cannot_inpaint():
@@ -89,3 +90,27 @@ def test_known_mean_of_a_fully_missing_image_is_one_half():
     mean = known_mean(image, mask)
     assert np.allclose(mean[0, :, 0, 0], image[0].mean(axis=(1, 2)))
     assert np.array_equal(mean[1], np.full((3, 1, 1), 0.5))
+
+
+def test_an_untrained_harmonic_start_network_returns_exactly_the_harmonic_fill():
+    rng = np.random.default_rng(3)
+    x = rng.random((2, 3, 16, 24))
+    m = np.zeros((2, 1, 16, 24))
+    m[0, 0, 4:12, 6:14] = 1
+    m[1, 0, ::3, ::2] = 1
+    net = InpaintNet(4, dtype=np.float64, rng=3, start="harmonic")
+    with no_grad():
+        y = net(x, m).data
+    for n in range(2):
+        expected = harmonic_fill(x[n].transpose(1, 2, 0), m[n, 0] > 0.5).transpose(2, 0, 1)
+        assert np.array_equal(y[n], expected)
+
+
+def test_harmonic_start_of_an_image_without_known_pixels_is_one_half():
+    x = np.random.default_rng(4).random((1, 3, 8, 8))
+    assert np.array_equal(harmonic_start(x, np.ones((1, 1, 8, 8))), np.full((1, 3, 8, 8), 0.5))
+
+
+def test_an_unknown_start_is_a_value_error_naming_it():
+    with pytest.raises(ValueError, match="start must be one of \\['harmonic', 'mean'\\], got 'zero'"):
+        InpaintNet(2, start="zero")

@@ -283,6 +283,7 @@ def test_gradient_clipping_bounds_the_first_sgd_step(tmp_path):
     ("width", 0), ("steps", 2.5), ("patch_size", 12), ("lr", float("nan")), ("lr", float("inf")),
     ("momentum", 1.0), ("l1_weight", -1.0), ("clip_grad_norm", float("nan")), ("seed", -1), ("optimizer", "rmsprop"),
     ("mask_kinds", ("holes",)), ("dtype", "float16"),
+    ("start", "zero"),
 ])
 def test_bad_settings_are_a_value_error_naming_the_setting_and_value(field, value):
     with pytest.raises(ValueError, match=rf"{field}.*{value!r}".replace("(", r"\(").replace(")", r"\)")):
