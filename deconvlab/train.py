@@ -301,19 +301,32 @@ def load_checkpoint(path):
     return meta, model_state, {"state": state, "param_groups": meta["param_groups"]}
 
 
-def save_weights(path, model, config, history=(), step=0):
-    """Save a model for inference only (parameters, config, training history), atomically: the shipped format."""
+def save_weights(path, model, config, history=(), step=0, storage_dtype=None):
+    """Save a model for inference only (parameters, config, training history), atomically: the shipped format.
+
+    ``storage_dtype="float16"`` stores the parameters rounded to half precision (half the file; ``load_model``
+    converts them back to the model's dtype); a parameter outside float16's range is a ValueError.
+    """
     arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
+    if storage_dtype is not None:
+        if np.dtype(storage_dtype) not in (np.float16, np.float32, np.float64):
+            raise ValueError(f"save_weights: storage_dtype must be float16, float32 or float64, got {storage_dtype!r}")
+        for key, value in arrays.items():
+            with np.errstate(over="ignore"):
+                arrays[key] = value.astype(storage_dtype)
+            if not np.isfinite(arrays[key]).all():
+                raise ValueError(f"save_weights: {key!r} does not fit in {storage_dtype} (largest |value| "
+                                 f"{np.abs(value).max():.3g})")
     meta = dict(format=WEIGHTS_FORMAT, step=int(step), config=dataclasses.asdict(config), history=list(history))
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     _atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
-def export_weights(checkpoint_path, weights_path):
-    """Turn a training checkpoint into a weights file (drops the optimiser state)."""
+def export_weights(checkpoint_path, weights_path, storage_dtype=None):
+    """Turn a training checkpoint into a weights file (drops the optimiser state; see ``save_weights``)."""
     model = load_model(checkpoint_path)
     meta = _read_npz(checkpoint_path, (CHECKPOINT_FORMAT,))[1]
-    save_weights(weights_path, model, config_from_meta(meta), meta["history"], meta["step"])
+    save_weights(weights_path, model, config_from_meta(meta), meta["history"], meta["step"], storage_dtype)
 
 
 def config_from_meta(meta):
@@ -329,7 +342,9 @@ def load_model(path):
     except (AttributeError, TypeError, ValueError) as exc:
         raise ValueError(f"{path!r} describes no model deconvlab can build: {exc}") from None
     try:
-        model.load_state_dict({k[len("model/"):]: v for k, v in files.items() if k.startswith("model/")})
+        dtype = model_dtype(model)  # weights may be stored in float16 (save_weights)
+        model.load_state_dict({k[len("model/"):]: v.astype(dtype) if v.dtype == np.float16 else v
+                               for k, v in files.items() if k.startswith("model/")})
     except (RuntimeError, ValueError) as exc:
         detail = "; ".join(line.strip() for line in str(exc).splitlines())
         raise ValueError(f"{path!r} holds parameters that do not fit its own model: {detail}") from None

@@ -1,4 +1,8 @@
 """The benchmark harness: it runs, restores what it instruments, and compares like with like."""
+import pathlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -32,3 +36,12 @@ def test_pytorch_twin_of_inpaintnet_computes_the_same_function():
     ours = model(x, m).data
     theirs = twin(torch.from_numpy(x), torch.from_numpy(m)).detach().numpy()
     assert np.abs(ours - theirs).max() < 1e-5
+
+
+@pytest.mark.parametrize("script, what", [("kernels.py", "kernels"), ("train_step.py", "train-step")])
+def test_benchmark_scripts_pass_their_options_to_the_command(script, what):
+    path = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / script
+    done = subprocess.run([sys.executable, str(path), "--dtype", "float16"], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "invalid choice: 'float16'" in done.stderr and "Traceback" not in done.stderr
+    assert done.stderr.startswith("deconvlab bench: error:")

@@ -174,6 +174,25 @@ def test_weights_round_trip_and_are_not_a_checkpoint(tmp_path, good_checkpoint):
         train.load_checkpoint(weights)
 
 
+def test_half_precision_weights_are_half_the_size_and_load_as_the_rounded_parameters(tmp_path, good_checkpoint):
+    full, half = tmp_path / "full.npz", tmp_path / "half.npz"
+    train.export_weights(good_checkpoint, full)
+    train.export_weights(good_checkpoint, half, storage_dtype="float16")
+    assert os.path.getsize(half) < 0.6 * os.path.getsize(full)
+    original, loaded = parameters(train.load_model(full)), parameters(train.load_model(half))
+    for key, value in original.items():
+        assert loaded[key].dtype == value.dtype
+        assert np.array_equal(loaded[key], value.astype(np.float16).astype(value.dtype))
+
+
+def test_weights_outside_float16_range_are_refused(tmp_path):
+    model = train.build_model(train.TrainConfig(width=2))
+    model.out.bias.data[0] = 1e6
+    with pytest.raises(ValueError, match="'model/out.bias' does not fit in float16"):
+        train.save_weights(tmp_path / "w.npz", model, train.TrainConfig(width=2), storage_dtype="float16")
+    assert os.listdir(tmp_path) == []
+
+
 KILLED_RUN = textwrap.dedent(
     """
     import sys
