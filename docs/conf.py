@@ -4,8 +4,11 @@ Build (offline, warnings are errors):  python -m sphinx -W -b html docs docs/_bu
 
 The notebooks are jupytext percent scripts in ../notebooks, outside this folder. Sphinx reads sources only
 from inside it, so each build copies them into _generated/notebooks (git-ignored) and writes the table of
-contents that notebooks.md includes. MyST-NB reads the copies as notebooks through jupytext and does not
-execute them: the pages show the code and the prose, and the build needs no kernel and no network.
+contents that notebooks.md includes. MyST-NB reads the copies as notebooks through jupytext and executes
+them (in full, in a temporary folder, about two minutes on two cores; outputs are cached in
+_build/.jupyter_cache, so a rebuild re-runs only changed notebooks), so the pages show every printed check
+and figure. An error in a notebook fails the build. Nothing needs the network. DECONVLAB_DOCS_EXECUTE=off
+builds the pages without running the notebooks (code and prose only).
 """
 import glob
 import inspect
@@ -39,7 +42,12 @@ exclude_patterns = ["_build", "conf.py", "_generated/*.md", "Thumbs.db", ".DS_St
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
 nb_custom_formats = {".py": ["jupytext.reads", {"fmt": "py:percent"}]}
-nb_execution_mode = "off"
+nb_execution_mode = "off" if os.environ.get("DECONVLAB_DOCS_EXECUTE", "") == "off" else "cache"
+nb_execution_timeout = 900
+nb_execution_in_temp = True
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+os.environ.pop("SMOKE", None)  # the docs show the full runs of the notebooks, not the smoke-test sizes
 
 # API reference from the docstrings, in source order. The docstrings are written as plain text for
 # help(); _plain_text_to_rst below reads them the way a person does (see its docstring).
