@@ -21,6 +21,25 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+def _for_the_command_line(message, path=None):
+    """A library error message as a command-line user should read it: without the library function's name
+    and the path the line already names, and with options instead of keyword arguments."""
+    for prefix in ("load_image: ", "mask_from_image: ", "inpaint: ", "TrainConfig: "):
+        message = message.replace(prefix, "")
+    if path is not None:
+        message = message.replace(f"{path!r} ", "").replace(f" {path!r}", "")
+        if message.startswith(("is ", "has ")):
+            message = "it " + message
+    message = message.replace("pass a larger max_pixels (or None)", "pass a larger --max-pixels")
+    message = message.replace("max_pixels=", "--max-pixels ")
+    message = message.replace("only steps, eval_every, checkpoint_every may change",
+                              "only --steps, --eval-every, --checkpoint-every may change")
+    for name in ("patch_size", "batch_size", "eval_every", "checkpoint_every", "mask_kinds", "l1_weight",
+                 "steps", "width", "seed", "momentum", "lr", "start", "optimizer", "schedule", "dtype", "model"):
+        message = message.replace(f"{name} must", f"--{name.replace('_', '-')} must")
+    return message
+
+
 def _load_image_arg(path, what, max_pixels):
     """Load a user's image, turning every way it can be unusable into a UsageError naming the file."""
     from . import data
@@ -31,7 +50,7 @@ def _load_image_arg(path, what, max_pixels):
     except FileNotFoundError:
         raise UsageError(f"{what} {path!r} does not exist") from None
     except (ValueError, OSError) as exc:
-        raise UsageError(f"cannot use {what} {path!r}: {exc}") from None
+        raise UsageError(f"cannot use {what} {path!r}: {_for_the_command_line(str(exc), path)}") from None
 
 
 def _load_mask_arg(path, max_pixels):
@@ -40,9 +59,31 @@ def _load_mask_arg(path, max_pixels):
     if not os.path.exists(path):
         raise UsageError(f"mask {path!r} does not exist")
     try:
-        return masks.mask_from_image(path, max_pixels=max_pixels)
+        mask = masks.mask_from_image(path, max_pixels=max_pixels)
     except (ValueError, OSError) as exc:
-        raise UsageError(f"cannot use mask {path!r}: {exc}") from None
+        raise UsageError(f"cannot use mask {path!r}: {_for_the_command_line(str(exc), path)}") from None
+    return mask
+
+
+def _warn_about_unlikely_masks(path, mask):
+    """One-line warnings for masks that are valid but probably not what the user meant."""
+    from PIL import Image
+
+    with Image.open(path) as picture:
+        colourful = picture.mode not in ("1", "L", "LA", "I", "I;16", "F") and _has_colour(picture)
+    if colourful:
+        warnings.warn(f"mask {path!r} is in colour; it is read as brightness, and only pixels brighter than "
+                      "one half (white, not e.g. pure red) are filled")
+    if mask.mean() > 0.5:
+        warnings.warn(f"mask {path!r} marks {mask.mean():.0%} of the pixels as missing (white = fill); "
+                      "if the holes are black in it, invert it")
+
+
+def _has_colour(picture):
+    import numpy as np
+
+    rgb = np.asarray(picture.convert("RGB"), dtype=np.int16)
+    return bool((np.abs(rgb - rgb.mean(axis=2, keepdims=True)) > 16).any())
 
 
 def _check_output_path(path):
@@ -54,13 +95,20 @@ def _check_output_path(path):
         raise UsageError(f"the folder of output {path!r} does not exist")
     if os.path.isdir(path):
         raise UsageError(f"output {path!r} is a folder; give a file name")
+    probe = os.path.join(folder, f".{os.path.basename(path)}.000000000000.tmp")  # as long as atomic_write's name
+    try:
+        with open(probe, "xb"):
+            pass
+        os.unlink(probe)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise UsageError(f"cannot write output {path!r}: {exc.strerror or exc}") from None
 
 
 def _load_model_arg(path):
-    from . import inpainting, train
+    from . import train
 
-    if path is None:
-        return inpainting.load_pretrained()
     if not os.path.exists(path):
         raise UsageError(f"model {path!r} does not exist")
     if not os.path.isfile(path):
@@ -69,6 +117,19 @@ def _load_model_arg(path):
         return train.load_model(path)
     except (ValueError, KeyError) as exc:
         raise UsageError(f"cannot use model {path!r}: {exc}") from None
+
+
+def _load_model_or_pretrained(path):
+    """The network of --model, or the pretrained one; a missing weights file is explained in one line."""
+    from . import inpainting
+
+    if path is not None:
+        return _load_model_arg(path)
+    try:
+        return inpainting.load_pretrained()
+    except FileNotFoundError:
+        raise UsageError("the pretrained weights are not installed (deconvlab/assets/weights/default.npz is "
+                         "missing); train a network with 'deconvlab train' and pass its checkpoint with --model")
 
 
 def _cmd_inpaint(args):
@@ -84,11 +145,12 @@ def _cmd_inpaint(args):
         )
     if mask.all():
         raise UsageError(f"mask {args.mask!r} marks every pixel as missing; nothing is known to fill from")
-    model = _load_model_arg(args.model) if args.model is not None or mask.any() else None  # empty: no network
+    _warn_about_unlikely_masks(args.mask, mask)
+    model = _load_model_or_pretrained(args.model) if args.model is not None or mask.any() else None  # empty: no network
     try:
         result = inpainting.inpaint(image, mask, model=model, tile=args.tile)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(_for_the_command_line(str(exc))) from None
     data.save_image(args.output, result)
     print(f"filled {int(mask.sum())} pixels; wrote {args.output}")
     return 0
@@ -100,10 +162,13 @@ def _cmd_evaluate(args):
 
     kinds = [k.strip() for k in args.masks.split(",") if k.strip()]
     unknown = [k for k in kinds if k not in MASK_KINDS]
-    if unknown or not kinds:
-        raise UsageError(f"unknown mask kind(s) {unknown or kinds!r}; choose from {', '.join(MASK_KINDS)}")
-    if args.patch % 8:
-        raise UsageError(f"--patch must be a multiple of 8 (the network's grid), got {args.patch}")
+    if not kinds:
+        raise UsageError(f"--masks names no mask kind; choose from {', '.join(MASK_KINDS)}")
+    if unknown:
+        raise UsageError(f"unknown mask kind(s) {', '.join(unknown)}; choose from {', '.join(MASK_KINDS)}")
+    if args.patch % 8 or args.patch < 16:
+        raise UsageError(f"--patch must be a multiple of 8 (the network's grid) and at least 16 (SSIM's 11x11 "
+                         f"window must fit), got {args.patch}")
     if args.folder is None:
         images = list(data.bundled_photos("test").values())
         source = "the bundled held-out photos (" + ", ".join(data.TEST_PHOTOS) + ")"
@@ -116,17 +181,22 @@ def _cmd_evaluate(args):
             folder = data.ImageFolder(args.folder, max_pixels=args.max_pixels)
         except (ValueError, OSError):
             raise UsageError(f"no PNG or JPEG images in {args.folder!r}") from None
+        names = [os.path.basename(path) for path in folder.paths]
         images = [_load_image_arg(path, "image", args.max_pixels) for path in folder.paths]
         source = args.folder
-    small = [im.shape[:2] for im in images if min(im.shape[:2]) < args.patch]
+    if args.folder is None:
+        names = list(data.TEST_PHOTOS)
+    small = [f"{name} ({im.shape[1]}x{im.shape[0]})" for name, im in zip(names, images) if min(im.shape[:2]) < args.patch]
     if small:
-        raise UsageError(f"images smaller than the {args.patch}x{args.patch} patch: (height, width) {small}")
-    model = _load_model_arg(args.model)
+        raise UsageError(f"images smaller than the {args.patch}x{args.patch} patch: {', '.join(small)}")
+    model = _load_model_or_pretrained(args.model)
     results = evaluation.evaluate(model, images, kinds=kinds, n_crops=args.crops, patch_size=args.patch, seed=args.seed)
     if args.json:
         import json
 
-        print(json.dumps(evaluation.to_jsonable(results), indent=2))
+        run = dict(source=source, crops=args.crops, patch=args.patch, seed=args.seed, masks=kinds,
+                   model=args.model or "pretrained", unit="dB for PSNR; intensity in [0, 1] for L1")
+        print(json.dumps({"run": run, "results": evaluation.to_jsonable(results)}, indent=2))
     else:
         print(f"{args.crops} crops of {args.patch}x{args.patch} from {source}, seed {args.seed}")
         print(evaluation.format_results(results))
@@ -137,7 +207,8 @@ def _cmd_demo(args):
     from . import demo
 
     _check_output_path(args.output)
-    demo.run_demo(args.output, photo=args.photo, out=print)
+    model = _load_model_or_pretrained(args.model)
+    demo.run_demo(args.output, photo=args.photo, out=print, model=model)
     return 0
 
 
@@ -156,6 +227,11 @@ def _cmd_train(args):
         settings["mask_kinds"] = tuple(k.strip() for k in settings["mask_kinds"].split(","))
         settings.setdefault("mask_weights", tuple(1.0 for _ in settings["mask_kinds"]))
     checkpoint = os.path.join(args.out, "checkpoint.npz")
+    if args.resume and args.overwrite:
+        raise UsageError("--resume and --overwrite contradict each other; choose one")
+    if not args.resume and not args.overwrite and os.path.exists(checkpoint):
+        raise UsageError(f"{args.out!r} already holds a run (checkpoint.npz); continue it with --resume, start it "
+                         "afresh with --overwrite, or choose another --out")
     if args.resume:
         if not os.path.exists(checkpoint):
             raise UsageError(f"--resume: no checkpoint.npz in {args.out!r}")
@@ -169,7 +245,7 @@ def _cmd_train(args):
         if args.resume:
             train.check_resumable(checkpoint, meta, config)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(_for_the_command_line(str(exc))) from None
     images = None
     if args.data is not None:
         if not os.path.isdir(args.data):
@@ -202,6 +278,8 @@ def _cmd_bench(args):
     from .bench import run_kernels_benchmark, run_train_step_benchmark
 
     if args.what == "kernels":
+        if args.width is not None:
+            raise UsageError("--width sets the network of 'bench train-step'; 'bench kernels' times fixed layers")
         run_kernels_benchmark(
             batch=args.batch,
             repeats=args.repeats,
@@ -212,7 +290,7 @@ def _cmd_bench(args):
     elif args.what == "train-step":
         if args.dtype != "float32":
             raise UsageError("bench train-step times float32 training only; drop --dtype")
-        run_train_step_benchmark(width=args.width, batch=args.batch, repeats=args.repeats, as_json=args.json)
+        run_train_step_benchmark(width=args.width or 32, batch=args.batch, repeats=args.repeats, as_json=args.json)
     else:
         raise UsageError(f"unknown benchmark {args.what!r}; expected 'kernels' or 'train-step'")
     return 0
@@ -235,6 +313,16 @@ def _positive_float(text):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
     return value
 
 
@@ -263,6 +351,9 @@ def build_parser():
         prog="deconvlab",
         description="Convolution and transposed convolution by hand, and image inpainting with them.",
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"deconvlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -285,51 +376,69 @@ def build_parser():
     ev = sub.add_parser("evaluate", help="score the model against classical fills, side by side")
     ev.add_argument("folder", nargs="?", help="folder of test images (default: the bundled held-out photos)")
     ev.add_argument("--model", help="a checkpoint or weights file (default: the pretrained model)")
-    ev.add_argument("--masks", default=",".join(MASK_KINDS), help="comma-separated mask kinds")
+    ev.add_argument("--masks", default=",".join(MASK_KINDS),
+                    help=f"comma-separated mask kinds (default all: {','.join(MASK_KINDS)})")
     ev.add_argument("--crops", type=_positive_int, default=200, help="number of crops (default 200)")
-    ev.add_argument("--patch", type=_positive_int, default=32, help="crop size, a multiple of 8 (default 32)")
-    ev.add_argument("--seed", type=int, default=1234, help="seed of the crops and masks")
+    ev.add_argument("--patch", type=_positive_int, default=32,
+                    help="crop size, a multiple of 8, at least 16 (default 32)")
+    ev.add_argument("--seed", type=_non_negative_int, default=1234, help="seed of the crops and masks (default 1234)")
     ev.add_argument("--json", action="store_true", help="print the results as JSON")
     ev.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS,
                     help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS})")
     ev.set_defaults(run=_cmd_evaluate)
 
     demo = sub.add_parser("demo", help="punch holes in a bundled photo, fill them, write a comparison picture")
+    demo.add_argument("--model", help="a checkpoint or weights file (default: the pretrained model)")
     demo.add_argument("-o", "--output", default="deconvlab-demo.png", help="picture to write (default deconvlab-demo.png)")
     demo.add_argument("--photo", default="chelsea", choices=TEST_PHOTOS, help="which held-out photo")
     demo.set_defaults(run=_cmd_demo)
 
-    tr = sub.add_parser("train", help="train an inpainting network from scratch (or resume)")
-    tr.add_argument("--out", default="runs/inpaint", help="folder for checkpoint.npz, history.csv, history.png")
+    from .train import TrainConfig
+
+    d = TrainConfig()
+    tr = sub.add_parser("train", help="train an inpainting network from scratch (or resume)",
+                        description="Train an inpainting network on random patches with random holes. The defaults "
+                                    f"take about {d.steps * 0.25 / 60:.0f} minutes on a 2-core laptop; --steps "
+                                    "sets the length. Options left out keep the defaults shown (or, with "
+                                    "--resume, the checkpoint's settings).")
+    tr.add_argument("--out", default="runs/inpaint",
+                    help="folder for checkpoint.npz, history.csv, history.png (default runs/inpaint)")
     tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    tr.add_argument("--overwrite", action="store_true", help="start afresh even if OUT already holds a run")
     tr.add_argument("--data", help="folder of training images (default: the bundled training photos)")
-    tr.add_argument("--model", choices=["inpaintnet", "seednet-fixed"])
+    tr.add_argument("--model", choices=["inpaintnet", "seednet-fixed"], help=f"network (default {d.model})")
     tr.add_argument("--start", choices=["mean", "harmonic"],
-                    help="InpaintNet's starting fill of the hole, refined by the network (default mean)")
-    tr.add_argument("--width", type=_positive_int, help="channels of the first layer (default 32)")
-    tr.add_argument("--steps", type=_positive_int, help="training steps (default 10000)")
-    tr.add_argument("--batch-size", type=_positive_int)
-    tr.add_argument("--patch-size", type=_positive_int)
-    tr.add_argument("--optimizer", choices=["adam", "sgd"])
-    tr.add_argument("--lr", type=_positive_float)
-    tr.add_argument("--momentum", type=_finite_float)
-    tr.add_argument("--schedule", choices=["cosine", "constant"])
-    tr.add_argument("--l1-weight", type=_finite_float)
-    tr.add_argument("--mask-kinds", help="comma-separated mask kinds to train on")
-    tr.add_argument("--eval-every", type=_positive_int)
-    tr.add_argument("--checkpoint-every", type=_positive_int)
-    tr.add_argument("--seed", type=int)
-    tr.add_argument("--dtype", choices=["float32", "float64"])
+                    help=f"InpaintNet's starting fill of the hole, refined by the network (default {d.start})")
+    tr.add_argument("--width", type=_positive_int, help=f"channels of the first layer (default {d.width})")
+    tr.add_argument("--steps", type=_positive_int, help=f"training steps (default {d.steps})")
+    tr.add_argument("--batch-size", type=_positive_int, help=f"patches per step (default {d.batch_size})")
+    tr.add_argument("--patch-size", type=_positive_int,
+                    help=f"patch side, a multiple of 8 (default {d.patch_size})")
+    tr.add_argument("--optimizer", choices=["adam", "sgd"], help=f"(default {d.optimizer})")
+    tr.add_argument("--lr", type=_positive_float, help=f"learning rate (default {d.lr:g})")
+    tr.add_argument("--momentum", type=_finite_float, help=f"SGD momentum (default {d.momentum:g})")
+    tr.add_argument("--schedule", choices=["cosine", "constant"], help=f"learning-rate schedule (default {d.schedule})")
+    tr.add_argument("--l1-weight", type=_finite_float,
+                    help=f"weight of an L1 term added to the hole MSE (default {d.l1_weight:g})")
+    tr.add_argument("--mask-kinds", help=f"comma-separated mask kinds to train on, from {', '.join(MASK_KINDS)} "
+                                         f"(default all, weighted {', '.join(f'{w:g}' for w in d.mask_weights)})")
+    tr.add_argument("--eval-every", type=_positive_int,
+                    help=f"steps between held-out evaluations (default {d.eval_every})")
+    tr.add_argument("--checkpoint-every", type=_positive_int,
+                    help=f"steps between checkpoints (default {d.checkpoint_every})")
+    tr.add_argument("--seed", type=_non_negative_int, help=f"seed of the parameters, patches and masks (default {d.seed})")
+    tr.add_argument("--dtype", choices=["float32", "float64"], help=f"(default {d.dtype})")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(run=_cmd_train)
 
     bench = sub.add_parser("bench", help="time the kernels or a training step (against PyTorch when installed)")
     bench.add_argument("what", nargs="?", default="kernels",
                        help="what to time: 'kernels' (default, the reference layer set) or 'train-step' (InpaintNet)")
-    bench.add_argument("--repeats", type=_positive_int, default=7, help="timed runs (median reported)")
-    bench.add_argument("--width", type=_positive_int, default=32, help="InpaintNet width for train-step (default 32)")
+    bench.add_argument("--repeats", type=_positive_int, default=7, help="timed runs (median reported; default 7)")
+    bench.add_argument("--width", type=_positive_int, help="InpaintNet width, train-step only (default 32)")
     bench.add_argument("--batch", type=_positive_int, default=32, help="batch size (default 32)")
-    bench.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    bench.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                       help="kernels only (default float32)")
     bench.add_argument("--json", action="store_true", help="print the results as JSON")
     bench.add_argument("--no-compile-times", action="store_true", help="skip the fresh-process compile timing")
     bench.set_defaults(run=_cmd_bench)
@@ -357,7 +466,8 @@ def main(argv=None):
         print(f"deconvlab {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"deconvlab {args.command}: interrupted", file=sys.stderr)
+        hint = f"; continue from the last checkpoint with --resume --out {args.out}" if args.command == "train" else ""
+        print(f"deconvlab {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
     except Exception as exc:  # one line for the user; the traceback only on request
         if debug:

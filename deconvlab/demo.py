@@ -15,13 +15,14 @@ def demo_mask(h, w, seed=7):
     return square | masks.brush_strokes(h, w, seed=seed, count=3)
 
 
-def run_demo(output, photo="chelsea", out=print):
-    """Fill holes in ``photo`` and write ``output``: input | mask | network | harmonic fill | original.
-    Prints the hole PSNR of each method (dB). Returns a dict of those PSNRs."""
+def run_demo(output, photo="chelsea", out=print, model=None):
+    """Fill holes in ``photo`` with ``model`` (default: the pretrained network) and write ``output``:
+    input | mask | network | harmonic fill | original. Prints the hole PSNR of each method (dB). Returns a dict
+    of those PSNRs."""
     start = time.perf_counter()
     image = data.load_photo(photo)
     hole = demo_mask(*image.shape[:2])
-    model = inpainting.load_pretrained()
+    model = inpainting.load_pretrained() if model is None else model
     filled = inpainting.inpaint(image, hole, model=model)
     classical = baselines.harmonic_fill(image, hole)
     scores = {

@@ -195,7 +195,8 @@ def inpaint(image, mask, model=None, tile=DEFAULT_TILE):
     """Fill the masked pixels of ``image`` with a trained network; known pixels are returned unchanged, bit for bit.
 
     image: HxW (gray), HxWx1 or HxWx3 float32/float64 array in [0, 1]; mask: HxW bool or {0, 1}, True/1 = pixel
-    to fill. model: an inpainting network (default: ``load_pretrained()``). tile: the largest side processed at
+    to fill. model: an inpainting network, or the path of a checkpoint or weights file (read with
+    ``train.load_model``); default ``load_pretrained()``. tile: the largest side processed at
     once, margins included (an integer >= MIN_TILE, rounded down to a multiple of 8). Returns a new array of the
     image's shape and dtype with values in [0, 1]; a gray image is filled as three equal channels whose mean is
     returned. Any size works (see the module docstring for padding, tiling and large holes).
@@ -206,8 +207,13 @@ def inpaint(image, mask, model=None, tile=DEFAULT_TILE):
     """
     original, rgb, hole = check_image_and_mask(image, mask)
     tile = _check_tile(tile)
+    if isinstance(model, (str, os.PathLike)):
+        model = train.load_model(model)
     if model is not None and not isinstance(model, nn.Module):
-        raise TypeError(f"inpaint: model must be a deconvlab network (an nn.Module), got {type(model).__name__}")
+        raise TypeError(
+            f"inpaint: model must be a deconvlab network (an nn.Module) or the path of a checkpoint or weights "
+            f"file, got {type(model).__name__}"
+        )
     if not hole.any():
         return np.array(image, copy=True)
     if hole.all():

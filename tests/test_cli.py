@@ -87,7 +87,11 @@ def test_evaluate_a_folder_as_json(files, capsys):
     code, out, err = run(capsys, "evaluate", files / "photos", "--model", files / "tiny.npz", "--crops", 4,
                          "--patch", 16, "--masks", "center,bernoulli", "--json")
     assert code == 0, err
-    results = json.loads(out)
+    report = json.loads(out)
+    assert report["run"] == dict(source=str(files / "photos"), crops=4, patch=16, seed=1234,
+                                 masks=["center", "bernoulli"], model=str(files / "tiny.npz"),
+                                 unit="dB for PSNR; intensity in [0, 1] for L1")
+    results = report["results"]
     assert sorted(results) == ["bernoulli", "center"]
     for rows in results.values():
         assert {"model", "mean", "harmonic"} <= set(rows)
@@ -118,6 +122,39 @@ def test_train_a_few_steps_then_resume_longer(files, tmp_path, capsys):
     assert train.load_checkpoint(out_dir / "checkpoint.npz")[0]["step"] == 4
     code, _, err = run(capsys, "train", "--out", out_dir, "--resume", "--width", 8, "--quiet")
     assert_one_line_error(code, err, "width: 4 -> 8")
+    before = (out_dir / "checkpoint.npz").read_bytes()
+    code, _, err = run(capsys, "train", "--out", out_dir, "--steps", 2, *common)
+    assert_one_line_error(code, err, "already holds a run (checkpoint.npz); continue it with --resume")
+    assert (out_dir / "checkpoint.npz").read_bytes() == before
+    code, out, err = run(capsys, "train", "--out", out_dir, "--steps", 2, "--overwrite", *common)
+    assert code == 0, err
+    assert train.load_checkpoint(out_dir / "checkpoint.npz")[0]["step"] == 2
+
+
+def test_a_coloured_or_mostly_white_mask_is_filled_with_a_one_line_warning(files, tmp_path, capsys):
+    photo = np.asarray(Image.open(files / "photo.png"))
+    red = np.zeros(photo.shape[:2] + (3,), np.uint8)
+    red[2:6, 2:6] = (255, 0, 0)
+    red[8:12, 8:12] = 255
+    Image.fromarray(red).save(tmp_path / "red.png")
+    code, out, err = run(capsys, "inpaint", files / "photo.png", "--mask", tmp_path / "red.png",
+                         "-o", tmp_path / "o.png", "--model", files / "tiny.npz")
+    assert code == 0 and "filled 16 pixels" in out
+    assert err.count("\n") == 1 and err.startswith("deconvlab: warning: mask") and "is in colour" in err
+    inverted = np.full(photo.shape[:2], 255, np.uint8)
+    inverted[3:6, 3:6] = 0
+    Image.fromarray(inverted).save(tmp_path / "inverted.png")
+    code, out, err = run(capsys, "inpaint", files / "photo.png", "--mask", tmp_path / "inverted.png",
+                         "-o", tmp_path / "o.png", "--model", files / "tiny.npz")
+    assert code == 0
+    assert err.count("\n") == 1 and "% of the pixels as missing" in err and "invert it" in err
+
+
+def test_version_and_python_dash_m(capsys):
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.startswith("deconvlab ")
+    done = subprocess.run([sys.executable, "-m", "deconvlab", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout == out
 
 
 def test_train_reports_divergence_in_one_line_with_exit_code_1(files, tmp_path, capsys):
@@ -128,10 +165,8 @@ def test_train_reports_divergence_in_one_line_with_exit_code_1(files, tmp_path, 
     assert err.count("\n") == 1 and "stopped:" in err and "Try a lower --lr" in err
 
 
-def test_demo_draws_its_comparison_with_whatever_network_it_is_given(files, tmp_path, capsys, monkeypatch):
-    tiny = train.load_model(files / "tiny.npz")
-    monkeypatch.setattr(inpainting, "load_pretrained", lambda name="default": tiny)
-    code, out, err = run(capsys, "demo", "-o", tmp_path / "demo.jpg", "--photo", "camera")
+def test_demo_draws_its_comparison_with_whatever_network_it_is_given(files, tmp_path, capsys):
+    code, out, err = run(capsys, "demo", "-o", tmp_path / "demo.jpg", "--photo", "camera", "--model", files / "tiny.npz")
     assert code == 0, err
     assert [line.split()[0] for line in out.splitlines()] == ["network", "harmonic", "mean", "wrote"]
     assert Image.open(tmp_path / "demo.jpg").format == "JPEG"
@@ -170,29 +205,39 @@ MISTAKES = [
     ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.png --tile 100",
      "--tile: expected a tile side of at least 256"),
     ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.png --tile -3", "expected a positive integer, got '-3'"),
-    ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.png --max-pixels 100", "more than max_pixels=100"),
+    ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.png --max-pixels 100", "more than --max-pixels 100; pass a larger --max-pixels"),
     ("inpaint {f}/photo.png -o {t}/o.png", "the following arguments are required: --mask"),
     ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.png --bogus", "unrecognized arguments: --bogus"),
     ("evaluate {f}/missing --model {f}/tiny.npz", "folder '{f}/missing' does not exist"),
     ("evaluate {f}/photo.png --model {f}/tiny.npz", "is not a folder"),
     ("evaluate {t} --model {f}/tiny.npz", "no PNG or JPEG images"),
     ("evaluate {f}/photos --model {f}/tiny.npz --patch 20", "--patch must be a multiple of 8"),
+    ("evaluate {f}/photos --model {f}/tiny.npz --patch 8", "and at least 16 (SSIM's 11x11 window must fit), got 8"),
+    ("evaluate {f}/photos --model {f}/tiny.npz --seed -1", "--seed: expected a non-negative integer, got '-1'"),
+    ("evaluate {f}/photos --model {f}/tiny.npz --masks ,", "--masks names no mask kind"),
     ("evaluate {f}/photos --model {f}/tiny.npz --patch 64", "smaller than the 64x64 patch"),
-    ("evaluate {f}/photos --model {f}/tiny.npz --masks squares", "unknown mask kind(s) ['squares']"),
+    ("evaluate {f}/photos --model {f}/tiny.npz --masks squares", "unknown mask kind(s) squares; choose from center, rectangles"),
     ("evaluate {f}/photos --model {f}/tiny.npz --crops 0", "--crops: expected a positive integer, got '0'"),
-    ("evaluate {f}/photos --model {f}/tiny.npz --max-pixels 500", "more than max_pixels=500"),
+    ("evaluate {f}/photos --model {f}/tiny.npz --max-pixels 500", "more than --max-pixels 500"),
     ("train --out {t}/run --steps 0", "--steps: expected a positive integer, got '0'"),
     ("train --out {t}/run --lr nan", "--lr: expected a positive number, got 'nan'"),
-    ("train --out {t}/run --momentum 1.5", "momentum must be in [0, 1), got 1.5"),
-    ("train --out {t}/run --patch-size 12", "patch_size must be a multiple of 8, got 12"),
-    ("train --out {t}/run --mask-kinds center,blobs", "mask_kinds must be among"),
+    ("train --out {t}/run --momentum 1.5", "--momentum must be in [0, 1), got 1.5"),
+    ("train --out {t}/run --patch-size 12", "--patch-size must be a multiple of 8, got 12"),
+    ("train --out {t}/run --mask-kinds center,blobs", "--mask-kinds must be among"),
     ("train --out {t}/run --optimizer lbfgs", "--optimizer: invalid choice: 'lbfgs'"),
     ("train --out {t}/run --resume", "no checkpoint.npz in '{t}/run'"),
+    ("train --out {t}/run --resume --overwrite", "--resume and --overwrite contradict each other"),
+    ("train --out {t}/run --seed -2", "--seed: expected a non-negative integer, got '-2'"),
     ("train --out {f}/photo.png", "is a file; give a folder"),
     ("train --out {t}/run --data {f}/missing", "data folder '{f}/missing' does not exist"),
     ("train --out {t}/run --data {f}/photos --patch-size 64", "smaller than the 64x64 patch"),
     ("bench layers", "unknown benchmark 'layers'"),
     ("bench --repeats 0", "--repeats: expected a positive integer, got '0'"),
+    ("bench kernels --width 5", "--width sets the network of 'bench train-step'"),
+    ("bench train-step --dtype float64", "times float32 training only"),
+    ("demo -o {t}/demo.png --model {f}/missing.npz", "model '{f}/missing.npz' does not exist"),
+    ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/%s.png --model {f}/tiny.npz" % ("n" * 250),
+     "cannot write output"),
     ("demo -o {t}/demo.bmp", "must end in .png, .jpg or .jpeg"),
     ("demo --photo astronaut", "--photo: invalid choice: 'astronaut'"),
     ("unknown-command", "invalid choice: 'unknown-command'"),

@@ -135,6 +135,9 @@ def test_grader_turns_every_kind_of_broken_code_into_failures(tmp_path):
     assert "SystemExit" in results["mse"].checks[0].message
     assert "defines no function 'mse_grad'" in results["mse"].checks[2].message
     assert "longer than 0.2 s" in results["sgd_momentum"].checks[0].message
+    later = results["sgd_momentum"].checks[1:]
+    assert later and all(c.timed_out and not c.passed and "ran out of time" in c.message for c in later)
+    assert sum(c.seconds for c in results["sgd_momentum"].checks) < 2  # one timeout, not one per check
 
 
 def test_correlation_instead_of_convolution_fails_exactly_the_flip_sensitive_checks(tmp_path):
@@ -172,3 +175,11 @@ def test_cli_grade_of_the_solutions_exits_0_with_full_scores(run_cli):
 def test_cli_grade_of_a_missing_folder_is_a_usage_error(tmp_path, run_cli):
     code, _, err = run_cli("exercises", "grade", tmp_path / "nowhere")
     assert code == 2 and "does not exist" in err
+
+
+def test_cli_grade_of_a_file_or_a_folder_without_exercises_is_a_usage_error(tmp_path, run_cli):
+    (tmp_path / "notes.txt").write_text("hello")
+    code, out, err = run_cli("exercises", "grade", tmp_path / "notes.txt")
+    assert code == 2 and out == "" and "is not a folder" in err and err.count("\n") == 1
+    code, out, err = run_cli("exercises", "grade", tmp_path)
+    assert code == 2 and out == "" and "holds none of the exercise files" in err and err.count("\n") == 1

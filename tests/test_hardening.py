@@ -81,7 +81,7 @@ BAD_FILES = {
     "random-bytes.jpg": (RNG.bytes(2000), "not a readable image"),
     "text.png": (b"hello, I am not a picture\n", "not a readable image"),
     "bomb.png": (png_header_only(100_000, 100_000), "decompression-bomb limit"),
-    "over-limit.png": (png_header_only(8000, 7000), "8000x7000 = 56000000 pixels, more than max_pixels=50000000"),
+    "over-limit.png": (png_header_only(8000, 7000), "8000x7000 = 56000000 pixels, more than --max-pixels 50000000"),
 }
 
 
@@ -157,7 +157,7 @@ def test_max_pixels_can_lower_and_raise_the_limit_on_the_command_line(tmp_path, 
     common = ["inpaint", tmp_path / "big.png", "--mask", tmp_path / "mask.png", "-o", tmp_path / "o.png",
               "--model", tiny_weights]
     code, _, err = run_cli(*common, "--max-pixels", 1_000_000)
-    assert_one_line_error(code, err, "more than max_pixels=1000000")
+    assert_one_line_error(code, err, "more than --max-pixels 1000000")
     code, _, err = run_cli(*common, "--max-pixels", 10_000_000)  # past the size check, then the missing data
     assert_one_line_error(code, err, "corrupt or truncated")
     assert not (tmp_path / "o.png").exists()

@@ -185,8 +185,19 @@ def test_a_tile_off_the_grid_is_rounded_down_to_a_multiple_of_8(model):
 
 
 def test_a_model_that_is_not_a_network_is_a_type_error():
-    with pytest.raises(TypeError, match="model must be a deconvlab network"):
-        deconvlab.inpaint(photo(8, 8), np.eye(8, dtype=bool), model="default")
+    with pytest.raises(TypeError, match="model must be a deconvlab network .* got int"):
+        deconvlab.inpaint(photo(8, 8), np.eye(8, dtype=bool), model=3)
+
+
+def test_a_model_can_be_given_as_the_path_of_its_file(model, tmp_path):
+    config = train.TrainConfig(width=4)
+    train.save_weights(tmp_path / "w.npz", model, config)
+    image, hole = photo(16, 24), np.zeros((16, 24), dtype=bool)
+    hole[4:9, 5:12] = True
+    by_path = deconvlab.inpaint(image, hole, model=tmp_path / "w.npz")
+    assert np.array_equal(by_path, deconvlab.inpaint(image, hole, model=model))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        deconvlab.inpaint(image, hole, model=str(tmp_path / "missing.npz"))
 
 
 def test_load_pretrained_names_the_missing_weights_file(tmp_path, monkeypatch):

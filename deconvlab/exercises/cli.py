@@ -29,8 +29,14 @@ def _cmd_make(args):
 
 
 def _cmd_grade(args):
-    if not os.path.isdir(args.folder):
+    if not os.path.exists(args.folder):
         raise UsageError(f"folder {args.folder!r} does not exist")
+    if not os.path.isdir(args.folder):
+        raise UsageError(f"{args.folder!r} is not a folder; give the folder 'deconvlab exercises make' wrote")
+    wanted = args.exercise or EXERCISES
+    if not any(os.path.isfile(os.path.join(args.folder, f"{name}.py")) for name in wanted):
+        raise UsageError(f"{args.folder!r} holds none of the exercise files ({', '.join(f'{n}.py' for n in wanted)}); "
+                         "write them with 'deconvlab exercises make'")
     try:
         import hypothesis  # noqa: F401  (the checks are Hypothesis properties)
     except ImportError:

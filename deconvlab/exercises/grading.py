@@ -23,12 +23,13 @@ class CheckTimeout(BaseException):
 
 
 class CheckResult:
-    """The outcome of one check: ``exercise``, ``name``, ``passed``, ``message`` (why it failed), ``seconds``
-    and ``description`` (the property checked)."""
+    """The outcome of one check: ``exercise``, ``name``, ``passed``, ``message`` (why it failed), ``seconds``,
+    ``description`` (the property checked) and ``timed_out`` (it ran out of time, or was skipped after one that
+    did)."""
 
-    def __init__(self, exercise, name, passed, message="", seconds=0.0, description=""):
+    def __init__(self, exercise, name, passed, message="", seconds=0.0, description="", timed_out=False):
         self.exercise, self.name, self.passed, self.message = exercise, name, passed, message
-        self.seconds, self.description = seconds, description
+        self.seconds, self.description, self.timed_out = seconds, description, timed_out
 
     def __repr__(self):
         return f"<CheckResult {self.exercise}.{self.name} {'passed' if self.passed else 'failed'}>"
@@ -140,7 +141,7 @@ def run_check(check, module, timeout=None):
     error = _guarded(lambda: check.run(*(getattr(module, f) for f in check.functions)), timeout)
     message = "" if error is None else describe_failure(error)
     return CheckResult(check.exercise, check.name, error is None, message, time.perf_counter() - start,
-                       check.description)
+                       check.description, timed_out=isinstance(error, CheckTimeout))
 
 
 def grade_exercise(name, folder, timeout=None):
@@ -151,7 +152,14 @@ def grade_exercise(name, folder, timeout=None):
     if module is None:
         return ExerciseResult(name, [CheckResult(name, c.name, False, why, description=c.description)
                                      for c in CHECKS[name]])
-    return ExerciseResult(name, [run_check(c, module, timeout) for c in CHECKS[name]])
+    results = []
+    for check in CHECKS[name]:
+        if results and results[-1].timed_out:
+            why = "not run: an earlier check of this exercise ran out of time (an endless loop?)"
+            results.append(CheckResult(name, check.name, False, why, description=check.description, timed_out=True))
+        else:
+            results.append(run_check(check, module, timeout))
+    return ExerciseResult(name, results)
 
 
 def grade(folder, exercises=None, timeout=60.0):

@@ -1,0 +1,6 @@
+"""``python -m deconvlab``: the same as the ``deconvlab`` command."""
+import sys
+
+from .cli import main
+
+sys.exit(main())
