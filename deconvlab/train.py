@@ -521,10 +521,11 @@ def plot_history(history, path, reference=None):
 
     minutes = [h["seconds"] / 60 for h in history]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    ax1.semilogy(minutes, [h["loss"] for h in history])
+    style = dict(marker="o", markersize=3)  # a short run's single point still shows
+    ax1.semilogy(minutes, [h["loss"] for h in history], **style)
     ax1.set_xlabel("minutes")
     ax1.set_ylabel("training loss (hole MSE)")
-    ax2.plot(minutes, [h["center_hole_psnr"] for h in history], label="model")
+    ax2.plot(minutes, [h["center_hole_psnr"] for h in history], label="model", **style)
     for name, value in (reference or {}).items():
         ax2.axhline(value, linestyle="--", color="gray")
         ax2.annotate(name, (0, value), fontsize=8, va="bottom")

@@ -9,7 +9,9 @@ Two re-indexings make every tap a contiguous window, so the im2col copy runs at 
    row i + ⌊u·d/s⌋: stride 1 inside one phase. Only the phases some tap reads are stored.
 2. Extended rows. Each phase row is W_ext = W_out + ⌊(kW−1)·d_w/s_w⌋ long, and the output is computed on the
    (H_out, W_ext) grid, whose last W_ext − W_out columns are scratch (cropped away; zero in gradients).
-   Then for one (c, u, v) and one sample the whole H_out × W_ext window is one contiguous run of P.
+   Then for one (c, u, v) and one sample the whole H_out × W_ext window is one contiguous run of P. Where the
+   scratch columns would add too much work to the matrix products (small images, wide or dilated kernels;
+   see ``_columns``), the column matrix keeps only the W_out real columns and is copied row by row instead.
 
 With cols[(c, u, v), (n, i, j)] the unrolled windows, W the weight as (C_out, C_in·kH·kW) and G an output-sized
 array laid out as (C_out, N·H_out·W_ext) with zero scratch columns, one matrix product over the batch does each job:
