@@ -13,7 +13,6 @@ from PIL import Image
 
 from deconvlab import cli, data, inpainting, train
 
-WEIGHTS = pathlib.Path(inpainting.__file__).parent / "assets" / "weights" / "default.npz"
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +172,6 @@ def test_demo_draws_its_comparison_with_whatever_network_it_is_given(files, tmp_
     assert os.listdir(tmp_path) == ["demo.jpg"]
 
 
-@pytest.mark.skipif(not WEIGHTS.exists(), reason="the pretrained weights are not installed yet")
 def test_demo_writes_its_comparison_picture(tmp_path, capsys):
     code, out, err = run(capsys, "demo", "-o", tmp_path / "demo.png")
     assert code == 0, err

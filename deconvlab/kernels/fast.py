@@ -9,9 +9,7 @@ Two re-indexings make every tap a contiguous window, so the im2col copy runs at 
    row i + ⌊u·d/s⌋: stride 1 inside one phase. Only the phases some tap reads are stored.
 2. Extended rows. Each phase row is W_ext = W_out + ⌊(kW−1)·d_w/s_w⌋ long, and the output is computed on the
    (H_out, W_ext) grid, whose last W_ext − W_out columns are scratch (cropped away; zero in gradients).
-   Then for one (c, u, v) and one sample the whole H_out × W_ext window is one contiguous run of P. Where the
-   scratch columns would add too much work to the matrix products (small images, wide or dilated kernels;
-   see ``_columns``), the column matrix keeps only the W_out real columns and is copied row by row instead.
+   Then for one (c, u, v) and one sample the whole H_out × W_ext window is one contiguous run of P.
 
 With cols[(c, u, v), (n, i, j)] the unrolled windows, W the weight as (C_out, C_in·kH·kW) and G an output-sized
 array laid out as (C_out, N·H_out·W_ext) with zero scratch columns, one matrix product over the batch does each job:
@@ -88,22 +86,18 @@ def phase_merge(phases, res_h, res_w, s, p, x):
 
 # The copy loops below index with unsigned integers: Numba then knows no index is negative, drops its
 # negative-index wraparound, and emits vector loads and stores (about twice as fast on short runs).
-# Both take w_cols, the columns per output row in cols: W_ext (the extended grid, one run per (row, sample))
-# or W_out (the compact grid, one run per output row, no scratch columns; see ``_columns``).
 
 
 @njit()
-def im2col(phases, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, w_cols, cols):
-    """cols[(c·kh + u)·kw + v, ((n − n0)·h_out + i)·w_cols + j] = P[phase_h[u], phase_w[v], n, c, i + shift_h[u],
-    j + shift_w[v]] for samples n0 <= n < n1, i < h_out, j < w_cols. With w_cols = W_ext the h_out rows of one
-    (row, sample) are a single contiguous run of P."""
+def im2col(phases, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, cols):
+    """cols[(c·kh + u)·kw + v, (n − n0)·L + t] = P[phase_h[u], phase_w[v], n, c].flat[off(u, v) + t] for samples
+    n0 <= n < n1 and t < L = h_out·W_ext, with off(u, v) = shift_h[u]·W_ext + shift_w[v]: one contiguous run per
+    (row, sample)."""
     c_in, w_ph = phases.shape[3], phases.shape[5]
     plane = phases.shape[4] * w_ph
     flat = phases.reshape(phases.shape[0], phases.shape[1], -1)
     kh, kw = phase_h.size, phase_w.size
-    length = np.uint64(h_out * w_cols)
-    runs, run = (1, h_out * w_ph) if w_cols == w_ph else (h_out, w_cols)
-    src_step, dst_step = np.uint64(w_ph), np.uint64(w_cols)
+    length = np.uint64(h_out * w_ph)
     for row in range(c_in * kh * kw):
         c = row // (kh * kw)
         u = (row // kw) % kh
@@ -113,24 +107,19 @@ def im2col(phases, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, w_cols, co
         for n in range(n0, n1):
             s0 = np.uint64((n * c_in + c) * plane + shift_h[u] * w_ph + shift_w[v])
             d0 = np.uint64(n - n0) * length
-            for i in range(runs):
-                si = s0 + np.uint64(i) * src_step
-                di = d0 + np.uint64(i) * dst_step
-                for t in range(run):
-                    dst[di + t] = src[si + t]
+            for t in range(length):
+                dst[d0 + t] = src[s0 + t]
 
 
 @njit()
-def col2im(cols, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, w_cols, phases):
-    """The adjoint of im2col: P[phase_h[u], phase_w[v], n, c, i + shift_h[u], j + shift_w[v]] +=
-    cols[(c·kh + u)·kw + v, ((n − n0)·h_out + i)·w_cols + j] for samples n0 <= n < n1 (P accumulates)."""
+def col2im(cols, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, phases):
+    """The adjoint of im2col: P[phase_h[u], phase_w[v], n, c].flat[off(u, v) + t] += cols[(c·kh + u)·kw + v, (n − n0)·L + t]
+    for samples n0 <= n < n1 (P accumulates)."""
     c_in, w_ph = phases.shape[3], phases.shape[5]
     plane = phases.shape[4] * w_ph
     flat = phases.reshape(phases.shape[0], phases.shape[1], -1)
     kh, kw = phase_h.size, phase_w.size
-    length = np.uint64(h_out * w_cols)
-    runs, run = (1, h_out * w_ph) if w_cols == w_ph else (h_out, w_cols)
-    src_step, dst_step = np.uint64(w_cols), np.uint64(w_ph)
+    length = np.uint64(h_out * w_ph)
     for n in range(n0, n1):
         for c in range(c_in):
             for u in range(kh):
@@ -139,11 +128,8 @@ def col2im(cols, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, w_cols, phas
                     dst = flat[phase_h[u], phase_w[v]]
                     s0 = np.uint64(n - n0) * length
                     d0 = np.uint64((n * c_in + c) * plane + shift_h[u] * w_ph + shift_w[v])
-                    for i in range(runs):
-                        si = s0 + np.uint64(i) * src_step
-                        di = d0 + np.uint64(i) * dst_step
-                        for t in range(run):
-                            dst[di + t] += src[si + t]
+                    for t in range(length):
+                        dst[d0 + t] += src[s0 + t]
 
 
 # The column matrix of a whole batch can be far larger than the CPU caches (80 MB for a 3x3 convolution with
@@ -158,49 +144,33 @@ def _chunks(n_batch, rows, length, itemsize):
     return [(n0, min(n_batch, n0 + per_chunk)) for n0 in range(0, n_batch, per_chunk)]
 
 
-# Extended rows make the copies long but put W_ext − W_out scratch columns into every matrix product: none for
-# a 1-wide kernel, an eighth more work for k4 s2 at W_out = 8, twice the work for a 3x3 kernel of dilation 2 at
-# W_out = 4. Where the scratch would exceed this share of the columns, the column matrix is compact instead
-# (W_out columns per row, copied row by row).
-COMPACT_ABOVE = 0.0
-
-
-def _columns(w_out, w_ext):
-    """Columns per output row in the column matrix: W_ext (one copy per plane) or W_out (no scratch columns)."""
-    return w_ext if w_ext - w_out <= COMPACT_ABOVE * w_out else w_out
-
-
 def _unrolled(x, kernel_hw, s, p, d, out_hw):
-    """Yield (n0, n1, cols) chunk by chunk: the unrolled windows of samples n0..n1 of x,
-    (C·kH·kW, (n1 − n0)·H_out·w_cols) with w_cols = ``_columns(W_out, W_ext)``. One buffer serves every chunk:
-    use each before asking for the next."""
+    """Yield (n0, n1, cols) chunk by chunk: the unrolled windows of samples n0..n1 of x on the extended grid,
+    (C·kH·kW, (n1 − n0)·H_out·W_ext). One buffer serves every chunk: use each before asking for the next."""
     n_batch, c_in = x.shape[:2]
     (res_h, phase_h, shift_h), (res_w, phase_w, shift_w) = (_taps(kernel_hw[i], s[i], d[i]) for i in range(2))
     h_ph, w_ext = _grid(kernel_hw, s, d, out_hw)
-    w_cols = _columns(out_hw[1], w_ext)
     phases = np.empty((res_h.size, res_w.size, n_batch, c_in, h_ph, w_ext), dtype=x.dtype)
     phase_split(x, res_h, res_w, s, p, phases)
-    rows, length = c_in * kernel_hw[0] * kernel_hw[1], out_hw[0] * w_cols
+    rows, length = c_in * kernel_hw[0] * kernel_hw[1], out_hw[0] * w_ext
     chunks = _chunks(n_batch, rows, length, x.itemsize)
     buffer = np.empty(rows * (chunks[0][1] - chunks[0][0]) * length if chunks else 0, dtype=x.dtype)
     for n0, n1 in chunks:
         cols = buffer[: rows * (n1 - n0) * length].reshape(rows, -1)
-        im2col(phases, n0, n1, phase_h, shift_h, phase_w, shift_w, out_hw[0], w_cols, cols)
+        im2col(phases, n0, n1, phase_h, shift_h, phase_w, shift_w, out_hw[0], cols)
         yield n0, n1, cols
 
 
-def _extend(g, w_cols):
-    """(N, C, H_out, W_out) -> (C, N·H_out·w_cols), zero in the scratch columns W_out <= j < w_cols."""
+def _extend(g, w_ext):
+    """(N, C, H_out, W_out) -> (C, N·H_out·W_ext), zero in the scratch columns W_out <= j < W_ext."""
     n_batch, c, h_out, w_out = g.shape
-    if w_cols == w_out:
-        return np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(c, -1)
-    g_ext = np.zeros((c, n_batch, h_out, w_cols), dtype=g.dtype)
+    g_ext = np.zeros((c, n_batch, h_out, w_ext), dtype=g.dtype)
     g_ext[:, :, :, :w_out] = g.transpose(1, 0, 2, 3)
     return g_ext.reshape(c, -1)
 
 
 def _crop(y_ext, n_batch, out_hw):
-    """(C, N·H_out·w_cols) -> (N, C, H_out, W_out) view, dropping any scratch columns; the inverse of ``_extend``."""
+    """(C, N·H_out·W_ext) -> (N, C, H_out, W_out) view, dropping the scratch columns; the inverse of ``_extend``."""
     c = y_ext.shape[0]
     return y_ext.reshape(c, n_batch, out_hw[0], -1)[:, :, :, : out_hw[1]].transpose(1, 0, 2, 3)
 
@@ -228,13 +198,12 @@ def scatter(g, w, s, p, d, in_hw):
         p_flip = (d[0] * (kh - 1) - p[0], d[1] * (kw - 1) - p[1])
         return correlate(g, flipped, s, p_flip, d, in_hw)
     h_ph, w_ext = _grid((kh, kw), s, d, (h_out, w_out))
-    w_cols = _columns(w_out, w_ext)
     (res_h, phase_h, shift_h), (res_w, phase_w, shift_w) = (_taps(w.shape[2 + i], s[i], d[i]) for i in range(2))
     w2t = w.reshape(c_out, -1).T
     phases = np.zeros((res_h.size, res_w.size, n_batch, c_in, h_ph, w_ext), dtype=g.dtype)
-    for n0, n1 in _chunks(n_batch, c_in * kh * kw, h_out * w_cols, g.itemsize):
-        cols = w2t @ _extend(g[n0:n1], w_cols)
-        col2im(cols, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, w_cols, phases)
+    for n0, n1 in _chunks(n_batch, c_in * kh * kw, h_out * w_ext, g.itemsize):
+        cols = w2t @ _extend(g[n0:n1], w_ext)
+        col2im(cols, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, phases)
     x = np.zeros((n_batch, c_in) + tuple(in_hw), dtype=g.dtype)
     phase_merge(phases, res_h, res_w, s, p, x)
     return x
@@ -247,14 +216,14 @@ def weight_grad(g, x, kernel_hw, s, p, d, gx_weight=None):
     the same columns: conv_transpose2d's backward needs both from one unrolling of its output gradient.
     """
     out_hw = g.shape[2:]
-    w_cols = _columns(out_hw[1], _grid(kernel_hw, s, d, out_hw)[1])
+    w_ext = _grid(kernel_hw, s, d, out_hw)[1]
     gw_t = np.zeros((x.shape[1] * kernel_hw[0] * kernel_hw[1], g.shape[1]), dtype=x.dtype)  # gWᵀ: BLAS is faster this way round
     y = None
     if gx_weight is not None:
         w2 = gx_weight.reshape(gx_weight.shape[0], -1)
         y = np.empty((x.shape[0], gx_weight.shape[0]) + tuple(out_hw), dtype=x.dtype)
     for n0, n1, cols in _unrolled(x, kernel_hw, s, p, d, out_hw):
-        gw_t += cols @ _extend(g[n0:n1], w_cols).T
+        gw_t += cols @ _extend(g[n0:n1], w_ext).T
         if y is not None:
             y[n0:n1] = _crop(w2 @ cols, n1 - n0, out_hw)
     gw = np.ascontiguousarray(gw_t.T).reshape((g.shape[1], x.shape[1]) + tuple(kernel_hw))
