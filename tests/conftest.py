@@ -1,6 +1,7 @@
 """Shared test configuration: hypothesis profiles and optional-dependency markers."""
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # deadline=None: the first call of a Numba kernel compiles it, which would trip any deadline.
@@ -13,3 +14,14 @@ settings.register_profile(
 )
 _jit_disabled = os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0")
 settings.load_profile(os.environ.get("DECONVLAB_HYPOTHESIS_PROFILE", "nojit" if _jit_disabled else "default"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """A tiny untrained InpaintNet (width 4, ``train.TrainConfig`` defaults otherwise), in eval mode: the
+    geometry of inpainting (padding, tiling, pasting back, input checks) does not depend on training."""
+    from deconvlab import train
+
+    net = train.build_model(train.TrainConfig(width=4))
+    net.eval()
+    return net

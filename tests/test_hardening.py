@@ -30,12 +30,6 @@ from deconvlab import cli, data, evaluation, kernels, masks, metrics, train
 from deconvlab import functional as F
 
 
-@pytest.fixture(scope="module")
-def tiny_model():
-    cfg = train.TrainConfig(width=4)
-    net = train.build_model(cfg)
-    net.eval()
-    return net
 
 
 @pytest.fixture(scope="module")

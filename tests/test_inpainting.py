@@ -12,12 +12,8 @@ from deconvlab.models import InpaintNet
 
 
 @pytest.fixture(scope="module")
-def model():
-    """A tiny untrained network: the geometry (padding, tiling, pasting back) does not depend on training."""
-    cfg = train.TrainConfig(width=4)
-    net = train.build_model(cfg)
-    net.eval()
-    return net
+def model(tiny_model):
+    return tiny_model
 
 
 def photo(h, w, seed=0, channels=3):
