@@ -168,16 +168,25 @@ class Relu(Function):
 
 
 class LeakyRelu(Function):
-    """y = x for x > 0, a·x otherwise;  ∂y/∂x = 1 or a."""
+    """y = x for x > 0, a·x otherwise;  ∂y/∂x = 1 or a.
+
+    For 0 <= a <= 1 that is y = max(x, a·x), two passes over memory instead of four (activations are the
+    largest arrays of a network); other slopes take the literal form. The backward pass looks the factor
+    (a or 1) up by x > 0 and multiplies: the same numbers as a select, several times faster in NumPy.
+    """
 
     @staticmethod
     def forward(ctx, x, negative_slope):
-        ctx.positive, ctx.slope = x > 0, negative_slope
-        return np.where(ctx.positive, x, x * negative_slope)
+        ctx.x, ctx.slope = x, negative_slope
+        if 0 <= negative_slope <= 1:
+            y = np.multiply(x, negative_slope)
+            return np.maximum(y, x, out=y)
+        return np.where(x > 0, x, x * negative_slope)
 
     @staticmethod
     def backward(ctx, g):
-        return np.where(ctx.positive, g, g * ctx.slope), None
+        factor = np.take(np.array([ctx.slope, 1], dtype=g.dtype), (ctx.x > 0).view(np.uint8))
+        return np.multiply(factor, g, out=factor), None
 
 
 class Sigmoid(Function):
