@@ -240,3 +240,19 @@ def test_upsampling_argument_errors():
         F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)
     with pytest.raises(ValueError, match="mode 'bicubic'"):
         F.interpolate(x, scale_factor=2, mode="bicubic")
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.01, 0.2, 1.0, -0.5, 2.0])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_leaky_relu_is_the_literal_formula_bit_for_bit(slope, dtype):
+    """y = x if x > 0 else a·x and ∂y/∂x = 1 or a, exactly, whichever way the implementation computes them."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 4, 5)).astype(dtype)
+    x[0, 0, :3] = [0.0, -0.0, 1e-30]
+    g = rng.standard_normal(x.shape).astype(dtype)
+    t = Tensor(x, requires_grad=True)
+    y = F.leaky_relu(t, slope)
+    y.backward(g)
+    assert y.data.dtype == dtype and t.grad.dtype == dtype
+    assert np.array_equal(y.data, np.where(x > 0, x, x * slope))
+    assert np.array_equal(t.grad, np.where(x > 0, g, g * slope))
