@@ -389,7 +389,7 @@ def build_parser():
     tr.add_argument("--data", help="folder of training images (default: the bundled training photos)")
     tr.add_argument("--model", choices=["inpaintnet", "seednet-fixed"], help=f"network (default {d.model})")
     tr.add_argument("--start", choices=["mean", "harmonic"],
-                    help=f"InpaintNet's starting fill of the hole, refined by the network (default {d.start})")
+                    help=f"InpaintNet's starting fill of the hole, refined by the network: harmonic (the diffusion fill; works on whole photos) or mean (the known pixels' mean colour, the simplest; good on small patches only) (default {d.start})")
     tr.add_argument("--width", type=_positive_int, help=f"channels of the first layer (default {d.width})")
     tr.add_argument("--steps", type=_positive_int, help=f"training steps (default {d.steps})")
     tr.add_argument("--batch-size", type=_positive_int, help=f"patches per step (default {d.batch_size})")

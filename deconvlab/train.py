@@ -32,7 +32,7 @@ class TrainConfig:
 
     model: str = "inpaintnet"
     width: int = 32
-    start: str = "mean"
+    start: str = "harmonic"  # InpaintNet's starting fill (models.STARTS); SeedNetFixed has none
     steps: int = 10000
     batch_size: int = 32
     patch_size: int = 32
@@ -78,8 +78,6 @@ class TrainConfig:
             problems.append(f"lr must be a finite positive number, got {self.lr!r}")
         if self.start not in models.STARTS:
             problems.append(f"start must be one of {sorted(models.STARTS)}, got {self.start!r}")
-        elif self.start != "mean" and self.model != "inpaintnet":
-            problems.append(f"start {self.start!r} needs model 'inpaintnet', got model {self.model!r}")
         if self.model not in models.MODELS:
             problems.append(f"model must be one of {sorted(models.MODELS)}, got {self.model!r}")
         self.mask_kinds = tuple(self.mask_kinds)
@@ -330,8 +328,10 @@ def export_weights(checkpoint_path, weights_path, storage_dtype=None):
 
 
 def config_from_meta(meta):
-    """The TrainConfig stored in a checkpoint's or weights file's meta dict (JSON lists back to tuples)."""
-    return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"].items()})
+    """The TrainConfig stored in a checkpoint's or weights file's meta dict (JSON lists back to tuples).
+    Files written before ``start`` existed hold mean-start networks."""
+    stored = {"start": "mean", **meta["config"]}
+    return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()})
 
 
 def load_model(path):

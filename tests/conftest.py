@@ -18,10 +18,11 @@ settings.load_profile(os.environ.get("DECONVLAB_HYPOTHESIS_PROFILE", "nojit" if 
 
 @pytest.fixture(scope="session")
 def tiny_model():
-    """A tiny untrained InpaintNet (width 4, ``train.TrainConfig`` defaults otherwise), in eval mode: the
-    geometry of inpainting (padding, tiling, pasting back, input checks) does not depend on training."""
+    """A tiny untrained InpaintNet (width 4, mean-colour start, ``train.TrainConfig`` defaults otherwise), in
+    eval mode: the geometry of inpainting (padding, tiling, pasting back, coarse to fine, input checks) does
+    not depend on training."""
     from deconvlab import train
 
-    net = train.build_model(train.TrainConfig(width=4))
+    net = train.build_model(train.TrainConfig(width=4, start="mean"))
     net.eval()
     return net

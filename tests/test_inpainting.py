@@ -186,7 +186,7 @@ def test_a_model_that_is_not_a_network_is_a_type_error():
 
 
 def test_a_model_can_be_given_as_the_path_of_its_file(model, tmp_path):
-    config = train.TrainConfig(width=4)
+    config = train.TrainConfig(width=4, start="mean")
     train.save_weights(tmp_path / "w.npz", model, config)
     image, hole = photo(16, 24), np.zeros((16, 24), dtype=bool)
     hole[4:9, 5:12] = True

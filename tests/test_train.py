@@ -286,7 +286,8 @@ def test_gradient_clipping_bounds_the_first_sgd_step(tmp_path):
     lr, clip = 0.1, 1e-3
     deltas = {}
     for c in (clip, 0.0):
-        config = tiny_config(steps=1, optimizer="sgd", momentum=0.0, lr=lr, schedule="constant", clip_grad_norm=c)
+        config = tiny_config(steps=1, optimizer="sgd", momentum=0.0, lr=lr, schedule="constant", clip_grad_norm=c,
+                             start="mean")  # every layer has a gradient at the first step
         start = parameters(train.build_model(config))
         model, history = run(config, tmp_path / str(c))
         end = parameters(model)
@@ -296,6 +297,20 @@ def test_gradient_clipping_bounds_the_first_sgd_step(tmp_path):
     print(f"step length with clipping {deltas[clip]:.6g} (expected lr*c = {lr * clip:.6g}), without {deltas[0.0]:.4g}")
     assert deltas[clip] == pytest.approx(lr * clip, rel=1e-9)
     assert deltas[0.0] == pytest.approx(lr * grad_norm, rel=1e-3)  # grad_norm is logged rounded to 4 decimals
+
+
+def test_the_default_start_is_harmonic_and_files_without_one_hold_mean_start_networks(tmp_path):
+    assert train.TrainConfig().start == "harmonic"
+    config = tiny_config(start="mean")
+    model = train.build_model(config)
+    train.save_weights(tmp_path / "w.npz", model, config)
+    with np.load(tmp_path / "w.npz") as z:
+        arrays = dict(z)
+    meta = json.loads(arrays["meta"].tobytes().decode())
+    del meta["config"]["start"]  # as written before the setting existed
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "old.npz", **arrays)
+    assert train.load_model(tmp_path / "old.npz").start == "mean"
 
 
 @pytest.mark.parametrize("field, value", [
