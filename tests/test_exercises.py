@@ -183,3 +183,12 @@ def test_cli_grade_of_a_file_or_a_folder_without_exercises_is_a_usage_error(tmp_
     assert code == 2 and out == "" and "is not a folder" in err and err.count("\n") == 1
     code, out, err = run_cli("exercises", "grade", tmp_path)
     assert code == 2 and out == "" and "holds none of the exercise files" in err and err.count("\n") == 1
+
+
+def test_cli_grading_leaves_no_hypothesis_folder_behind(tmp_path, run_cli, monkeypatch):
+    folder = tmp_path / "hw"
+    assert run_cli("exercises", "make", folder)[0] == 0
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli("exercises", "grade", folder, "--exercise", "mse")
+    assert code == 1 and "mse" in out
+    assert sorted(os.listdir(tmp_path)) == ["hw"]

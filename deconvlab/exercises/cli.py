@@ -3,8 +3,10 @@
 Follows the command line's rules (``deconvlab.cli``): a user's mistake is a ``UsageError`` (one line,
 exit code 2). ``grade`` exits with 0 only when every check of every graded exercise passes, else 1.
 """
+import contextlib
 import os
 import sys
+import tempfile
 
 from ..cli import UsageError, _positive_float
 from .solutions import EXERCISES
@@ -28,6 +30,24 @@ def _cmd_make(args):
     return 0
 
 
+@contextlib.contextmanager
+def _hypothesis_files_elsewhere():
+    """Hypothesis caches what it learns in ./.hypothesis; a grading run keeps those files in a temporary folder
+    so that the student's folder (or wherever the command runs) stays as it was."""
+    try:
+        from hypothesis import configuration
+    except ImportError:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="deconvlab-grading-") as home:
+        previous = getattr(configuration, "__hypothesis_home_directory", None)  # None: ./.hypothesis
+        configuration.set_hypothesis_home_dir(home)
+        try:
+            yield
+        finally:
+            configuration.set_hypothesis_home_dir(previous)
+
+
 def _cmd_grade(args):
     if not os.path.exists(args.folder):
         raise UsageError(f"folder {args.folder!r} does not exist")
@@ -44,7 +64,8 @@ def _cmd_grade(args):
         return 1
     from .grading import format_report, grade
 
-    results = grade(args.folder, exercises=args.exercise, timeout=args.timeout)
+    with _hypothesis_files_elsewhere():
+        results = grade(args.folder, exercises=args.exercise, timeout=args.timeout)
     print(format_report(results, verbose=args.verbose))
     return 0 if all(r.passed for r in results) else 1
 
