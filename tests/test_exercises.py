@@ -3,6 +3,8 @@ grader and the ``deconvlab exercises`` command survive whatever a student's code
 import argparse
 import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -185,10 +187,11 @@ def test_cli_grade_of_a_file_or_a_folder_without_exercises_is_a_usage_error(tmp_
     assert code == 2 and out == "" and "holds none of the exercise files" in err and err.count("\n") == 1
 
 
-def test_cli_grading_leaves_no_hypothesis_folder_behind(tmp_path, run_cli, monkeypatch):
+def test_cli_grading_leaves_no_hypothesis_folder_behind(tmp_path, run_cli):
+    """Hypothesis fixes its cache folder (./.hypothesis) once per process, so this runs in a fresh one."""
     folder = tmp_path / "hw"
     assert run_cli("exercises", "make", folder)[0] == 0
-    monkeypatch.chdir(tmp_path)
-    code, out, _ = run_cli("exercises", "grade", folder, "--exercise", "mse")
-    assert code == 1 and "mse" in out
+    done = subprocess.run([sys.executable, "-m", "deconvlab", "exercises", "grade", str(folder), "--exercise", "mse"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 1 and "mse" in done.stdout, done.stderr
     assert sorted(os.listdir(tmp_path)) == ["hw"]
