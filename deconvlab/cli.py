@@ -200,6 +200,8 @@ def _cmd_evaluate(args):
     else:
         print(f"{args.crops} crops of {args.patch}x{args.patch} from {source}, seed {args.seed}")
         print(evaluation.format_results(results))
+        if "biharmonic" not in evaluation.available_baselines():
+            print("(no biharmonic fill: it needs scikit-image, in deconvlab's 'data' extra)")
     return 0
 
 
@@ -244,6 +246,9 @@ def _cmd_train(args):
         config = train.TrainConfig(**settings)
         if args.resume:
             train.check_resumable(checkpoint, meta, config)
+            if config.steps <= meta["step"]:
+                raise UsageError(f"the run in {args.out!r} is already at step {meta['step']} of {config.steps}; "
+                                 f"pass a larger --steps to continue it")
     except ValueError as exc:
         raise UsageError(_for_the_command_line(str(exc))) from None
     images = None

@@ -149,3 +149,15 @@ def test_fill_batch_applies_the_baseline_image_by_image():
     for i in range(3):
         expected = baselines.harmonic_fill(images[i].transpose(1, 2, 0), masks[i, 0].astype(bool))
         np.testing.assert_array_equal(out[i], expected.transpose(2, 0, 1))
+
+
+def test_a_large_hole_starts_from_the_half_resolution_fill_and_converges_to_the_same_result(monkeypatch):
+    rng = np.random.default_rng(8)
+    yy, xx = np.mgrid[:150, :170]
+    image = (0.5 + 0.3 * np.sin(yy / 9.0)[:, :, None] * np.cos(xx / 13.0)[:, :, None]
+             + 0.05 * rng.random((150, 170, 3)))
+    mask = (yy - 75) ** 2 + (xx - 85) ** 2 < 60 ** 2
+    coarse_start = baselines.harmonic_fill(image, mask)
+    monkeypatch.setattr(baselines, "COARSE_START_ABOVE", 10**9)
+    mean_start = baselines.harmonic_fill(image, mask)
+    assert np.abs(coarse_start - mean_start).max() < 1e-5

@@ -119,6 +119,8 @@ def test_train_a_few_steps_then_resume_longer(files, tmp_path, capsys):
     assert code == 0, err
     assert "resumed from" in out and "step 4: loss" in out
     assert train.load_checkpoint(out_dir / "checkpoint.npz")[0]["step"] == 4
+    code, _, err = run(capsys, "train", "--out", out_dir, "--resume", "--steps", 3, "--quiet")
+    assert_one_line_error(code, err, "is already at step 4 of 3; pass a larger --steps to continue it")
     code, _, err = run(capsys, "train", "--out", out_dir, "--resume", "--width", 8, "--quiet")
     assert_one_line_error(code, err, "width: 4 -> 8")
     before = (out_dir / "checkpoint.npz").read_bytes()

@@ -153,9 +153,30 @@ def test_a_harmonic_start_network_starts_from_the_harmonic_fill_of_the_whole_ima
     monkeypatch.setattr(inpainting, "_fill_rgb", lambda *a: calls.append(a[2].shape) or fill_rgb(*a))
     out = deconvlab.inpaint(image, hole, model=net)
     assert calls == [(64, 72)]
-    expected = harmonic_fill(image, hole)
+    expected = harmonic_fill(image, hole, tol=inpainting.HARMONIC_TOL)
     assert np.allclose(out, expected, atol=1e-6)  # the harmonic fill, to float32 rounding
     assert_valid_fill(out, image, hole)
+
+
+def test_correction_weight_is_one_within_reach_and_zero_beyond_twice_reach():
+    hole = np.zeros((9, 40), dtype=bool)
+    hole[:, 5:35] = True  # known columns 0-4 and 35-39; the hole touches the top and bottom borders
+    weight = inpainting.correction_weight(hole, reach=4)
+    row = weight[4]
+    assert np.array_equal(row[:5], np.ones(5)) and np.array_equal(row[35:], np.ones(5))
+    distance = np.minimum(np.arange(40) - 4, 35 - np.arange(40))[5:35]  # to the nearest known column
+    assert np.allclose(row[5:35], np.clip((8 - distance) / 4, 0, 1))
+    assert np.array_equal(weight[0], row)  # the image border is not a known pixel
+
+
+def test_deep_inside_a_large_hole_the_pretrained_fill_is_the_harmonic_fill():
+    image = photo(96, 96, seed=4)
+    hole = np.zeros((96, 96), dtype=bool)
+    hole[8:88, 8:88] = True
+    out = deconvlab.inpaint(image, hole)
+    deep = inpainting.correction_weight(hole) == 0
+    assert deep.sum() > 500
+    assert np.allclose(out[deep], harmonic_fill(image, hole, tol=inpainting.HARMONIC_TOL)[deep], atol=1e-6)
 
 
 def test_hole_depth_counts_erosions():
