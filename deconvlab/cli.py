@@ -74,6 +74,8 @@ def _warn_about_unlikely_masks(path, mask):
     if colourful:
         warnings.warn(f"mask {path!r} is in colour; it is read as brightness, and only pixels brighter than "
                       "one half (white, not e.g. pure red) are filled")
+    if not mask.any():
+        warnings.warn(f"mask {path!r} marks no pixel as missing (white = fill); the image is written unchanged")
     if mask.mean() > 0.5:
         warnings.warn(f"mask {path!r} marks {mask.mean():.0%} of the pixels as missing (white = fill); "
                       "if the holes are black in it, invert it")

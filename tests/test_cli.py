@@ -76,9 +76,10 @@ def test_inpaint_fills_the_hole_and_keeps_known_pixels(files, tmp_path, capsys, 
 
 
 def test_inpaint_with_an_empty_mask_writes_the_image_unchanged_without_a_model(files, tmp_path, capsys):
-    code, out, _ = run(capsys, "inpaint", files / "photo.png", "--mask", files / "mask-empty.png",
-                       "-o", tmp_path / "o.png")
+    code, out, err = run(capsys, "inpaint", files / "photo.png", "--mask", files / "mask-empty.png",
+                         "-o", tmp_path / "o.png")
     assert code == 0 and "filled 0 pixels" in out
+    assert err.count("\n") == 1 and "marks no pixel as missing" in err
     assert np.array_equal(data.load_image(tmp_path / "o.png"), data.load_image(files / "photo.png"))
 
 
