@@ -1,6 +1,6 @@
 """Fast kernels: the three loops of ``readable`` recast as long contiguous copies (Numba) plus matrix products (BLAS).
 
-Imports NumPy, _args and _jit. Output pixel (i, j) and tap (u, v) read input pixel (i·s − p + u·d, j·s − p + v·d).
+Imports NumPy, _args, _parts and _jit. Output pixel (i, j) and tap (u, v) read input pixel (i·s − p + u·d, j·s − p + v·d).
 Two re-indexings make every tap a contiguous window, so the im2col copy runs at memory speed:
 
 1. Polyphase split. Pad the input by p and cut it into phases (residues mod s),
@@ -10,22 +10,25 @@ Two re-indexings make every tap a contiguous window, so the im2col copy runs at 
 2. Extended rows. Each phase row is W_ext = W_out + ⌊(kW−1)·d_w/s_w⌋ long, and the output is computed on the
    (H_out, W_ext) grid, whose last W_ext − W_out columns are scratch (cropped away; zero in gradients).
    Then for one (c, u, v) and one sample the whole H_out × W_ext window is one contiguous run of P.
+   Where the scratch would be more than a tenth of the work (small images), the grid stays compact
+   (H_out, W_out) and the copies run one output row at a time instead.
 
 With cols[(c, u, v), (n, i, j)] the unrolled windows, W the weight as (C_out, C_in·kH·kW) and G an output-sized
-array laid out as (C_out, N·H_out·W_ext) with zero scratch columns, one matrix product over the batch does each job:
+array laid out as (C_out, N·H_out·W_cols) with zero scratch columns, one matrix product does each job:
 
     correlate   (conv2d forward, conv_transpose2d input gradient):  Y  = W · cols
     scatter     (conv_transpose2d forward, conv2d input gradient):  x  = merge(col2im(Wᵀ · G))
     weight_grad (both weight gradients):                            gW = G · colsᵀ
 
-The batch is unrolled in chunks of samples small enough for the column matrix to stay in cache. The matrix
-products use NumPy's BLAS, which runs on all cores; the Numba loops are serial on purpose: they run at memory
-speed, and a second pool of threads spinning beside BLAS's was measured to slow both. Every sum is taken in a
-fixed order, so results are bit-for-bit repeatable. Each public function has the signature of its twin in
-``readable`` and agrees with it to ~1e-12 (float64).
+Threads: the batch is split into one part per core (``_parts``), and each part runs all its copies and its
+single-threaded matrix products on its own core. Within a part the samples go in chunks small enough for the
+column matrix to stay in the core's cache. The copy loops are Numba; the products are NumPy's BLAS. Every sum
+is taken in a fixed order (the weight gradient adds the parts' sums in part order), so results are bit-for-bit
+repeatable for a given number of parts. Each public function has the signature of its twin in ``readable``
+and agrees with it to ~1e-12 (float64).
 """
 import numpy as np
-from . import _args
+from . import _args, _parts
 from ._jit import njit
 
 
@@ -56,32 +59,26 @@ def _phase_ranges(res, s, p, n_ph, size):
     return out
 
 
-def phase_split(x, res_h, res_w, s, p, phases):
-    """phases[ai, bi, n, c, ih, jw] = x[n, c, ih·s_h + res_h[ai] − p_h, jw·s_w + res_w[bi] − p_w], 0 outside x.
+def _ranges(res, s, p, n_ph, size):
+    """``_phase_ranges`` as an int64 array (one row (a, i0, i1, r0) per stored phase), for the compiled loops."""
+    return np.array(_phase_ranges(res, s, p, n_ph, size), dtype=np.int64).reshape(-1, 4)
 
-    A few strided NumPy copies (one per stored phase) and zero borders: pure data movement.
-    """
+
+def phase_split(x, res_h, res_w, s, p, phases):
+    """phases[ai, bi, n, c, ih, jw] = x[n, c, ih·s_h + res_h[ai] − p_h, jw·s_w + res_w[bi] − p_w], 0 outside x."""
     h_ph, w_ph = phases.shape[4:]
-    for ai, (_, i0, i1, r0) in enumerate(_phase_ranges(res_h, s[0], p[0], h_ph, x.shape[2])):
-        for bi, (_, j0, j1, q0) in enumerate(_phase_ranges(res_w, s[1], p[1], w_ph, x.shape[3])):
-            dst = phases[ai, bi]
-            dst[:, :, :i0] = 0
-            dst[:, :, i1:] = 0
-            dst[:, :, i0:i1, :j0] = 0
-            dst[:, :, i0:i1, j1:] = 0
-            dst[:, :, i0:i1, j0:j1] = x[:, :, r0 : r0 + (i1 - i0 - 1) * s[0] + 1 : s[0], q0 : q0 + (j1 - j0 - 1) * s[1] + 1 : s[1]]
+    rows = _ranges(res_h, s[0], p[0], h_ph, x.shape[2])
+    cols = _ranges(res_w, s[1], p[1], w_ph, x.shape[3])
+    _split(x, rows, cols, s[0], s[1], phases)
 
 
 def phase_merge(phases, res_h, res_w, s, p, x):
     """The inverse of ``phase_split`` on the pixels it stores: x[n, c, ih·s_h + res_h[ai] − p_h, jw·s_w + res_w[bi] − p_w]
     = phases[ai, bi, n, c, ih, jw]. Pass x zeroed: pixels no tap reads keep gradient 0."""
     h_ph, w_ph = phases.shape[4:]
-    for ai, (_, i0, i1, r0) in enumerate(_phase_ranges(res_h, s[0], p[0], h_ph, x.shape[2])):
-        for bi, (_, j0, j1, q0) in enumerate(_phase_ranges(res_w, s[1], p[1], w_ph, x.shape[3])):
-            if i1 > i0 and j1 > j0:
-                x[:, :, r0 : r0 + (i1 - i0 - 1) * s[0] + 1 : s[0], q0 : q0 + (j1 - j0 - 1) * s[1] + 1 : s[1]] = (
-                    phases[ai, bi, :, :, i0:i1, j0:j1]
-                )
+    rows = _ranges(res_h, s[0], p[0], h_ph, x.shape[2])
+    cols = _ranges(res_w, s[1], p[1], w_ph, x.shape[3])
+    _merge(phases, rows, cols, s[0], s[1], x)
 
 
 # The copy loops below index with unsigned integers: Numba then knows no index is negative, drops its
@@ -89,15 +86,95 @@ def phase_merge(phases, res_h, res_w, s, p, x):
 
 
 @njit()
-def im2col(phases, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, cols):
-    """cols[(c·kh + u)·kw + v, (n − n0)·L + t] = P[phase_h[u], phase_w[v], n, c].flat[off(u, v) + t] for samples
-    n0 <= n < n1 and t < L = h_out·W_ext, with off(u, v) = shift_h[u]·W_ext + shift_w[v]: one contiguous run per
-    (row, sample)."""
+def _split(x, rows, cols, s_h, s_w, phases):
+    """The loops of ``phase_split``: rows[ai] = (a, i0, i1, r0) says phase rows [i0, i1) read input rows
+    r0, r0 + s_h, ...; cols[bi] likewise for columns. Every other element of ``phases`` is set to 0."""
+    n_batch, c_in = x.shape[0], x.shape[1]
+    h_ph, w_ph = phases.shape[4], phases.shape[5]
+    for ai in range(rows.shape[0]):
+        i0, i1, r0 = rows[ai, 1], rows[ai, 2], rows[ai, 3]
+        for bi in range(cols.shape[0]):
+            j0, j1, q0 = np.uint64(cols[bi, 1]), np.uint64(cols[bi, 2]), np.uint64(cols[bi, 3])
+            step = np.uint64(s_w)
+            for n in range(n_batch):
+                for c in range(c_in):
+                    dst = phases[ai, bi, n, c]
+                    src = x[n, c]
+                    for i in range(h_ph):
+                        out = dst[i]
+                        if i < i0 or i >= i1:
+                            for j in range(w_ph):
+                                out[j] = 0
+                            continue
+                        line = src[r0 + (i - i0) * s_h]
+                        for j in range(j0):
+                            out[j] = 0
+                        for j in range(j1 - j0):
+                            out[j0 + j] = line[q0 + j * step]
+                        for j in range(j1, w_ph):
+                            out[j] = 0
+
+
+@njit()
+def _merge(phases, rows, cols, s_h, s_w, x):
+    """The loops of ``phase_merge``: the stored pixels of each phase written back to their places in x."""
+    n_batch, c_in = x.shape[0], x.shape[1]
+    for ai in range(rows.shape[0]):
+        i0, i1, r0 = rows[ai, 1], rows[ai, 2], rows[ai, 3]
+        for bi in range(cols.shape[0]):
+            j0, j1, q0 = np.uint64(cols[bi, 1]), np.uint64(cols[bi, 2]), np.uint64(cols[bi, 3])
+            step = np.uint64(s_w)
+            for n in range(n_batch):
+                for c in range(c_in):
+                    src = phases[ai, bi, n, c]
+                    dst = x[n, c]
+                    for i in range(i0, i1):
+                        line = dst[r0 + (i - i0) * s_h]
+                        ph = src[i]
+                        for j in range(j1 - j0):
+                            line[q0 + j * step] = ph[j0 + j]
+
+
+@njit()
+def _extend_into(g, g_ext):
+    """g_ext[c, n, i, j] = g[n, c, i, j] for j < W_out, 0 for W_out <= j < W_ext (the scratch columns)."""
+    n_batch, c_out, h_out, w_out = g.shape
+    w_ext = g_ext.shape[3]
+    for c in range(c_out):
+        for n in range(n_batch):
+            for i in range(h_out):
+                src = g[n, c, i]
+                dst = g_ext[c, n, i]
+                for j in range(w_out):
+                    dst[j] = src[j]
+                for j in range(w_out, w_ext):
+                    dst[j] = 0
+
+
+@njit()
+def _crop_into(y_ext, y):
+    """y[n, c, i, j] = y_ext[c, n, i, j] for j < W_out: the extended grid's scratch columns dropped."""
+    n_batch, c_out, h_out, w_out = y.shape
+    for n in range(n_batch):
+        for c in range(c_out):
+            for i in range(h_out):
+                src = y_ext[c, n, i]
+                dst = y[n, c, i]
+                for j in range(w_out):
+                    dst[j] = src[j]
+
+
+@njit()
+def im2col(phases, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, w_cols, cols):
+    """cols[(c·kh + u)·kw + v, (n − n0)·L + i·w_cols + j] = P[phase_h[u], phase_w[v], n, c, i + shift_h[u], j + shift_w[v]]
+    for samples n0 <= n < n1, i < h_out, j < w_cols, L = h_out·w_cols. On the extended grid (w_cols = W_ext) that is
+    one contiguous run of L per (row, sample); on the compact one (w_cols = W_out), h_out runs of W_out."""
     c_in, w_ph = phases.shape[3], phases.shape[5]
     plane = phases.shape[4] * w_ph
     flat = phases.reshape(phases.shape[0], phases.shape[1], -1)
     kh, kw = phase_h.size, phase_w.size
-    length = np.uint64(h_out * w_ph)
+    runs, run = (1, h_out * w_ph) if w_cols == w_ph else (h_out, w_cols)
+    length, run, stride = np.uint64(h_out * w_cols), np.uint64(run), np.uint64(w_ph)
     for row in range(c_in * kh * kw):
         c = row // (kh * kw)
         u = (row // kw) % kh
@@ -107,35 +184,59 @@ def im2col(phases, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, cols):
         for n in range(n0, n1):
             s0 = np.uint64((n * c_in + c) * plane + shift_h[u] * w_ph + shift_w[v])
             d0 = np.uint64(n - n0) * length
-            for t in range(length):
-                dst[d0 + t] = src[s0 + t]
+            for r in range(runs):
+                for t in range(run):
+                    dst[d0 + t] = src[s0 + t]
+                s0 += stride
+                d0 += run
 
 
 @njit()
-def col2im(cols, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, phases):
-    """The adjoint of im2col: P[phase_h[u], phase_w[v], n, c].flat[off(u, v) + t] += cols[(c·kh + u)·kw + v, (n − n0)·L + t]
-    for samples n0 <= n < n1 (P accumulates)."""
+def col2im(cols, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, w_cols, phases):
+    """The adjoint of im2col: P[phase_h[u], phase_w[v], n, c, i + shift_h[u], j + shift_w[v]] +=
+    cols[(c·kh + u)·kw + v, (n − n0)·L + i·w_cols + j] for samples n0 <= n < n1 (P accumulates).
+
+    Rows are read in order, each from start to end: taking the samples in the outer loop instead would jump
+    between rows one page apart for every short run, and measured ten times slower. Each pixel still receives
+    its taps in the order (u, v), so the sums are the same to the bit either way."""
     c_in, w_ph = phases.shape[3], phases.shape[5]
     plane = phases.shape[4] * w_ph
     flat = phases.reshape(phases.shape[0], phases.shape[1], -1)
     kh, kw = phase_h.size, phase_w.size
-    length = np.uint64(h_out * w_ph)
-    for n in range(n0, n1):
-        for c in range(c_in):
-            for u in range(kh):
-                for v in range(kw):
-                    src = cols[(c * kh + u) * kw + v]
-                    dst = flat[phase_h[u], phase_w[v]]
-                    s0 = np.uint64(n - n0) * length
-                    d0 = np.uint64((n * c_in + c) * plane + shift_h[u] * w_ph + shift_w[v])
-                    for t in range(length):
-                        dst[d0 + t] += src[s0 + t]
+    runs, run = (1, h_out * w_ph) if w_cols == w_ph else (h_out, w_cols)
+    length, run, stride = np.uint64(h_out * w_cols), np.uint64(run), np.uint64(w_ph)
+    for row in range(c_in * kh * kw):
+        c = row // (kh * kw)
+        u = (row // kw) % kh
+        v = row % kw
+        src = cols[row]
+        dst = flat[phase_h[u], phase_w[v]]
+        for n in range(n0, n1):
+            s0 = np.uint64(n - n0) * length
+            d0 = np.uint64((n * c_in + c) * plane + shift_h[u] * w_ph + shift_w[v])
+            for r in range(runs):
+                for t in range(run):
+                    dst[d0 + t] += src[s0 + t]
+                s0 += run
+                d0 += stride
+
+
+# The extended grid makes each im2col run long, at the price of W_ext − W_out scratch columns in every matrix
+# product. On small images (W_out = 4 with a dilated 3x3 kernel: W_ext = 8) that price is most of the work, so
+# the columns are compact (W_out wide, one short run per output row) when the scratch would exceed this fraction:
+# measured on the reference layers and InpaintNet's, 1/16 (W_out 16 or 32, k4 s2 or k3 s1) is best extended, 1/8 compact.
+EXTENDED_WASTE_MAX = 0.1
+
+
+def _col_width(w_out, w_ext):
+    """The width of the column grid: W_ext (extended rows) unless its scratch exceeds EXTENDED_WASTE_MAX."""
+    return w_ext if w_ext - w_out <= EXTENDED_WASTE_MAX * w_out else w_out
 
 
 # The column matrix of a whole batch can be far larger than the CPU caches (80 MB for a 3x3 convolution with
 # 64 input channels over 32 images of 32x32), and streaming it through memory three times costs more than the
 # matrix products. So the batch is processed in chunks of samples whose columns fit in this many bytes.
-CHUNK_BYTES = 4 << 20
+CHUNK_BYTES = 1 << 20
 
 
 def _chunks(n_batch, rows, length, itemsize):
@@ -152,36 +253,42 @@ def _unrolled(x, kernel_hw, s, p, d, out_hw):
     h_ph, w_ext = _grid(kernel_hw, s, d, out_hw)
     phases = np.empty((res_h.size, res_w.size, n_batch, c_in, h_ph, w_ext), dtype=x.dtype)
     phase_split(x, res_h, res_w, s, p, phases)
-    rows, length = c_in * kernel_hw[0] * kernel_hw[1], out_hw[0] * w_ext
+    w_cols = _col_width(out_hw[1], w_ext)
+    rows, length = c_in * kernel_hw[0] * kernel_hw[1], out_hw[0] * w_cols
     chunks = _chunks(n_batch, rows, length, x.itemsize)
     buffer = np.empty(rows * (chunks[0][1] - chunks[0][0]) * length if chunks else 0, dtype=x.dtype)
     for n0, n1 in chunks:
         cols = buffer[: rows * (n1 - n0) * length].reshape(rows, -1)
-        im2col(phases, n0, n1, phase_h, shift_h, phase_w, shift_w, out_hw[0], cols)
+        im2col(phases, n0, n1, phase_h, shift_h, phase_w, shift_w, out_hw[0], w_cols, cols)
         yield n0, n1, cols
 
 
 def _extend(g, w_ext):
     """(N, C, H_out, W_out) -> (C, N·H_out·W_ext), zero in the scratch columns W_out <= j < W_ext."""
-    n_batch, c, h_out, w_out = g.shape
-    g_ext = np.zeros((c, n_batch, h_out, w_ext), dtype=g.dtype)
-    g_ext[:, :, :, :w_out] = g.transpose(1, 0, 2, 3)
+    n_batch, c, h_out, _ = g.shape
+    g_ext = np.empty((c, n_batch, h_out, w_ext), dtype=g.dtype)
+    _extend_into(g, g_ext)
     return g_ext.reshape(c, -1)
 
 
-def _crop(y_ext, n_batch, out_hw):
-    """(C, N·H_out·W_ext) -> (N, C, H_out, W_out) view, dropping the scratch columns; the inverse of ``_extend``."""
-    c = y_ext.shape[0]
-    return y_ext.reshape(c, n_batch, out_hw[0], -1)[:, :, :, : out_hw[1]].transpose(1, 0, 2, 3)
+def _crop_to(y_ext, y):
+    """y (N, C, H_out, W_out) <- y_ext (C, N·H_out·W_ext), dropping the scratch columns; the inverse of ``_extend``."""
+    n_batch, c, h_out, _ = y.shape
+    _crop_into(y_ext.reshape(c, n_batch, h_out, -1), y)
 
 
 def correlate(x, w, s, p, d, out_hw):
     """y = W · cols(x): conv2d forward without bias; x (N, C, H, W), w (O, C, kH, kW) -> (N, O) + out_hw."""
-    w2 = w.reshape(w.shape[0], -1)
     y = np.empty((x.shape[0], w.shape[0]) + tuple(out_hw), dtype=x.dtype)
-    for n0, n1, cols in _unrolled(x, w.shape[2:], s, p, d, out_hw):
-        y[n0:n1] = _crop(w2 @ cols, n1 - n0, out_hw)
+    _parts.run_in_parts(x.shape[0], lambda n0, n1: _correlate_into(x[n0:n1], w, s, p, d, out_hw, y[n0:n1]))
     return y
+
+
+def _correlate_into(x, w, s, p, d, out_hw, y):
+    """``correlate`` of one part of the batch, on the calling thread, written into y."""
+    w2 = w.reshape(w.shape[0], -1)
+    for n0, n1, cols in _unrolled(x, w.shape[2:], s, p, d, out_hw):
+        _crop_to(w2 @ cols, y[n0:n1])
 
 
 def scatter(g, w, s, p, d, in_hw):
@@ -191,22 +298,30 @@ def scatter(g, w, s, p, d, in_hw):
     design: a correlation of g with the kernel flipped and its channel axes swapped, padded by d(k−1) − p.
     Its column matrix has O·kH·kW rows instead of C·kH·kW.
     """
-    n_batch, c_out, h_out, w_out = g.shape
+    n_batch, c_out = g.shape[:2]
     c_in, kh, kw = w.shape[1:]
     if s == (1, 1) and c_out < c_in:
         flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         p_flip = (d[0] * (kh - 1) - p[0], d[1] * (kw - 1) - p[1])
         return correlate(g, flipped, s, p_flip, d, in_hw)
+    x = np.zeros((n_batch, c_in) + tuple(in_hw), dtype=g.dtype)
+    _parts.run_in_parts(n_batch, lambda n0, n1: _scatter_into(g[n0:n1], w, s, p, d, x[n0:n1]))
+    return x
+
+
+def _scatter_into(g, w, s, p, d, x):
+    """``scatter`` of one part of the batch, on the calling thread, added into x (pass it zeroed)."""
+    n_batch, c_out, h_out, w_out = g.shape
+    c_in, kh, kw = w.shape[1:]
     h_ph, w_ext = _grid((kh, kw), s, d, (h_out, w_out))
     (res_h, phase_h, shift_h), (res_w, phase_w, shift_w) = (_taps(w.shape[2 + i], s[i], d[i]) for i in range(2))
     w2t = w.reshape(c_out, -1).T
     phases = np.zeros((res_h.size, res_w.size, n_batch, c_in, h_ph, w_ext), dtype=g.dtype)
-    for n0, n1 in _chunks(n_batch, c_in * kh * kw, h_out * w_ext, g.itemsize):
-        cols = w2t @ _extend(g[n0:n1], w_ext)
-        col2im(cols, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, phases)
-    x = np.zeros((n_batch, c_in) + tuple(in_hw), dtype=g.dtype)
+    w_cols = _col_width(w_out, w_ext)
+    for n0, n1 in _chunks(n_batch, c_in * kh * kw, h_out * w_cols, g.itemsize):
+        cols = w2t @ _extend(g[n0:n1], w_cols)
+        col2im(cols, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, w_cols, phases)
     phase_merge(phases, res_h, res_w, s, p, x)
-    return x
 
 
 def weight_grad(g, x, kernel_hw, s, p, d, gx_weight=None):
@@ -214,20 +329,34 @@ def weight_grad(g, x, kernel_hw, s, p, d, gx_weight=None):
 
     With ``gx_weight`` (a weight of shape (O', C, kH, kW)) also returns correlate(x, gx_weight), computed from
     the same columns: conv_transpose2d's backward needs both from one unrolling of its output gradient.
+    The parts' sums are added in part order.
     """
-    out_hw = g.shape[2:]
-    w_ext = _grid(kernel_hw, s, d, out_hw)[1]
-    gw_t = np.zeros((x.shape[1] * kernel_hw[0] * kernel_hw[1], g.shape[1]), dtype=x.dtype)  # gWᵀ: BLAS is faster this way round
     y = None
     if gx_weight is not None:
-        w2 = gx_weight.reshape(gx_weight.shape[0], -1)
-        y = np.empty((x.shape[0], gx_weight.shape[0]) + tuple(out_hw), dtype=x.dtype)
-    for n0, n1, cols in _unrolled(x, kernel_hw, s, p, d, out_hw):
-        gw_t += cols @ _extend(g[n0:n1], w_ext).T
-        if y is not None:
-            y[n0:n1] = _crop(w2 @ cols, n1 - n0, out_hw)
+        y = np.empty((x.shape[0], gx_weight.shape[0]) + tuple(g.shape[2:]), dtype=x.dtype)
+    partial = _parts.run_in_parts(
+        x.shape[0],
+        lambda n0, n1: _weight_grad_part(g[n0:n1], x[n0:n1], kernel_hw, s, p, d, gx_weight, None if y is None else y[n0:n1]),
+    )
+    gw_t = partial[0]
+    for more in partial[1:]:
+        gw_t += more
     gw = np.ascontiguousarray(gw_t.T).reshape((g.shape[1], x.shape[1]) + tuple(kernel_hw))
     return gw if y is None else (gw, y)
+
+
+def _weight_grad_part(g, x, kernel_hw, s, p, d, gx_weight, y):
+    """``weight_grad`` of one part of the batch, on the calling thread: returns its gWᵀ, writes y if given."""
+    out_hw = g.shape[2:]
+    w_cols = _col_width(out_hw[1], _grid(kernel_hw, s, d, out_hw)[1])
+    gw_t = np.zeros((x.shape[1] * kernel_hw[0] * kernel_hw[1], g.shape[1]), dtype=x.dtype)  # gWᵀ: BLAS is faster this way round
+    if y is not None:
+        w2 = gx_weight.reshape(gx_weight.shape[0], -1)
+    for n0, n1, cols in _unrolled(x, kernel_hw, s, p, d, out_hw):
+        gw_t += cols @ _extend(g[n0:n1], w_cols).T
+        if y is not None:
+            _crop_to(w2 @ cols, y[n0:n1])
+    return gw_t
 
 
 def _add_bias(y, b):

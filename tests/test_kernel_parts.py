@@ -1,0 +1,151 @@
+"""The batch split of the fast kernels (deconvlab.kernels._parts): parts, threads, BLAS limits, errors, forks."""
+import multiprocessing
+import os
+import threading
+
+import numpy as np
+import pytest
+from threadpoolctl import ThreadpoolController, threadpool_limits
+
+from deconvlab import kernels
+from deconvlab.kernels import _parts
+
+BLAS = ThreadpoolController().select(user_api="blas")
+
+
+def blas_threads():
+    return max(lib.num_threads for lib in BLAS.lib_controllers)
+
+
+@pytest.fixture
+def parts(monkeypatch):
+    """Set DECONVLAB_NUM_THREADS for one test."""
+    return lambda k: monkeypatch.setenv(_parts.ENV, str(k))
+
+
+@pytest.mark.parametrize("n, k", [(1, 1), (5, 2), (7, 3), (32, 2), (3, 5)])
+def test_bounds_cover_the_range_in_order_with_sizes_differing_by_at_most_one(n, k):
+    b = _parts.bounds(n, k)
+    assert len(b) == k and b[0][0] == 0 and b[-1][1] == n
+    assert all(b[i][1] == b[i + 1][0] for i in range(k - 1))
+    sizes = [stop - start for start, stop in b]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_parts_run_on_worker_threads_in_order_and_cover_the_batch(parts):
+    parts(3)
+    seen = _parts.run_in_parts(10, lambda n0, n1: (n0, n1, threading.current_thread().name))
+    assert [s[:2] for s in seen] == [(0, 3), (3, 6), (6, 10)]
+    assert all(name.startswith("deconvlab") for _, _, name in seen)
+
+
+def test_one_part_or_one_sample_runs_on_the_callers_thread(parts):
+    me = threading.current_thread().name
+    parts(2)
+    assert _parts.run_in_parts(1, lambda n0, n1: (n0, n1, threading.current_thread().name)) == [(0, 1, me)]
+    parts(1)
+    assert _parts.run_in_parts(8, lambda n0, n1: (n0, n1, threading.current_thread().name)) == [(0, 8, me)]
+
+
+def test_blas_runs_single_threaded_inside_the_parts_and_gets_its_threads_back(parts):
+    parts(2)
+    before = blas_threads()
+    inside = _parts.run_in_parts(4, lambda n0, n1: blas_threads())
+    assert inside == [1, 1]
+    assert blas_threads() == before
+
+
+def test_an_error_in_a_part_is_raised_after_all_parts_stop_and_blas_is_restored(parts):
+    parts(2)
+    before = blas_threads()
+    finished = []
+
+    def job(n0, n1):
+        if n0 == 0:
+            raise ValueError("part 0 failed")
+        finished.append(n0)
+        return n0
+
+    with pytest.raises(ValueError, match="part 0 failed"):
+        _parts.run_in_parts(4, job)
+    assert finished == [2]
+    assert blas_threads() == before
+
+
+def test_the_parts_obey_the_callers_numpy_error_state(parts):
+    parts(2)
+    with np.errstate(over="raise", invalid="ignore"):
+        states = _parts.run_in_parts(2, lambda n0, n1: np.geterr())
+    assert all(s["over"] == "raise" and s["invalid"] == "ignore" for s in states)
+    with np.errstate(over="raise"):
+        with pytest.raises(FloatingPointError):
+            _parts.run_in_parts(2, lambda n0, n1: np.float32(3e38) * np.float32(10))
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+def test_a_bad_thread_count_names_the_variable(monkeypatch, value):
+    monkeypatch.setenv(_parts.ENV, value)
+    with pytest.raises(ValueError, match=f"{_parts.ENV} must be a positive integer.*{value!r}"):
+        kernels.conv2d_forward(np.ones((2, 1, 4, 4)), np.ones((1, 1, 3, 3)))
+
+
+def test_by_default_the_kernels_use_as_many_parts_as_blas_has_threads(monkeypatch):
+    monkeypatch.delenv(_parts.ENV, raising=False)
+    assert _parts.num_parts() == blas_threads()
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert _parts.num_parts() == 1
+
+
+def test_without_threadpoolctl_the_kernels_run_in_one_part(monkeypatch):
+    monkeypatch.setitem(_parts._state, "controller", False)
+    monkeypatch.setenv(_parts.ENV, "4")
+    assert _parts.num_parts() == 1
+    me = threading.current_thread().name
+    assert _parts.run_in_parts(8, lambda n0, n1: threading.current_thread().name) == [me]
+
+
+CASES = [  # conv2d arguments (x shape, w shape, stride, padding, dilation), transposed with output_padding
+    ((7, 3, 9, 11), (4, 3, 3, 2), 1, 1, 1),
+    ((5, 4, 12, 12), (6, 4, 4, 4), 2, 1, 1),
+    ((6, 2, 10, 9), (3, 2, 3, 3), 3, 2, 2),
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, s, p, d", CASES)
+def test_results_agree_across_part_counts_and_repeat_to_the_bit(parts, x_shape, w_shape, s, p, d):
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    wt = rng.standard_normal((w_shape[1], w_shape[0]) + w_shape[2:])
+    xt = rng.standard_normal((x_shape[0], w_shape[1], 4, 5))
+    results = {}
+    for k in (1, 2, 3):
+        parts(k)
+        y = kernels.conv2d_forward(x, w, None, s, p, d)
+        z = kernels.conv_transpose2d_forward(xt, wt, None, s, p, 0, d)
+        out = (y, z) + kernels.conv2d_backward(y, x, w, s, p, d)[:2] + kernels.conv_transpose2d_backward(z, xt, wt, s, p, 0, d)[:2]
+        again = (kernels.conv2d_forward(x, w, None, s, p, d),) + kernels.conv2d_backward(y, x, w, s, p, d)[:2]
+        for a, b in zip(again, (out[0], out[2], out[3])):
+            assert np.array_equal(a, b)
+        results[k] = out
+    for k in (2, 3):
+        for a, b in zip(results[1], results[k]):
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12 * np.abs(a).max())
+
+
+def _conv_in_child(queue):
+    x = np.ones((4, 2, 6, 6), np.float32)
+    queue.put(float(kernels.conv2d_forward(x, np.ones((3, 2, 3, 3), np.float32), None, 1, 1).sum()))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_gets_its_own_worker_threads(parts):
+    parts(2)
+    x = np.ones((4, 2, 6, 6), np.float32)
+    expected = float(kernels.conv2d_forward(x, np.ones((3, 2, 3, 3), np.float32), None, 1, 1).sum())
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_conv_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0, "the child hung or failed"
+    assert queue.get(timeout=5) == expected
