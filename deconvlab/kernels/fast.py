@@ -88,18 +88,19 @@ def phase_merge(phases, res_h, res_w, s, p, x):
 @njit()
 def _split(x, rows, cols, s_h, s_w, phases):
     """The loops of ``phase_split``: rows[ai] = (a, i0, i1, r0) says phase rows [i0, i1) read input rows
-    r0, r0 + s_h, ...; cols[bi] likewise for columns. Every other element of ``phases`` is set to 0."""
+    r0, r0 + s_h, ...; cols[bi] likewise for columns. Every other element of ``phases`` is set to 0.
+    One (sample, channel) plane at a time, all its phases together, so the plane is read from cache."""
     n_batch, c_in = x.shape[0], x.shape[1]
     h_ph, w_ph = phases.shape[4], phases.shape[5]
-    for ai in range(rows.shape[0]):
-        i0, i1, r0 = rows[ai, 1], rows[ai, 2], rows[ai, 3]
-        for bi in range(cols.shape[0]):
-            j0, j1, q0 = np.uint64(cols[bi, 1]), np.uint64(cols[bi, 2]), np.uint64(cols[bi, 3])
-            step = np.uint64(s_w)
-            for n in range(n_batch):
-                for c in range(c_in):
+    step = np.uint64(s_w)
+    for n in range(n_batch):
+        for c in range(c_in):
+            src = x[n, c]
+            for ai in range(rows.shape[0]):
+                i0, i1, r0 = rows[ai, 1], rows[ai, 2], rows[ai, 3]
+                for bi in range(cols.shape[0]):
+                    j0, j1, q0 = np.uint64(cols[bi, 1]), np.uint64(cols[bi, 2]), np.uint64(cols[bi, 3])
                     dst = phases[ai, bi, n, c]
-                    src = x[n, c]
                     for i in range(h_ph):
                         out = dst[i]
                         if i < i0 or i >= i1:
@@ -117,17 +118,18 @@ def _split(x, rows, cols, s_h, s_w, phases):
 
 @njit()
 def _merge(phases, rows, cols, s_h, s_w, x):
-    """The loops of ``phase_merge``: the stored pixels of each phase written back to their places in x."""
+    """The loops of ``phase_merge``: the stored pixels of each phase written back to their places in x,
+    one (sample, channel) plane at a time, so the plane is written in cache."""
     n_batch, c_in = x.shape[0], x.shape[1]
-    for ai in range(rows.shape[0]):
-        i0, i1, r0 = rows[ai, 1], rows[ai, 2], rows[ai, 3]
-        for bi in range(cols.shape[0]):
-            j0, j1, q0 = np.uint64(cols[bi, 1]), np.uint64(cols[bi, 2]), np.uint64(cols[bi, 3])
-            step = np.uint64(s_w)
-            for n in range(n_batch):
-                for c in range(c_in):
+    step = np.uint64(s_w)
+    for n in range(n_batch):
+        for c in range(c_in):
+            dst = x[n, c]
+            for ai in range(rows.shape[0]):
+                i0, i1, r0 = rows[ai, 1], rows[ai, 2], rows[ai, 3]
+                for bi in range(cols.shape[0]):
+                    j0, j1, q0 = np.uint64(cols[bi, 1]), np.uint64(cols[bi, 2]), np.uint64(cols[bi, 3])
                     src = phases[ai, bi, n, c]
-                    dst = x[n, c]
                     for i in range(i0, i1):
                         line = dst[r0 + (i - i0) * s_h]
                         ph = src[i]
@@ -324,20 +326,26 @@ def _scatter_into(g, w, s, p, d, x):
     phase_merge(phases, res_h, res_w, s, p, x)
 
 
-def weight_grad(g, x, kernel_hw, s, p, d, gx_weight=None):
+def weight_grad(g, x, kernel_hw, s, p, d, gx_weight=None, scatter_weight=None):
     """gW = G · colsᵀ, both weight gradients: g (N, O, H_out, W_out), x (N, C, H, W) -> (O, C, kH, kW).
 
     With ``gx_weight`` (a weight of shape (O', C, kH, kW)) also returns correlate(x, gx_weight), computed from
     the same columns: conv_transpose2d's backward needs both from one unrolling of its output gradient.
-    The parts' sums are added in part order.
+    With ``scatter_weight`` (the conv2d weight (O, C, kH, kW)) also returns scatter(g, scatter_weight, ...),
+    x's gradient, from the same pass over g: conv2d's backward. The parts' sums are added in part order.
     """
+    n_batch = x.shape[0]
     y = None
     if gx_weight is not None:
-        y = np.empty((x.shape[0], gx_weight.shape[0]) + tuple(g.shape[2:]), dtype=x.dtype)
-    partial = _parts.run_in_parts(
-        x.shape[0],
-        lambda n0, n1: _weight_grad_part(g[n0:n1], x[n0:n1], kernel_hw, s, p, d, gx_weight, None if y is None else y[n0:n1]),
-    )
+        y = np.empty((n_batch, gx_weight.shape[0]) + tuple(g.shape[2:]), dtype=x.dtype)
+    elif scatter_weight is not None:
+        y = np.zeros(x.shape, dtype=x.dtype)
+
+    def part(n0, n1):
+        y_part = None if y is None else y[n0:n1]
+        return _weight_grad_part(g[n0:n1], x[n0:n1], kernel_hw, s, p, d, gx_weight, scatter_weight, y_part)
+
+    partial = _parts.run_in_parts(n_batch, part)
     gw_t = partial[0]
     for more in partial[1:]:
         gw_t += more
@@ -345,17 +353,27 @@ def weight_grad(g, x, kernel_hw, s, p, d, gx_weight=None):
     return gw if y is None else (gw, y)
 
 
-def _weight_grad_part(g, x, kernel_hw, s, p, d, gx_weight, y):
+def _weight_grad_part(g, x, kernel_hw, s, p, d, gx_weight, scatter_weight, y):
     """``weight_grad`` of one part of the batch, on the calling thread: returns its gWᵀ, writes y if given."""
     out_hw = g.shape[2:]
-    w_cols = _col_width(out_hw[1], _grid(kernel_hw, s, d, out_hw)[1])
+    h_ph, w_ext = _grid(kernel_hw, s, d, out_hw)
+    w_cols = _col_width(out_hw[1], w_ext)
     gw_t = np.zeros((x.shape[1] * kernel_hw[0] * kernel_hw[1], g.shape[1]), dtype=x.dtype)  # gWᵀ: BLAS is faster this way round
-    if y is not None:
+    if gx_weight is not None:
         w2 = gx_weight.reshape(gx_weight.shape[0], -1)
+    if scatter_weight is not None:
+        w2t = scatter_weight.reshape(scatter_weight.shape[0], -1).T
+        (res_h, phase_h, shift_h), (res_w, phase_w, shift_w) = (_taps(kernel_hw[i], s[i], d[i]) for i in range(2))
+        gx_phases = np.zeros((res_h.size, res_w.size) + x.shape[:2] + (h_ph, w_ext), dtype=x.dtype)
     for n0, n1, cols in _unrolled(x, kernel_hw, s, p, d, out_hw):
-        gw_t += cols @ _extend(g[n0:n1], w_cols).T
-        if y is not None:
+        g_cols = _extend(g[n0:n1], w_cols)
+        gw_t += cols @ g_cols.T
+        if gx_weight is not None:
             _crop_to(w2 @ cols, y[n0:n1])
+        if scatter_weight is not None:
+            col2im(w2t @ g_cols, n0, n1, phase_h, shift_h, phase_w, shift_w, out_hw[0], w_cols, gx_phases)
+    if scatter_weight is not None:
+        phase_merge(gx_phases, res_h, res_w, s, p, y)
     return gw_t
 
 
@@ -383,8 +401,11 @@ def conv2d_backward(gy, x, w, stride=1, padding=0, dilation=1, need_bias=True):
     """
     s, p, d, out_hw = _args.conv2d_args(x, w, None, stride, padding, dilation, op="conv2d_backward")
     _args.check_grad_output(gy, (x.shape[0], w.shape[0]) + out_hw, x.dtype, "conv2d_backward")
-    gx = scatter(gy, w, s, p, d, x.shape[2:])
-    gw = weight_grad(gy, x, w.shape[2:], s, p, d)
+    if s == (1, 1) and w.shape[0] < w.shape[1]:  # scatter's cheaper route: a correlation with the flipped kernel
+        gx = scatter(gy, w, s, p, d, x.shape[2:])
+        gw = weight_grad(gy, x, w.shape[2:], s, p, d)
+    else:
+        gw, gx = weight_grad(gy, x, w.shape[2:], s, p, d, scatter_weight=w)
     return gx, gw, (gy.sum(axis=(0, 2, 3)) if need_bias else None)
 
 
