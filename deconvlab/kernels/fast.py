@@ -279,22 +279,26 @@ def _crop_to(y_ext, y):
     _crop_into(y_ext.reshape(c, n_batch, h_out, -1), y)
 
 
-def correlate(x, w, s, p, d, out_hw):
-    """y = W · cols(x): conv2d forward without bias; x (N, C, H, W), w (O, C, kH, kW) -> (N, O) + out_hw."""
+def correlate(x, w, s, p, d, out_hw, b=None):
+    """y = W · cols(x) (+ b): conv2d forward; x (N, C, H, W), w (O, C, kH, kW), b (O,) or None -> (N, O) + out_hw."""
     y = np.empty((x.shape[0], w.shape[0]) + tuple(out_hw), dtype=x.dtype)
-    _parts.run_in_parts(x.shape[0], lambda n0, n1: _correlate_into(x[n0:n1], w, s, p, d, out_hw, y[n0:n1]))
+    _parts.run_in_parts(x.shape[0], lambda n0, n1: _correlate_into(x[n0:n1], w, s, p, d, out_hw, y[n0:n1], b))
     return y
 
 
-def _correlate_into(x, w, s, p, d, out_hw, y):
-    """``correlate`` of one part of the batch, on the calling thread, written into y."""
+def _correlate_into(x, w, s, p, d, out_hw, y, b=None):
+    """``correlate`` of one part of the batch, on the calling thread, written into y (the bias added chunk by
+    chunk, while the chunk is in cache)."""
     w2 = w.reshape(w.shape[0], -1)
     for n0, n1, cols in _unrolled(x, w.shape[2:], s, p, d, out_hw):
         _crop_to(w2 @ cols, y[n0:n1])
+        if b is not None:
+            y[n0:n1] += b.reshape(1, -1, 1, 1)
 
 
-def scatter(g, w, s, p, d, in_hw):
-    """x = merge(col2im(Wᵀ · G)): conv2d input gradient; g (N, O, H_out, W_out), w (O, C, kH, kW) -> (N, C) + in_hw.
+def scatter(g, w, s, p, d, in_hw, b=None):
+    """x = merge(col2im(Wᵀ · G)) (+ b): conv2d input gradient, conv_transpose2d forward; g (N, O, H_out, W_out),
+    w (O, C, kH, kW), b (C,) or None -> (N, C) + in_hw.
 
     With stride 1 and fewer output than input channels, the same result comes cheaper from identity 5 of the
     design: a correlation of g with the kernel flipped and its channel axes swapped, padded by d(k−1) − p.
@@ -305,13 +309,13 @@ def scatter(g, w, s, p, d, in_hw):
     if s == (1, 1) and c_out < c_in:
         flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         p_flip = (d[0] * (kh - 1) - p[0], d[1] * (kw - 1) - p[1])
-        return correlate(g, flipped, s, p_flip, d, in_hw)
+        return correlate(g, flipped, s, p_flip, d, in_hw, b)
     x = np.zeros((n_batch, c_in) + tuple(in_hw), dtype=g.dtype)
-    _parts.run_in_parts(n_batch, lambda n0, n1: _scatter_into(g[n0:n1], w, s, p, d, x[n0:n1]))
+    _parts.run_in_parts(n_batch, lambda n0, n1: _scatter_into(g[n0:n1], w, s, p, d, x[n0:n1], b))
     return x
 
 
-def _scatter_into(g, w, s, p, d, x):
+def _scatter_into(g, w, s, p, d, x, b=None):
     """``scatter`` of one part of the batch, on the calling thread, added into x (pass it zeroed)."""
     n_batch, c_out, h_out, w_out = g.shape
     c_in, kh, kw = w.shape[1:]
@@ -324,6 +328,8 @@ def _scatter_into(g, w, s, p, d, x):
         cols = w2t @ _extend(g[n0:n1], w_cols)
         col2im(cols, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, w_cols, phases)
     phase_merge(phases, res_h, res_w, s, p, x)
+    if b is not None:
+        x += b.reshape(1, -1, 1, 1)
 
 
 def weight_grad(g, x, kernel_hw, s, p, d, gx_weight=None, scatter_weight=None):
@@ -377,12 +383,6 @@ def _weight_grad_part(g, x, kernel_hw, s, p, d, gx_weight, scatter_weight, y):
     return gw_t
 
 
-def _add_bias(y, b):
-    if b is not None:
-        y += b.reshape(1, -1, 1, 1)
-    return y
-
-
 def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
     """Cross-correlation y[n,o,i,j] = b[o] + Σ_c Σ_u Σ_v w[o,c,u,v] · x[n, c, i·s−p+u·d, j·s−p+v·d].
 
@@ -390,7 +390,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
     H_out = floor((H + 2p − d(kH − 1) − 1)/s) + 1. Inputs are never modified.
     """
     s, p, d, out_hw = _args.conv2d_args(x, w, b, stride, padding, dilation)
-    return _add_bias(correlate(x, w, s, p, d, out_hw), b)
+    return correlate(x, w, s, p, d, out_hw, b)
 
 
 def conv2d_backward(gy, x, w, stride=1, padding=0, dilation=1, need_bias=True):
@@ -417,7 +417,7 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0
     conv2d weight mapping C_out -> C_in.
     """
     s, p, _, d, out_hw = _args.conv_transpose2d_args(x, w, b, stride, padding, output_padding, dilation)
-    return _add_bias(scatter(x, w, s, p, d, out_hw), b)
+    return scatter(x, w, s, p, d, out_hw, b)
 
 
 def conv_transpose2d_backward(gy, x, w, stride=1, padding=0, output_padding=0, dilation=1, need_bias=True):
