@@ -1,4 +1,5 @@
-"""Inpainting networks built from deconvlab layers: InpaintNet, and the source article's network (SeedNet); imports nn, functional.
+"""Inpainting networks built from deconvlab layers: InpaintNet, and the source article's network (SeedNet); imports nn,
+functional, baselines and the kernels' batch splitter.
 
 Conventions (DESIGN "Conventions"): images NCHW floats in [0, 1]; masks N×1×H×W with 1 = missing pixel.
 """
@@ -8,6 +9,7 @@ from . import baselines
 from . import functional as F
 from . import nn
 from .autograd import Tensor
+from .kernels import _parts
 
 
 def _plain(a):
@@ -30,13 +32,27 @@ def known_mean(image, mask):
 def harmonic_start(image, mask):
     """The harmonic fill (``baselines.harmonic_fill``: each hole pixel the mean of its 4 neighbours, known
     pixels fixed) of every image of a batch, as a starting fill for the network; ``known_mean`` for an image
-    with no known or no missing pixel. image (N, C, H, W), mask (N, 1, H, W) ndarrays; returns (N, C, H, W)."""
+    with no known or no missing pixel. image (N, C, H, W), mask (N, 1, H, W) ndarrays; returns (N, C, H, W).
+
+    Patches up to ``baselines.COARSE_START_ABOVE`` pixels a side are solved together
+    (``baselines.harmonic_fill_batch``; each system stops on its own, so splitting the batch over the cores as
+    the kernels do changes nothing), larger images one by one (``harmonic_fill``, which crops to the hole).
+    """
     out = np.broadcast_to(known_mean(image, mask), image.shape).copy()
     holes = mask[:, 0] > 0.5
-    for n in range(image.shape[0]):
-        if holes[n].any() and not holes[n].all():
-            chw = image[n].transpose(1, 2, 0)
-            out[n] = baselines.harmonic_fill(chw, holes[n]).transpose(2, 0, 1)
+    some = holes.reshape(len(holes), -1)
+    todo = np.flatnonzero(some.any(axis=1) & ~some.all(axis=1))
+    if todo.size == 0:
+        return out
+    if max(image.shape[2:]) <= baselines.COARSE_START_ABOVE:
+        parts = _parts.run_in_parts(
+            todo.size, lambda n0, n1: baselines.harmonic_fill_batch(image[todo[n0:n1]], holes[todo[n0:n1]])
+        )
+        out[todo] = np.concatenate(parts)
+        return out
+    for n in todo:
+        chw = image[n].transpose(1, 2, 0)
+        out[n] = baselines.harmonic_fill(chw, holes[n]).transpose(2, 0, 1)
     return out
 
 

@@ -161,3 +161,48 @@ def test_a_large_hole_starts_from_the_half_resolution_fill_and_converges_to_the_
     monkeypatch.setattr(baselines, "COARSE_START_ABOVE", 10**9)
     mean_start = baselines.harmonic_fill(image, mask)
     assert np.abs(coarse_start - mean_start).max() < 1e-5
+
+
+def _batch_case(seed=9):
+    rng = np.random.default_rng(seed)
+    images = rng.random((5, 3, 12, 20))
+    holes = rng.random((5, 12, 20)) < 0.3
+    holes[1] = False
+    holes[1, 3:9, 4:15] = True  # one big hole
+    holes[2, 0] = True  # a hole along the border
+    return images, holes
+
+
+def test_harmonic_fill_batch_agrees_with_the_per_image_fill_and_keeps_known_pixels():
+    images, holes = _batch_case()
+    out = baselines.harmonic_fill_batch(images, holes)
+    for i in range(len(images)):
+        expected = baselines.harmonic_fill(images[i].transpose(1, 2, 0), holes[i]).transpose(2, 0, 1)
+        np.testing.assert_allclose(out[i], expected, atol=1e-7)
+        np.testing.assert_array_equal(out[i][:, ~holes[i]], images[i][:, ~holes[i]])
+    for c in range(3):
+        np.testing.assert_allclose(out[0, c], _dense_harmonic(images[0, c], holes[0]), atol=1e-7)
+
+
+def test_harmonic_fill_batch_solves_each_image_on_its_own():
+    images, holes = _batch_case()
+    whole = baselines.harmonic_fill_batch(images, holes)
+    parts = np.concatenate([baselines.harmonic_fill_batch(images[:2], holes[:2]),
+                            baselines.harmonic_fill_batch(images[2:], holes[2:])])
+    np.testing.assert_array_equal(whole, parts)
+    no_hole = holes.copy()
+    no_hole[3] = False
+    np.testing.assert_array_equal(baselines.harmonic_fill_batch(images, no_hole)[3], images[3])
+
+
+def test_harmonic_fill_batch_keeps_the_dtype_and_rejects_bad_input():
+    images, holes = _batch_case()
+    assert baselines.harmonic_fill_batch(images.astype(np.float32), holes).dtype == np.float32
+    with pytest.raises(ValueError, match=r"expected images \(N, C, H, W\) and holes \(N, H, W\)"):
+        baselines.harmonic_fill_batch(images, holes[:, None])
+    full = holes.copy()
+    full[4] = True
+    with pytest.raises(ValueError, match="all hole"):
+        baselines.harmonic_fill_batch(images, full)
+    with pytest.warns(RuntimeWarning, match="stopped after 2 iterations"):
+        baselines.harmonic_fill_batch(images, holes, max_iter=2)
