@@ -139,6 +139,16 @@ def time_first_call(dtype="float32"):
     return runs[0], runs[1]
 
 
+def threads_line():
+    """One line saying how many threads each side used: deconvlab's batch parts and PyTorch's intra-op threads."""
+    from .kernels import _parts
+
+    parts = _parts.num_parts()
+    line = f"threads: deconvlab {parts}" + (" (the batch split in parts, BLAS single-threaded in each)" if parts > 1 else "")
+    torch = _import_torch()
+    return line + (f", torch {torch.get_num_threads()}" if torch is not None else "")
+
+
 def format_table(rows):
     """The benchmark table as text: ms per layer, PyTorch's ms and the ratio, then the totals."""
     lines = [f"{'layer':34s} {'deconvlab ms':>12s} {'torch ms':>9s} {'ratio':>6s}"]
@@ -166,6 +176,7 @@ def run_kernels_benchmark(batch=32, repeats=7, dtype="float32", compile_times=Tr
         out(json.dumps(result, indent=2))
         return result
     out(f"forward+backward, batch {batch}, {dtype}, median of {repeats} warm runs, timed in alternating blocks")
+    out(threads_line())
     out(format_table(rows))
     if compile_times:
         out(
@@ -333,6 +344,7 @@ def run_train_step_benchmark(width=32, batch=32, repeats=10, as_json=False, out=
         return r
     out(f"InpaintNet width {width} ({r['parameters']} parameters), batch {batch} of {r['size']}x{r['size']}, "
         f"median of {repeats} steps (forward, hole MSE, backward, clipping, Adam), timed in alternating blocks")
+    out(threads_line())
     line = f"deconvlab {r['ours'] * 1e3:8.1f} ms"
     if r["torch"] is not None:
         line += f"   torch {r['torch'] * 1e3:8.1f} ms   ratio {r['ours'] / r['torch']:.2f}"

@@ -43,10 +43,7 @@ try:
     import torch
 except ImportError:
     torch = None
-try:
-    from threadpoolctl import threadpool_limits
-except ImportError:
-    threadpool_limits = None
+from threadpoolctl import threadpool_limits  # a dependency of deconvlab: it sets the BLAS's thread count
 print("PyTorch", torch.__version__ if torch is not None else "not installed: its column is left out")
 print("CPU cores:", os.cpu_count())
 
@@ -110,11 +107,12 @@ for s, p in [(1, 0), (1, 1), (2, 1)]:
 # of a few calls after one warm-up call (the warm-up also loads Numba's compiled code from its disk cache, or
 # compiles it on the very first run).
 #
-# The fast kernel's matrix product runs on all cores. When `threadpoolctl` is installed we also time it limited to
-# one thread (and PyTorch too, with `torch.set_num_threads(1)`), which shows what the extra cores buy — and, on a
-# machine busy with other work, what they can cost:
-# a BLAS thread that has to wait for a core held by another program can make the multi-threaded product *slower*
-# than the single-threaded one.
+# The fast kernel uses all cores: it splits the batch into one part per core, and each core runs its part's
+# copies and matrix products from start to end, with BLAS single-threaded inside (`deconvlab/kernels/_parts.py`
+# says why). With threadpoolctl's `threadpool_limits(1)` it runs in one part on one core, and we time that too
+# (and PyTorch with `torch.set_num_threads(1)`), which shows what the extra cores buy — and, on a machine busy
+# with other work, what they can cost: a thread that has to wait for a core held by another program can make the
+# multi-threaded run *slower* than the single-threaded one.
 
 # %%
 shapes = [  # (N, C_in, C_out, H) with a 3x3 kernel, padding 1
@@ -141,9 +139,8 @@ for name, n, ci, co, h in shapes:
     row["im2col"] = best_time(lambda: conv2d_im2col(x, w, 1, 1), repeats)
     row["numba loops"] = best_time(lambda: kernels.readable.conv2d_forward(x, w, None, 1, 1), max(1, repeats // 2))
     row["fast"] = best_time(lambda: kernels.conv2d_forward(x, w, None, 1, 1), repeats)
-    if threadpool_limits is not None:
-        with threadpool_limits(limits=1):
-            row["fast, 1 thread"] = best_time(lambda: kernels.conv2d_forward(x, w, None, 1, 1), repeats)
+    with threadpool_limits(limits=1, user_api="blas"):
+        row["fast, 1 thread"] = best_time(lambda: kernels.conv2d_forward(x, w, None, 1, 1), repeats)
     if torch is not None:
         xt, wt = torch.from_numpy(x), torch.from_numpy(w)
         threads = torch.get_num_threads()
@@ -160,7 +157,7 @@ for name, n, ci, co, h in shapes:
     rows.append(row)
 
 methods = ["python", "im2col", "numba loops", "fast"]
-methods += (["fast, 1 thread"] if threadpool_limits is not None else [])
+methods += ["fast, 1 thread"]
 methods += (["torch", "torch, 1 thread"] if torch is not None else [])
 print(f"{'shape':30s} {'MACs':>9s} " + " ".join(f"{m:>14s}" for m in methods) + "   (milliseconds)")
 for r in rows:

@@ -198,9 +198,8 @@ def col2im(cols, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, w_cols, phas
     """The adjoint of im2col: P[phase_h[u], phase_w[v], n, c, i + shift_h[u], j + shift_w[v]] +=
     cols[(c·kh + u)·kw + v, (n − n0)·L + i·w_cols + j] for samples n0 <= n < n1 (P accumulates).
 
-    Rows are read in order, each from start to end: taking the samples in the outer loop instead would jump
-    between rows one page apart for every short run, and measured ten times slower. Each pixel still receives
-    its taps in the order (u, v), so the sums are the same to the bit either way."""
+    Rows are read in order, each from start to end, like im2col writes them. Each pixel receives its taps in
+    the order (u, v), the same in any loop order over rows and samples, so the sums are fixed to the bit."""
     c_in, w_ph = phases.shape[3], phases.shape[5]
     plane = phases.shape[4] * w_ph
     flat = phases.reshape(phases.shape[0], phases.shape[1], -1)
