@@ -446,6 +446,7 @@ def main(argv=None):
         return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 2
     debug = os.environ.get("DECONVLAB_DEBUG", "") not in ("", "0")
     try:
+        _check_environment()
         with warnings.catch_warnings():
             if not debug:
                 warnings.showwarning = _show_warning
@@ -454,7 +455,11 @@ def main(argv=None):
         print(f"deconvlab {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        hint = f"; continue from the last checkpoint with --resume --out {args.out}" if args.command == "train" else ""
+        hint = ""
+        if args.command == "train":
+            saved = os.path.exists(os.path.join(args.out, "checkpoint.npz"))
+            hint = (f"; continue from the last checkpoint with --resume --out {args.out}" if saved else
+                    "; it stopped before its first checkpoint, so there is nothing to resume")
         print(f"deconvlab {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
     except Exception as exc:  # one line for the user; the traceback only on request
@@ -462,6 +467,16 @@ def main(argv=None):
             raise
         print(f"deconvlab {args.command}: failed: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+def _check_environment():
+    """Settings read from the environment, checked before any work: a bad one is a usage error (exit 2)."""
+    from .kernels import _parts
+
+    try:
+        _parts.thread_budget()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _one_line(exc):

@@ -485,9 +485,9 @@ def train(config, out_dir, resume=False, images=None, eval_images=None, progress
                 bar.set_postfix(loss=f"{history[-1]['loss']:.4f}", hole_psnr=f"{psnr:.2f} dB")
             if step % config.checkpoint_every == 0 or step == config.steps:
                 checkpoint()
+                write_history(history, out_dir)  # an interrupted run keeps its curve up to the checkpoint
     finally:
         bar.close()
-    write_history(history, out_dir)
     model.eval()
     return model, history
 

@@ -318,3 +318,31 @@ def test_console_script_bench():
     done = console("bench", "--repeats", 1, "--batch", 2, "--no-compile-times")
     assert done.returncode == 0, done.stderr
     assert "forward+backward, batch 2" in done.stdout and "total" in done.stdout
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "2.0"])
+@pytest.mark.parametrize("command", ["train", "demo", "evaluate", "inpaint"])
+def test_a_bad_thread_budget_is_a_one_line_usage_error_before_any_work(files, tmp_path, capsys, monkeypatch,
+                                                                        command, value):
+    monkeypatch.setenv("DECONVLAB_NUM_THREADS", value)
+    args = {"train": ["train", "--out", tmp_path / "run", "--steps", 2, "--quiet"],
+            "demo": ["demo", "-o", tmp_path / "demo.png"],
+            "evaluate": ["evaluate", "--crops", 2],
+            "inpaint": ["inpaint", files / "photo.png", "--mask", files / "mask.png", "-o", tmp_path / "o.png"]}
+    code, _, err = run(capsys, *args[command])
+    assert_one_line_error(code, err, f"DECONVLAB_NUM_THREADS must be a positive integer", repr(value))
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_interrupted_train_says_whether_there_is_a_checkpoint_to_resume(files, tmp_path, capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "train", interrupted)
+    code, _, err = run(capsys, "train", "--out", tmp_path / "run", "--steps", 2, "--quiet")
+    assert code == 130 and err.count("\n") == 1 and "Traceback" not in err
+    assert "stopped before its first checkpoint, so there is nothing to resume" in err
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.npz").write_bytes(b"")
+    code, _, err = run(capsys, "train", "--out", tmp_path / "run", "--steps", 2, "--quiet", "--overwrite")
+    assert code == 130 and f"continue from the last checkpoint with --resume --out {tmp_path / 'run'}" in err

@@ -5,21 +5,20 @@ import threading
 
 import numpy as np
 import pytest
-from threadpoolctl import ThreadpoolController, threadpool_limits
+from threadpoolctl import threadpool_limits
 
 from deconvlab import kernels
 from deconvlab.kernels import _parts
 
-BLAS = ThreadpoolController().select(user_api="blas")
-
-
 def blas_threads():
-    return max(lib.num_threads for lib in BLAS.lib_controllers)
+    """The thread count of the BLAS libraries the kernels limit (those loaded when they first ran: NumPy's)."""
+    return max(lib.num_threads for lib in _parts._controller().lib_controllers)
 
 
 @pytest.fixture
 def parts(monkeypatch):
-    """Set DECONVLAB_NUM_THREADS for one test."""
+    """Set DECONVLAB_NUM_THREADS for one test (after the process's first split call, which runs unsplit)."""
+    monkeypatch.setitem(_parts._state, "warm_pid", os.getpid())
     return lambda k: monkeypatch.setenv(_parts.ENV, str(k))
 
 
@@ -39,12 +38,54 @@ def test_parts_run_on_worker_threads_in_order_and_cover_the_batch(parts):
     assert all(name.startswith("deconvlab") for _, _, name in seen)
 
 
-def test_one_part_or_one_sample_runs_on_the_callers_thread(parts):
+def test_one_part_or_one_sample_runs_on_the_callers_thread_within_the_thread_budget(parts):
     me = threading.current_thread().name
     parts(2)
     assert _parts.run_in_parts(1, lambda n0, n1: (n0, n1, threading.current_thread().name)) == [(0, 1, me)]
     parts(1)
-    assert _parts.run_in_parts(8, lambda n0, n1: (n0, n1, threading.current_thread().name)) == [(0, 8, me)]
+    before = blas_threads()
+    assert _parts.run_in_parts(8, lambda n0, n1: (n0, n1, threading.current_thread().name, blas_threads())) == [
+        (0, 8, me, 1)]
+    assert blas_threads() == before
+
+
+def test_without_a_budget_one_sample_keeps_blas_threads(monkeypatch):
+    monkeypatch.delenv(_parts.ENV, raising=False)
+    assert _parts.run_in_parts(1, lambda n0, n1: blas_threads()) == [blas_threads()]
+
+
+def test_the_first_split_call_of_a_process_runs_on_the_callers_thread(monkeypatch):
+    monkeypatch.setitem(_parts._state, "warm_pid", None)
+    monkeypatch.setenv(_parts.ENV, "2")
+    me = threading.current_thread().name
+    assert _parts.run_in_parts(4, lambda n0, n1: (n0, n1, threading.current_thread().name)) == [(0, 4, me)]
+    assert [r[:2] for r in _parts.run_in_parts(4, lambda n0, n1: (n0, n1))] == [(0, 2), (2, 4)]
+
+
+FIRST_CALL_THEN_SCIPY = """
+import numpy as np
+from deconvlab import kernels
+kernels.conv2d_forward(np.ones((8, 3, 16, 16), np.float32), np.ones((4, 3, 3, 3), np.float32), None, 1, 1)
+import scipy.linalg
+from threadpoolctl import threadpool_info
+scipys = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas" and "numpy" not in i["filepath"]]
+print(min(scipys) if scipys else "none")
+"""
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2 if hasattr(os, "sched_getaffinity") else True,
+                    reason="needs 2 CPUs and Linux")
+def test_scipys_blas_loaded_by_the_first_kernel_call_keeps_all_cpus():
+    pytest.importorskip("scipy.linalg")
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in (_parts.ENV, "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    done = subprocess.run([sys.executable, "-c", FIRST_CALL_THEN_SCIPY], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    if done.stdout.split()[-1] == "none":
+        pytest.skip("SciPy shares NumPy's BLAS here")
+    assert int(done.stdout.split()[-1]) == len(os.sched_getaffinity(0))
 
 
 def test_blas_runs_single_threaded_inside_the_parts_and_gets_its_threads_back(parts):

@@ -96,6 +96,7 @@ def test_resume_after_interruption_is_bit_identical_to_an_uninterrupted_run(tmp_
         run(config, tmp_path / "split")
     monkeypatch.setattr(train, "save_checkpoint", save)
     assert train.load_checkpoint(tmp_path / "split" / "checkpoint.npz")[0]["step"] == 3
+    assert not (tmp_path / "split" / "history.csv").exists()  # the crash came before the history was written
     resumed, resumed_history = run(config, tmp_path / "split", resume=True)
 
     assert_same_parameters(parameters(resumed), parameters(whole))
@@ -322,3 +323,13 @@ def test_the_default_start_is_harmonic_and_files_without_one_hold_mean_start_net
 def test_bad_settings_are_a_value_error_naming_the_setting_and_value(field, value):
     with pytest.raises(ValueError, match=rf"{field}.*{value!r}".replace("(", r"\(").replace(")", r"\)")):
         tiny_config(**{field: value})
+
+
+def test_the_history_is_written_at_every_checkpoint(tmp_path, monkeypatch):
+    config = tiny_config(steps=4, eval_every=1, checkpoint_every=2)
+    written = []
+    write = train.write_history
+    monkeypatch.setattr(train, "write_history", lambda history, out: (written.append(len(history)), write(history, out)))
+    run(config, tmp_path)
+    assert written == [2, 4]
+    assert (tmp_path / "history.csv").read_text().count("\n") == 5
