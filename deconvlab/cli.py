@@ -148,6 +148,8 @@ def _cmd_inpaint(args):
     if mask.all():
         raise UsageError(f"mask {args.mask!r} marks every pixel as missing; nothing is known to fill from")
     _warn_about_unlikely_masks(args.mask, mask)
+    if data.is_gray_file(args.image):  # a gray photo is filled as three equal channels and written back in gray
+        image = image[:, :, 0]
     model = _load_model_or_pretrained(args.model) if args.model is not None or mask.any() else None  # empty: no network
     try:
         result = inpainting.inpaint(image, mask, model=model, tile=args.tile)

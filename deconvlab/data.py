@@ -152,6 +152,18 @@ def _pixels_to_float(im, path, background):
     return out[..., 0] if mode == "LA" else out
 
 
+def is_gray_file(path):
+    """True when the image file at ``path`` has one colour channel (Pillow modes 1, L, LA, I, I;16*, F), read
+    from its header only. ``load_image`` still returns such a file as three equal channels; this says whether
+    a result made from it should be written back in gray. Unreadable files are False."""
+    try:
+        with Image.open(os.fspath(path)) as im:
+            mode = im.mode
+    except Exception:
+        return False
+    return mode in ("1", "L", "LA", "I", "F") or mode.startswith("I;16")
+
+
 def save_image(path, image, quality=95):
     """Write a float image in [0, 1] to a PNG or JPEG file (format chosen by the extension).
 

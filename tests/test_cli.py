@@ -75,6 +75,26 @@ def test_inpaint_fills_the_hole_and_keeps_known_pixels(files, tmp_path, capsys, 
         assert np.array_equal(result[known], original[known])
 
 
+@pytest.mark.parametrize("mode", ["L", "LA", "I;16"])
+def test_a_gray_photo_is_written_back_in_gray(files, tmp_path, capsys, mode):
+    rgb = np.asarray(Image.open(files / "photo.png"))
+    gray = Image.fromarray(rgb[:, :, 1])
+    if mode == "LA":
+        gray = Image.merge("LA", (gray, Image.new("L", gray.size, 255)))
+    elif mode == "I;16":
+        gray = Image.fromarray(rgb[:, :, 1].astype(np.uint16) * 257)
+    gray.save(tmp_path / "gray.png")
+    assert data.is_gray_file(tmp_path / "gray.png") and not data.is_gray_file(files / "photo.png")
+    code, out, err = run(capsys, "inpaint", tmp_path / "gray.png", "--mask", files / "mask.png",
+                         "-o", tmp_path / "out.png", "--model", files / "tiny.npz")
+    assert code == 0, err
+    with Image.open(tmp_path / "out.png") as written:
+        assert written.mode == "L"
+        result = np.asarray(written)
+    known = data.load_image(files / "mask.png", as_gray=True) < 0.5
+    assert np.array_equal(result[known], rgb[:, :, 1][known])
+
+
 def test_inpaint_with_an_empty_mask_writes_the_image_unchanged_without_a_model(files, tmp_path, capsys):
     code, out, err = run(capsys, "inpaint", files / "photo.png", "--mask", files / "mask-empty.png",
                          "-o", tmp_path / "o.png")
