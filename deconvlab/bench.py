@@ -167,9 +167,10 @@ def format_table(rows):
 
 
 def run_kernels_benchmark(batch=32, repeats=7, dtype="float32", compile_times=True, as_json=False, out=print):
-    """Print the kernel benchmark (and, with compile_times, cold and warm first-call times). Returns the rows."""
+    """Print the kernel benchmark (and, with compile_times, cold and warm first-call times): a table in
+    milliseconds, or with ``as_json`` a JSON object whose times are in seconds (its ``time_unit``). Returns it."""
     rows = time_layers(batch=batch, dtype=np.dtype(dtype), repeats=repeats)
-    result = dict(layers=rows)
+    result = dict(time_unit="seconds", threads=threads_line(), layers=rows)
     if compile_times:
         result["cold_first_call_s"], result["warm_first_call_s"] = time_first_call(dtype)
     if as_json:
@@ -340,7 +341,7 @@ def run_train_step_benchmark(width=32, batch=32, repeats=10, as_json=False, out=
     """Print the training-step benchmark: deconvlab vs PyTorch, and where deconvlab's time goes."""
     r = time_train_step(width=width, batch=batch, repeats=repeats)
     if as_json:
-        out(json.dumps(r, indent=2))
+        out(json.dumps(dict(time_unit="seconds", threads=threads_line(), **r), indent=2))
         return r
     out(f"InpaintNet width {width} ({r['parameters']} parameters), batch {batch} of {r['size']}x{r['size']}, "
         f"median of {repeats} steps (forward, hole MSE, backward, clipping, Adam), timed in alternating blocks")

@@ -45,3 +45,15 @@ def test_benchmark_scripts_pass_their_options_to_the_command(script, what):
     assert done.returncode == 2 and done.stdout == ""
     assert "invalid choice: 'float16'" in done.stderr and "Traceback" not in done.stderr
     assert done.stderr.startswith("deconvlab bench: error:")
+
+
+def test_json_output_names_its_time_unit_and_the_threads(capsys):
+    import json
+
+    result = bench.run_kernels_benchmark(batch=1, repeats=1, compile_times=False, as_json=True)
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["time_unit"] == "seconds" and printed["threads"].startswith("threads: deconvlab ")
+    assert [r["name"] for r in printed["layers"]] == [r["name"] for r in result["layers"]]
+    text = []
+    bench.run_kernels_benchmark(batch=1, repeats=1, compile_times=False, out=text.append)
+    assert text[1] == bench.threads_line()
