@@ -6,7 +6,8 @@ A photo of any size is handled by three mechanisms, each exact or documented:
   to the next multiple of 8 and the result cropped back.
 - Memory. Images larger than ``tile`` pixels on a side are processed in overlapping tiles; each tile carries a
   margin of ``TILE_MARGIN`` = 64 pixels (the network's receptive field reaches at most 39), and only its centre
-  is kept, so tiling changes nothing but memory use (results agree to float32 rounding, ~1e-7).
+  is kept, so tiling changes nothing but memory use (results agree to float32 rounding, ~1e-7). Tiles of the
+  same size go through the network together, one per thread the kernels use, so every core has a tile.
 - Large holes. The network sees about ``REACH`` pixels around each missing pixel. A network with the harmonic
   start (``InpaintNet(start="harmonic")``, the pretrained one) starts from the harmonic fill of the whole
   image, which spans a hole of any size; the network refines it where it sees known pixels, and deep inside
@@ -22,6 +23,7 @@ from importlib import resources
 import numpy as np
 
 from . import baselines, nn, train
+from .kernels import _parts
 from .models import STARTS, known_mean
 
 REACH = 12
@@ -171,14 +173,30 @@ def _run(model, image, mask, fill, tile):
         return train.predict(model, x, m, f)[0].transpose(1, 2, 0)
     out = np.empty_like(image)
     step = tile - 2 * TILE_MARGIN
+    pieces = []  # (window, kept rows and columns of the tile, where they go)
     for top in range(0, h, step):
         for left in range(0, w, step):
             r0, c0 = max(0, top - TILE_MARGIN), max(0, left - TILE_MARGIN)
             r1, c1 = min(h, top + step + TILE_MARGIN), min(w, left + step + TILE_MARGIN)
-            piece = train.predict(model, x[:, :, r0:r1, c0:c1], m[:, :, r0:r1, c0:c1], f[:, :, r0:r1, c0:c1])
-            rows = slice(top - r0, min(top + step, h) - r0)
-            cols = slice(left - c0, min(left + step, w) - c0)
-            out[top:top + step, left:left + step] = piece[0, :, rows, cols].transpose(1, 2, 0)
+            keep = (slice(top - r0, min(top + step, h) - r0), slice(left - c0, min(left + step, w) - c0))
+            pieces.append(((slice(r0, r1), slice(c0, c1)), keep, (slice(top, top + step), slice(left, left + step))))
+    # Tiles of the same size go through the network together, as many at a time as the kernels split a batch
+    # into parts: each core then works on its own tile (a batch of one would run its copies on one core).
+    group = max(1, _parts.num_parts())
+    by_size = {}
+    for piece in pieces:
+        window = piece[0]
+        by_size.setdefault((window[0].stop - window[0].start, window[1].stop - window[1].start), []).append(piece)
+    for same in by_size.values():
+        for k in range(0, len(same), group):
+            batch = same[k:k + group]
+            windows = [p[0] for p in batch]
+            filled = train.predict(model, np.concatenate([x[:, :, rows, cols] for rows, cols in windows]),
+                                   np.concatenate([m[:, :, rows, cols] for rows, cols in windows]),
+                                   np.concatenate([f[:, :, rows, cols] for rows, cols in windows]))
+            for piece, result in zip(batch, filled):
+                (rows, cols), target = piece[1], piece[2]
+                out[target] = result[:, rows, cols].transpose(1, 2, 0)
     return out
 
 

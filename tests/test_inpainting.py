@@ -122,6 +122,22 @@ def test_tiled_result_equals_the_untiled_result(model):
     assert_valid_fill(tiled, image, hole)
 
 
+def test_tiles_of_one_size_go_through_the_network_together_one_per_thread(model, monkeypatch):
+    h, w = 700, 660  # at tile 256: steps of 128, 6 x 6 tiles, most of them 256 x 256
+    image = photo(h, w, seed=5)
+    hole = masks.brush_strokes(h, w, seed=5, count=10)
+    batches = {"1": [], "2": []}
+    predict = train.predict
+    for threads in ("1", "2"):
+        monkeypatch.setenv("DECONVLAB_NUM_THREADS", threads)
+        monkeypatch.setattr(train, "predict",
+                            lambda net, x, *rest: (batches[threads].append(len(x)), predict(net, x, *rest))[1])
+        batches[threads + " result"] = deconvlab.inpaint(image, hole, model=model, tile=inpainting.MIN_TILE)
+    assert set(batches["1"]) == {1} and max(batches["2"]) == 2
+    assert sum(batches["2"]) == len(batches["1"]) > len(batches["2"])  # the same tiles, fewer network calls
+    np.testing.assert_allclose(batches["2 result"], batches["1 result"], atol=1e-6)
+
+
 def test_a_hole_deeper_than_reach_is_filled_coarse_to_fine(model, monkeypatch):
     image = photo(64, 72)
     hole = np.zeros((64, 72), dtype=bool)
