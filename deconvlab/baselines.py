@@ -1,9 +1,10 @@
 """Classical inpainting baselines a network must beat: mean fill, harmonic fill, biharmonic fill.
 
-Imports NumPy; scikit-image (the optional ``data`` extra) only inside `biharmonic_fill`. Each
-function takes an image HxW or HxWxC (float32/float64 in [0, 1]) and a mask HxW (bool or {0, 1},
-True = fill) and returns a new image of the same shape and dtype whose known pixels are exactly
-the input's.
+Imports NumPy; scikit-image (the optional ``data`` extra) only inside `biharmonic_fill`. Each fill
+takes an image HxW or HxWxC (float32/float64 in [0, 1]) and a mask HxW (bool or {0, 1}, True = fill)
+and returns a new image of the same shape and dtype whose known pixels are exactly the input's;
+`fill_batch` applies one to every image of an NCHW batch, and `harmonic_fill_batch` solves a whole
+batch of harmonic fills at once.
 """
 import math
 import warnings
