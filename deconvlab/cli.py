@@ -421,7 +421,11 @@ def build_parser():
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(run=_cmd_train)
 
-    bench = sub.add_parser("bench", help="time the kernels or a training step (against PyTorch when installed)")
+    bench = sub.add_parser("bench", help="time the kernels or a training step (against PyTorch when installed)",
+                           description="Time deconvlab against PyTorch (when installed) on the same arrays, in "
+                                       "alternating blocks. deconvlab's kernels split a batch over as many threads "
+                                       "as BLAS uses; DECONVLAB_NUM_THREADS=k sets that number, and "
+                                       "OMP_NUM_THREADS=1 makes both sides single-threaded.")
     bench.add_argument("what", nargs="?", default="kernels",
                        help="what to time: 'kernels' (default, the reference layer set) or 'train-step' (InpaintNet)")
     bench.add_argument("--repeats", type=_positive_int, default=7, help="timed runs (median reported; default 7)")
