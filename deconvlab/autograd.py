@@ -210,7 +210,7 @@ class Tensor:
 
     def __pow__(self, exponent):
         if isinstance(exponent, numbers.Real) and not isinstance(exponent, np.ndarray):
-            return PowScalar.apply(self, float(exponent))
+            return PowScalar.apply(self, c=float(exponent))
         return Pow.apply(self, lift(exponent, self))
 
     def __rpow__(self, base):
@@ -342,8 +342,8 @@ def _as_gradient(grad, tensor):
 class Context:
     """What a Function's forward leaves for its backward: any attributes, plus ``needs_input_grad``.
 
-    ``needs_input_grad[i]`` tells whether positional argument i is a tensor that needs a gradient, so a
-    backward can skip work nobody will use.
+    ``needs_input_grad[i]`` tells whether input i needs a gradient, so a backward can skip work nobody will
+    use.
     """
 
     def __init__(self, function, needs_input_grad):
@@ -360,13 +360,14 @@ class Context:
 
 
 class Function:
-    """One differentiable operation: ``forward(ctx, *args, **kwargs)`` and ``backward(ctx, grad_output)``.
+    """One differentiable operation: ``forward(ctx, *inputs, **constants)`` and ``backward(ctx, grad_output)``.
 
-    Both are static methods on plain ndarrays. Positional Tensor arguments are the inputs; anything else
-    (numbers, None, shapes) passes through untouched, as do keyword arguments. ``backward`` returns one
-    gradient per positional argument (a tuple, or a bare array for a single argument), each with that
-    argument's shape, or None where no gradient flows. ``Function.apply(*args, **kwargs)`` runs forward
-    on the arrays and, if any input requires grad, records the operation for backward().
+    Both are static methods on plain ndarrays. The positional arguments of ``apply`` are the inputs, all
+    Tensors; everything else (numbers, shapes, flags) is passed by keyword and reaches ``forward`` untouched.
+    ``backward`` returns one gradient per input (a tuple, or a bare array for a single input), each with that
+    input's shape and dtype; it may return None for an input whose ``ctx.needs_input_grad`` is False.
+    ``Function.apply(*inputs, **constants)`` runs forward on the arrays and, if any input requires grad,
+    records the operation for backward().
     """
 
     @staticmethod
@@ -378,29 +379,27 @@ class Function:
         raise TypeError("Function.backward is abstract: a Function subclass defines backward(ctx, grad_output)")
 
     @classmethod
-    def apply(cls, *args, **kwargs):
-        """Run ``forward`` on the arrays inside ``args`` and return the output Tensor, recording the graph
-        edge when gradients are enabled and some input requires grad. Tensor inputs must share a dtype."""
-        dtype = None
-        for a in args:
-            if isinstance(a, Tensor):
-                if dtype is None:
-                    dtype = a.dtype
-                elif a.dtype != dtype:
-                    raise TypeError(
-                        f"{cls.__name__}: mixed dtypes {dtype} and {a.dtype}; tensors in one operation "
-                        "must share a dtype (convert one explicitly)"
-                    )
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+    def apply(cls, *inputs, **constants):
+        """Run ``forward`` on the arrays inside the Tensor ``inputs`` (with the ``constants`` as keywords) and
+        return the output Tensor, recording the graph edge when gradients are enabled and some input requires
+        grad. The inputs must be Tensors of one dtype (TypeError otherwise)."""
+        for a in inputs:
+            if not isinstance(a, Tensor):
+                raise TypeError(f"{cls.__name__}.apply: inputs are Tensors, got a {type(a).__name__}; pass "
+                                "constants (numbers, shapes, None) as keyword arguments")
+        dtypes = {a.dtype for a in inputs}
+        if len(dtypes) > 1:
+            raise TypeError(f"{cls.__name__}: mixed dtypes {' and '.join(sorted(map(str, dtypes)))}; tensors in "
+                            "one operation must share a dtype (convert one explicitly)")
+        needs = tuple(a.requires_grad for a in inputs)
         track = _grad_enabled and any(needs)
-        ctx = Context(cls, needs if track else (False,) * len(args))
-        out = cls.forward(ctx, *(a.data if isinstance(a, Tensor) else a for a in args), **kwargs)
-        out = np.asarray(out)
-        if dtype is not None and out.dtype != dtype:
-            raise TypeError(f"{cls.__name__}.forward returned dtype {out.dtype} for {dtype} inputs")
+        ctx = Context(cls, needs if track else (False,) * len(inputs))
+        out = np.asarray(cls.forward(ctx, *(a.data for a in inputs), **constants))
+        if dtypes and out.dtype not in dtypes:
+            raise TypeError(f"{cls.__name__}.forward returned dtype {out.dtype} for {inputs[0].dtype} inputs")
         result = Tensor._wrap(out, requires_grad=track)
         if track:
-            ctx.parents = tuple(a if isinstance(a, Tensor) else None for a in args)
+            ctx.parents = inputs
             result._ctx = ctx
         return result
 
@@ -431,41 +430,47 @@ def _topological_order(root):
 
 
 def _run_backward(root, grad, retain_graph):
-    order = _topological_order(root)
+    """The chain rule over the recorded graph, from ``root`` (with ∂L/∂root = ``grad``) back to the leaves:
+    each node, after every node that uses it, passes its gradient through its Function's backward to its
+    inputs, where the contributions of all uses add up."""
     grads = {id(root): grad}
-    for node in reversed(order):
+    for node in reversed(_topological_order(root)):
         g = grads.pop(id(node), None)
         if g is None:
             continue
-        if node._ctx is None or node._retains_grad:
+        if node.is_leaf or node._retains_grad:
             if node.grad is None:
                 node.grad = np.array(g, copy=True)
             else:
                 node.grad += g
-        ctx = node._ctx
-        if ctx is None:
+        if node.is_leaf:
             continue
-        input_grads = ctx.function.backward(ctx, g)
-        if not isinstance(input_grads, tuple):
-            input_grads = (input_grads,)
-        if len(input_grads) != len(ctx.parents):
-            raise RuntimeError(
-                f"{ctx.function.__name__}.backward returned {len(input_grads)} gradients "
-                f"for {len(ctx.parents)} arguments"
-            )
-        for parent, pg in zip(ctx.parents, input_grads):
-            if parent is None or pg is None or not parent.requires_grad:
-                continue
+        for parent, pg in zip(node._ctx.parents, _input_gradients(node._ctx, g)):
+            if pg is not None and parent.requires_grad:
+                grads[id(parent)] = pg if id(parent) not in grads else grads[id(parent)] + pg
+        if not retain_graph:
+            node._ctx.release()
+
+
+def _input_gradients(ctx, g):
+    """``ctx.function.backward(ctx, g)`` as a tuple, one gradient per input; RuntimeError if it returns
+    another number of gradients, or one of the wrong shape or dtype for an input that needs it."""
+    name = ctx.function.__name__
+    grads = ctx.function.backward(ctx, g)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    if len(grads) != len(ctx.parents):
+        raise RuntimeError(f"{name}.backward returned {len(grads)} gradients for {len(ctx.parents)} inputs")
+    checked = []
+    for parent, pg in zip(ctx.parents, grads):
+        if pg is not None and parent.requires_grad:
             pg = np.asarray(pg)
             if pg.shape != parent.shape or pg.dtype != parent.dtype:
                 raise RuntimeError(
-                    f"{ctx.function.__name__}.backward returned a gradient of shape {pg.shape} and dtype "
-                    f"{pg.dtype} for an input of shape {parent.shape} and dtype {parent.dtype}"
+                    f"{name}.backward returned a gradient of shape {pg.shape} and dtype {pg.dtype} for an "
+                    f"input of shape {parent.shape} and dtype {parent.dtype}"
                 )
-            key = id(parent)
-            grads[key] = pg if key not in grads else grads[key] + pg
-        if not retain_graph:
-            ctx.release()
+        checked.append(pg)
+    return checked
 
 
 def unbroadcast(grad, shape):
@@ -555,14 +560,14 @@ class PowScalar(Function):
     """y = x^c for a constant number c;  ∂y/∂x = c·x^(c−1)."""
 
     @staticmethod
-    def forward(ctx, x, c):
+    def forward(ctx, x, *, c):
         ctx.x, ctx.c = x, c
         return x**c
 
     @staticmethod
     def backward(ctx, g):
         x, c = ctx.x, ctx.c
-        return g * c * x ** (c - 1), None
+        return g * c * x ** (c - 1)
 
 
 class Pow(Function):

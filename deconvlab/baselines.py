@@ -49,31 +49,57 @@ def _neighbour_sum(u):
     return s
 
 
+def downsample2x(values, known=None):
+    """Half resolution by 2x2 averaging: out[i, j] = mean of values[2i:2i+2, 2j:2j+2] (an odd last row or column
+    is averaged with a copy of itself). values (H, W) or (H, W, C) float. With ``known`` (H, W bool), only the
+    known pixels of each 2x2 block are averaged (their mean; 0 where a block has none)."""
+    a = np.asarray(values)
+    h, w = a.shape[:2]
+    pad = ((0, h % 2), (0, w % 2)) + ((0, 0),) * (a.ndim - 2)
+    a = np.pad(a, pad, mode="edge")
+    if known is None:
+        return (a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2]) / 4
+    k = np.pad(np.asarray(known, dtype=a.dtype), pad[:2], mode="edge").reshape(a.shape[:2] + (1,) * (a.ndim - 2))
+    total = a * k
+    total = total[0::2, 0::2] + total[1::2, 0::2] + total[0::2, 1::2] + total[1::2, 1::2]
+    count = k[0::2, 0::2] + k[1::2, 0::2] + k[0::2, 1::2] + k[1::2, 1::2]
+    return np.where(count > 0, total / np.maximum(count, 1), 0)
+
+
+def coarse_to_fine(solve, values, hole):
+    """A fill of ``hole`` solved at half resolution: values (H, W, C) and hole (H, W) bool are halved
+    (``downsample2x`` over the known pixels; a coarse pixel is in the hole when its four pixels all are),
+    ``solve(small_values, small_hole)`` fills the coarse hole (and may itself go coarser), and its result,
+    each coarse pixel repeated 2x2 and cropped to H x W, is returned. None when the coarse hole is empty or
+    is every coarse pixel (nothing to solve, or nothing known to solve from)."""
+    h, w = hole.shape
+    small_hole = downsample2x(hole.astype(np.float64)) == 1.0
+    if not small_hole.any() or small_hole.all():
+        return None
+    coarse = solve(downsample2x(values, known=~hole), small_hole)
+    return np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1)[:h, :w]
+
+
 COARSE_START_ABOVE = 64
 """Holes whose window is wider and taller than this start from a fill solved at half resolution."""
 
 
 def _starting_guess(values, hole):
     """Where conjugate gradients start inside the hole: the mean of the known pixels, or, for a large window,
-    the harmonic fill of the half-resolution window (recursively), upsampled. CG removes the error of a
-    smooth start in far fewer iterations, so large holes cost seconds instead of minutes; the converged
+    the harmonic fill of the half-resolution window (``coarse_to_fine``, recursively). CG removes the error of
+    a smooth start in far fewer iterations, so large holes cost seconds instead of minutes; the converged
     result is the same (to ``tol``)."""
     mean = values[~hole].mean(axis=0)
     if min(hole.shape) <= COARSE_START_ABOVE:
         return mean
-    h, w = hole.shape
-    pad = ((0, h % 2), (0, w % 2))
-    small_values = np.pad(values, pad + ((0, 0),), mode="edge")
-    small_values = (small_values[0::2, 0::2] + small_values[1::2, 0::2] + small_values[0::2, 1::2]
-                    + small_values[1::2, 1::2]) / 4
-    small_hole = np.pad(hole, pad, mode="edge")
-    small_hole = small_hole[0::2, 0::2] & small_hole[1::2, 0::2] & small_hole[0::2, 1::2] & small_hole[1::2, 1::2]
-    if not small_hole.any() or small_hole.all():
-        return mean
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # the coarse solve only has to be close
-        coarse = harmonic_fill(small_values, small_hole, tol=1e-4)
-    return np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1)[:h, :w]
+
+    def solve(small_values, small_hole):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the coarse solve only has to be close
+            return harmonic_fill(small_values, small_hole, tol=1e-4)
+
+    coarse = coarse_to_fine(solve, values, hole)
+    return mean if coarse is None else coarse
 
 
 def harmonic_fill(image, mask, tol=1e-8, max_iter=None):

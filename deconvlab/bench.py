@@ -1,4 +1,5 @@
-"""Benchmarks of the kernels against PyTorch, measured side by side in one process; imports kernels (torch optional).
+"""Benchmarks of the kernels against PyTorch, measured side by side in one process; imports kernels, parallel,
+models, optim, autograd and functional (torch optional).
 
 ``deconvlab bench kernels`` and ``benchmarks/kernels.py`` print, for each layer of a fixed reference set, the
 median forward+backward time of deconvlab's kernels and of ``torch.nn.functional`` on the same arrays, their
@@ -141,9 +142,9 @@ def time_first_call(dtype="float32"):
 
 def threads_line():
     """One line saying how many threads each side used: deconvlab's batch parts and PyTorch's intra-op threads."""
-    from .kernels import _parts
+    from . import parallel
 
-    parts = _parts.num_parts()
+    parts = parallel.get_num_threads()
     line = f"threads: deconvlab {parts}" + (" (the batch split in parts, BLAS single-threaded in each)" if parts > 1 else "")
     torch = _import_torch()
     return line + (f", torch {torch.get_num_threads()}" if torch is not None else "")

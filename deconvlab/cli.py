@@ -1,43 +1,19 @@
-"""The ``deconvlab`` command line: demo, train, inpaint, evaluate, bench, exercises; imports everything above it.
+"""The ``deconvlab`` command line: demo, train, inpaint, evaluate, bench, exercises; the top layer, it may import
+every other module (most of them inside the command that needs them, so ``--help`` stays fast).
 
 Every command reports a user's mistake (bad path, unreadable image, wrong size, bad option) as one line on
-stderr and exit code 2; any other failure is one line and exit code 1. No traceback is shown unless
-``DECONVLAB_DEBUG=1`` is set. Commands that write files write them whole or not at all.
+stderr and exit code 2; any other failure is one line and exit code 1 (``commandline``). Library functions
+reject bad input with ``errors.InputError``, whose reason the command prints as is, naming options where the
+library names keyword arguments. No traceback is shown unless ``DECONVLAB_DEBUG=1`` is set. Commands that write
+files write them whole or not at all.
 """
 import argparse
 import os
 import sys
 import warnings
 
-
-class UsageError(Exception):
-    """A mistake in what the user asked for: reported as one line, exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, with a bad option reported like every other mistake: one line on stderr, exit code 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-
-def _for_the_command_line(message, path=None):
-    """A library error message as a command-line user should read it: without the library function's name
-    and the path the line already names, and with options instead of keyword arguments."""
-    for prefix in ("load_image: ", "mask_from_image: ", "inpaint: ", "TrainConfig: "):
-        message = message.replace(prefix, "")
-    if path is not None:
-        message = message.replace(f"{path!r} ", "").replace(f" {path!r}", "")
-        if message.startswith(("is ", "has ")):
-            message = "it " + message
-    message = message.replace("pass a larger max_pixels (or None)", "pass a larger --max-pixels")
-    message = message.replace("max_pixels=", "--max-pixels ")
-    message = message.replace("only steps, eval_every, checkpoint_every may change",
-                              "only --steps, --eval-every, --checkpoint-every may change")
-    for name in ("patch_size", "batch_size", "eval_every", "checkpoint_every", "mask_kinds", "l1_weight",
-                 "steps", "width", "seed", "momentum", "lr", "start", "optimizer", "schedule", "dtype", "model"):
-        message = message.replace(f"{name} must", f"--{name.replace('_', '-')} must")
-    return message
+from .commandline import Parser, UsageError, finite_float, non_negative_int, positive_float, positive_int
+from .errors import InputError
 
 
 def _load_image_arg(path, what, max_pixels):
@@ -45,12 +21,14 @@ def _load_image_arg(path, what, max_pixels):
     from . import data
 
     path = os.fspath(path)
+    if not os.path.exists(path):
+        raise UsageError(f"{what} {path!r} does not exist")
     try:
         return data.load_image(path, max_pixels=max_pixels)
-    except FileNotFoundError:
-        raise UsageError(f"{what} {path!r} does not exist") from None
-    except (ValueError, OSError) as exc:
-        raise UsageError(f"cannot use {what} {path!r}: {_for_the_command_line(str(exc), path)}") from None
+    except InputError as exc:
+        raise UsageError.from_input_error(exc, what) from None
+    except OSError as exc:
+        raise UsageError(f"cannot use {what} {path!r}: {exc.strerror or exc}") from None
 
 
 def _load_mask_arg(path, max_pixels):
@@ -59,10 +37,11 @@ def _load_mask_arg(path, max_pixels):
     if not os.path.exists(path):
         raise UsageError(f"mask {path!r} does not exist")
     try:
-        mask = masks.mask_from_image(path, max_pixels=max_pixels)
-    except (ValueError, OSError) as exc:
-        raise UsageError(f"cannot use mask {path!r}: {_for_the_command_line(str(exc), path)}") from None
-    return mask
+        return masks.mask_from_image(path, max_pixels=max_pixels)
+    except InputError as exc:
+        raise UsageError.from_input_error(exc, "mask") from None
+    except OSError as exc:
+        raise UsageError(f"cannot use mask {path!r}: {exc.strerror or exc}") from None
 
 
 def _warn_about_unlikely_masks(path, mask):
@@ -109,14 +88,14 @@ def _check_output_path(path):
 
 
 def _load_model_arg(path):
-    from . import train
+    from . import checkpoints
 
     if not os.path.exists(path):
         raise UsageError(f"model {path!r} does not exist")
     if not os.path.isfile(path):
         raise UsageError(f"model {path!r} is not a file; expected a checkpoint.npz or weights .npz")
     try:
-        return train.load_model(path)
+        return checkpoints.load_model(path)
     except (ValueError, KeyError) as exc:
         raise UsageError(f"cannot use model {path!r}: {exc}") from None
 
@@ -153,8 +132,8 @@ def _cmd_inpaint(args):
     model = _load_model_or_pretrained(args.model) if args.model is not None or mask.any() else None  # empty: no network
     try:
         result = inpainting.inpaint(image, mask, model=model, tile=args.tile)
-    except ValueError as exc:
-        raise UsageError(_for_the_command_line(str(exc))) from None
+    except InputError as exc:
+        raise UsageError.from_input_error(exc) from None
     data.save_image(args.output, result)
     print(f"filled {int(mask.sum())} pixels; wrote {args.output}")
     return 0
@@ -238,29 +217,22 @@ def _cmd_train(args):
     if not args.resume and not args.overwrite and os.path.exists(checkpoint):
         raise UsageError(f"{args.out!r} already holds a run (checkpoint.npz); continue it with --resume, start it "
                          "afresh with --overwrite, or choose another --out")
-    if args.resume:
-        if not os.path.exists(checkpoint):
-            raise UsageError(f"--resume: no checkpoint.npz in {args.out!r}")
-        try:
-            meta = train.load_checkpoint(checkpoint)[0]
-            settings = {**dataclasses.asdict(train.config_from_meta(meta)), **settings}
-        except (ValueError, TypeError) as exc:
-            raise UsageError(f"--resume: {exc}") from None
+    if args.resume and not os.path.exists(checkpoint):
+        raise UsageError(f"--resume: no checkpoint.npz in {args.out!r}")
     try:
-        config = train.TrainConfig(**settings)
-        if args.resume:
-            train.check_resumable(checkpoint, meta, config)
-            if config.steps <= meta["step"]:
-                raise UsageError(f"the run in {args.out!r} is already at step {meta['step']} of {config.steps}; "
-                                 f"pass a larger --steps to continue it")
-    except ValueError as exc:
-        raise UsageError(_for_the_command_line(str(exc))) from None
+        config = train.resumed_config(args.out, **settings) if args.resume else train.TrainConfig(**settings)
+    except InputError as exc:
+        raise UsageError.from_input_error(exc) from None
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"--resume: {exc}") from None
     images = None
     if args.data is not None:
         if not os.path.isdir(args.data):
             raise UsageError(f"data folder {args.data!r} does not exist")
         try:
             images = train.training_images(args.data)
+        except InputError as exc:
+            raise UsageError.from_input_error(exc, "image") from None
         except (ValueError, OSError) as exc:
             raise UsageError(f"cannot use data folder {args.data!r}: {exc}") from None
         small = [im.shape[:2] for im in images if min(im.shape[:2]) < config.patch_size]
@@ -271,6 +243,8 @@ def _cmd_train(args):
             )
     try:
         _, history = train.train(config, args.out, resume=args.resume, images=images, progress=not args.quiet)
+    except InputError as exc:
+        raise UsageError.from_input_error(exc) from None
     except train.TrainingDiverged as exc:
         print(f"deconvlab train: stopped: {exc}", file=sys.stderr)
         return 1
@@ -305,31 +279,10 @@ def _cmd_bench(args):
     return 0
 
 
-def _argument_type(convert, accept, what):
-    """An argparse ``type``: ``convert(text)``, refused with "expected WHAT, got 'TEXT'" unless ``accept``-ed."""
-
-    def parse(text):
-        try:
-            value = convert(text)
-        except ValueError:
-            value = None
-        if value is None or not accept(value):
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-        return value
-
-    return parse
-
-
-_positive_int = _argument_type(int, lambda v: v >= 1, "a positive integer")
-_non_negative_int = _argument_type(int, lambda v: v >= 0, "a non-negative integer")
-_positive_float = _argument_type(float, lambda v: 0 < v < float("inf"), "a positive number")
-_finite_float = _argument_type(float, lambda v: abs(v) < float("inf"), "a finite number")
-
-
 def _tile_size(text):
     from .inpainting import MIN_TILE
 
-    value = _positive_int(text)
+    value = positive_int(text)
     if value < MIN_TILE:
         raise argparse.ArgumentTypeError(f"expected a tile side of at least {MIN_TILE} pixels, got {text!r}")
     return value
@@ -337,7 +290,7 @@ def _tile_size(text):
 
 def build_parser():
     """The argument parser of the ``deconvlab`` command (sub-commands and their options)."""
-    parser = _Parser(
+    parser = Parser(
         prog="deconvlab",
         description="Convolution and transposed convolution by hand, and image inpainting with them.",
     )
@@ -359,7 +312,7 @@ def build_parser():
     inp.add_argument("--model", help="a checkpoint or weights file (default: the pretrained model)")
     inp.add_argument("--tile", type=_tile_size, default=DEFAULT_TILE,
                      help=f"largest side processed at once, at least {MIN_TILE} (default {DEFAULT_TILE})")
-    inp.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS,
+    inp.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                      help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS})")
     inp.set_defaults(run=_cmd_inpaint)
 
@@ -368,12 +321,12 @@ def build_parser():
     ev.add_argument("--model", help="a checkpoint or weights file (default: the pretrained model)")
     ev.add_argument("--masks", default=",".join(MASK_KINDS),
                     help=f"comma-separated mask kinds (default all: {','.join(MASK_KINDS)})")
-    ev.add_argument("--crops", type=_positive_int, default=200, help="number of crops (default 200)")
-    ev.add_argument("--patch", type=_positive_int, default=32,
+    ev.add_argument("--crops", type=positive_int, default=200, help="number of crops (default 200)")
+    ev.add_argument("--patch", type=positive_int, default=32,
                     help="crop size, a multiple of 8, at least 16 (default 32)")
-    ev.add_argument("--seed", type=_non_negative_int, default=1234, help="seed of the crops and masks (default 1234)")
+    ev.add_argument("--seed", type=non_negative_int, default=1234, help="seed of the crops and masks (default 1234)")
     ev.add_argument("--json", action="store_true", help="print the results as JSON")
-    ev.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS,
+    ev.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                     help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS})")
     ev.set_defaults(run=_cmd_evaluate)
 
@@ -387,10 +340,11 @@ def build_parser():
 
     d = TrainConfig()
     tr = sub.add_parser("train", help="train an inpainting network from scratch (or resume)",
-                        description="Train an inpainting network on random patches with random holes. The defaults "
-                                    f"({d.steps} steps, measured at 0.155 s each on two cores) take about half an hour on a laptop; --steps "
-                                    "sets the length. Options left out keep the defaults shown (or, with "
-                                    "--resume, the checkpoint's settings).")
+                        description="Train an inpainting network on random patches with random holes, from "
+                                    f"scratch or (--resume) from where a run stopped; {d.steps} steps by default, "
+                                    "--steps sets the length (docs/performance.md has the time a step takes). "
+                                    "Options left out keep the defaults shown (or, with --resume, the "
+                                    "checkpoint's settings).")
     tr.add_argument("--out", default="runs/inpaint",
                     help="folder for checkpoint.npz, history.csv, history.png (default runs/inpaint)")
     tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
@@ -399,24 +353,24 @@ def build_parser():
     tr.add_argument("--model", choices=["inpaintnet", "seednet-fixed"], help=f"network (default {d.model})")
     tr.add_argument("--start", choices=["mean", "harmonic"],
                     help=f"InpaintNet's starting fill of the hole, refined by the network: harmonic (the diffusion fill; works on whole photos) or mean (the known pixels' mean colour, the simplest; good on small patches only) (default {d.start})")
-    tr.add_argument("--width", type=_positive_int, help=f"channels of the first layer (default {d.width})")
-    tr.add_argument("--steps", type=_positive_int, help=f"training steps (default {d.steps})")
-    tr.add_argument("--batch-size", type=_positive_int, help=f"patches per step (default {d.batch_size})")
-    tr.add_argument("--patch-size", type=_positive_int,
+    tr.add_argument("--width", type=positive_int, help=f"channels of the first layer (default {d.width})")
+    tr.add_argument("--steps", type=positive_int, help=f"training steps (default {d.steps})")
+    tr.add_argument("--batch-size", type=positive_int, help=f"patches per step (default {d.batch_size})")
+    tr.add_argument("--patch-size", type=positive_int,
                     help=f"patch side, a multiple of 8 (default {d.patch_size})")
     tr.add_argument("--optimizer", choices=["adam", "sgd"], help=f"(default {d.optimizer})")
-    tr.add_argument("--lr", type=_positive_float, help=f"learning rate (default {d.lr:g})")
-    tr.add_argument("--momentum", type=_finite_float, help=f"SGD momentum (default {d.momentum:g})")
+    tr.add_argument("--lr", type=positive_float, help=f"learning rate (default {d.lr:g})")
+    tr.add_argument("--momentum", type=finite_float, help=f"SGD momentum (default {d.momentum:g})")
     tr.add_argument("--schedule", choices=["cosine", "constant"], help=f"learning-rate schedule (default {d.schedule})")
-    tr.add_argument("--l1-weight", type=_finite_float,
+    tr.add_argument("--l1-weight", type=finite_float,
                     help=f"weight of an L1 term added to the hole MSE (default {d.l1_weight:g})")
     tr.add_argument("--mask-kinds", help=f"comma-separated mask kinds to train on, from {', '.join(MASK_KINDS)} "
                                          f"(default all, weighted {', '.join(f'{w:g}' for w in d.mask_weights)})")
-    tr.add_argument("--eval-every", type=_positive_int,
+    tr.add_argument("--eval-every", type=positive_int,
                     help=f"steps between held-out evaluations (default {d.eval_every})")
-    tr.add_argument("--checkpoint-every", type=_positive_int,
+    tr.add_argument("--checkpoint-every", type=positive_int,
                     help=f"steps between checkpoints (default {d.checkpoint_every})")
-    tr.add_argument("--seed", type=_non_negative_int, help=f"seed of the parameters, patches and masks (default {d.seed})")
+    tr.add_argument("--seed", type=non_negative_int, help=f"seed of the parameters, patches and masks (default {d.seed})")
     tr.add_argument("--dtype", choices=["float32", "float64"], help=f"(default {d.dtype})")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(run=_cmd_train)
@@ -428,9 +382,9 @@ def build_parser():
                                        "OMP_NUM_THREADS=1 makes both sides single-threaded.")
     bench.add_argument("what", nargs="?", default="kernels",
                        help="what to time: 'kernels' (default, the reference layer set) or 'train-step' (InpaintNet)")
-    bench.add_argument("--repeats", type=_positive_int, default=7, help="timed runs (median reported; default 7)")
-    bench.add_argument("--width", type=_positive_int, help="InpaintNet width, train-step only (default 32)")
-    bench.add_argument("--batch", type=_positive_int, default=32, help="batch size (default 32)")
+    bench.add_argument("--repeats", type=positive_int, default=7, help="timed runs (median reported; default 7)")
+    bench.add_argument("--width", type=positive_int, help="InpaintNet width, train-step only (default 32)")
+    bench.add_argument("--batch", type=positive_int, default=32, help="batch size (default 32)")
     bench.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                        help="kernels only (default float32)")
     bench.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -477,10 +431,11 @@ def main(argv=None):
 
 def _check_environment():
     """Settings read from the environment, checked before any work: a bad one is a usage error (exit 2)."""
-    from .kernels import _parts
+    from . import parallel
 
     try:
-        _parts.thread_budget()
+        parallel.set_num_threads(None)  # read DECONVLAB_NUM_THREADS now
+        parallel.thread_budget()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 

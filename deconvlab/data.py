@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ._files import atomic_write
+from .errors import InputError, InputIsADirectory, Setting
 
 DEFAULT_MAX_PIXELS = 50_000_000
 """`load_image` refuses images with more pixels than this (width x height) before decoding them."""
@@ -68,9 +69,9 @@ def load_image(path, as_gray=False, max_pixels=DEFAULT_MAX_PIXELS, background=1.
     if not os.path.exists(path):
         raise FileNotFoundError(f"load_image: no such file: {path!r}")
     if os.path.isdir(path):
-        raise IsADirectoryError(f"load_image: {path!r} is a directory, expected an image file")
+        raise InputIsADirectory("load_image", "is a directory, expected an image file", subject=path)
     if os.path.getsize(path) == 0:
-        raise ValueError(f"load_image: {path!r} is empty (0 bytes), not an image")
+        raise InputError("load_image", "is empty (0 bytes), not an image", subject=path)
     try:
         if max_pixels is None or max_pixels > (Image.MAX_IMAGE_PIXELS or 0):  # our limit replaces the warning
             with warnings.catch_warnings():
@@ -79,29 +80,25 @@ def load_image(path, as_gray=False, max_pixels=DEFAULT_MAX_PIXELS, background=1.
         else:
             opened = Image.open(path)
     except Image.DecompressionBombError as e:
-        raise ValueError(
-            f"load_image: {path!r} is larger than Pillow's decompression-bomb limit, which max_pixels cannot "
-            f"raise ({e})"
-        ) from e
+        raise InputError("load_image", "is larger than Pillow's decompression-bomb limit, which {limit} cannot "
+                         "raise ({detail})", subject=path, limit=Setting("max_pixels"), detail=e) from e
     except Exception as e:
-        raise ValueError(f"load_image: {path!r} is not a readable image ({type(e).__name__}: {e})") from e
+        raise InputError("load_image", "is not a readable image ({kind}: {detail})", subject=path,
+                         kind=type(e).__name__, detail=e) from e
     with opened as im:
         width, height = im.size
         if max_pixels is not None and width * height > max_pixels:
-            raise ValueError(
-                f"load_image: {path!r} is {width}x{height} = {width * height} pixels, more than "
-                f"max_pixels={max_pixels}; pass a larger max_pixels (or None) to read it"
-            )
+            raise InputError("load_image", "is {width}x{height} = {pixels} pixels, more than {limit}; pass a larger "
+                             "{name} to read it", subject=path, width=width, height=height, pixels=width * height,
+                             limit=Setting("max_pixels", max_pixels), name=Setting("max_pixels"))
         try:
             im.load()
             upright = ImageOps.exif_transpose(im)
         except MemoryError:
             raise
         except Exception as e:
-            raise ValueError(
-                f"load_image: cannot decode {path!r}, the file is corrupt or truncated "
-                f"({type(e).__name__}: {e})"
-            ) from e
+            raise InputError("load_image", "cannot be decoded: the file is corrupt or truncated ({kind}: {detail})",
+                             subject=path, kind=type(e).__name__, detail=e) from e
         channels = _pixels_to_float(upright, path, background)
     if channels.ndim == 2:
         if as_gray:
@@ -125,7 +122,8 @@ def _pixels_to_float(im, path, background):
         try:
             im = im.convert("RGB")
         except ValueError as e:
-            raise ValueError(f"load_image: {path!r} has pixel mode {mode!r}, which has no RGB conversion") from e
+            raise InputError("load_image", "has pixel mode {mode!r}, which has no RGB conversion", subject=path,
+                             mode=mode) from e
     mode = im.mode
     if mode == "1":
         return np.asarray(im, dtype=np.float32)
@@ -136,15 +134,13 @@ def _pixels_to_float(im, path, background):
     if mode == "I":
         values = np.asarray(im)
         if values.size and (values.min() < 0 or values.max() > 65535):
-            raise ValueError(
-                f"load_image: {path!r} has 32-bit integer pixels in [{values.min()}, {values.max()}]; "
-                "only values in [0, 65535] (16-bit data) have a defined scale"
-            )
+            raise InputError("load_image", "has 32-bit integer pixels in [{low}, {high}]; only values in [0, 65535] "
+                             "(16-bit data) have a defined scale", subject=path, low=values.min(), high=values.max())
         return values.astype(np.float32) / np.float32(65535)
     if mode == "F":
         values = np.asarray(im, dtype=np.float32)
         if values.size and not (np.isfinite(values).all() and values.min() >= 0 and values.max() <= 1):
-            raise ValueError(f"load_image: {path!r} has float pixels outside [0, 1]")
+            raise InputError("load_image", "has float pixels outside [0, 1]", subject=path)
         return values.copy()
     values = np.asarray(im, dtype=np.float32) / np.float32(255)  # LA or RGBA
     colour, alpha = values[..., :-1], values[..., -1:]

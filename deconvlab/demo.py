@@ -1,12 +1,12 @@
 """``deconvlab demo``: holes punched in a bundled held-out photo, filled by the pretrained network and by a
-classical fill, scored and drawn side by side; imports data, masks, inpainting, baselines, metrics.
+classical fill, scored and drawn side by side; imports data, masks, inpainting, baselines, metrics, _files.
 """
 import time
 
 import numpy as np
 
 from . import baselines, data, inpainting, masks, metrics
-from .train import _atomic_write
+from ._files import atomic_write
 
 
 def demo_mask(h, w, seed=7):
@@ -54,5 +54,5 @@ def _draw(path, panels, title):
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     ext = path.rsplit(".", 1)[-1].lower()
-    _atomic_write(path, lambda f: fig.savefig(f, format="jpeg" if ext in ("jpg", "jpeg") else "png", dpi=90))
+    atomic_write(path, lambda f: fig.savefig(f, format="jpeg" if ext in ("jpg", "jpeg") else "png", dpi=90))
     plt.close(fig)

@@ -1,4 +1,5 @@
-"""Model against classical fills, side by side on the same crops and masks; imports train, metrics, baselines.
+"""Model against classical fills, side by side on the same crops and masks; imports models, data, masks, metrics
+and baselines.
 
 The protocol of ``deconvlab evaluate``: fixed crops (P x P, default 32) of held-out images, one fixed set of
 masks per kind, every method filling exactly the same holes. The headline is the pooled hole PSNR,
@@ -7,8 +8,24 @@ masks per kind, every method filling exactly the same holes. The headline is the
 
 reported beside the per-image mean hole PSNR, full-image PSNR, hole L1 and SSIM.
 """
-from . import baselines, metrics, train
+import numpy as np
+
+from . import baselines, data, masks, metrics
 from .masks import MASK_KINDS
+from .models import predict
+
+
+def eval_set(images, n_crops=200, patch_size=32, seed=1234):
+    """A fixed set of crops (N, 3, P, P) from ``images`` (no flips): the same crops in every run with ``seed``."""
+    return data.PatchSampler(images, patch_size=patch_size, batch_size=n_crops, seed=seed, flips=False).sample()
+
+
+def eval_masks(kind, n, size, seed=4321):
+    """Fixed masks (N, 1, P, P) float32 of one kind; ``center`` is the centred square of half the patch side."""
+    if kind == "center":
+        m = masks.center_square(size, size, size // 2)
+        return np.repeat(m[None, None], n, axis=0).astype(np.float32)
+    return masks.mask_batch(n, size, size, kind=kind, seed=seed).astype(np.float32)
 
 
 def available_baselines():
@@ -29,14 +46,14 @@ def evaluate(model, images, kinds=MASK_KINDS, n_crops=200, patch_size=32, method
     {kind: {method: scores}} with scores as ``metrics.inpainting_scores``; the model is listed as "model".
     """
     methods = available_baselines() if methods is None else list(methods)
-    crops = train.eval_set(images, n_crops, patch_size, seed=seed)
+    crops = eval_set(images, n_crops, patch_size, seed=seed)
     results = {}
     for kind in kinds:
-        hole = train.eval_masks(kind, crops.shape[0], patch_size, seed=seed + 1)
+        hole = eval_masks(kind, crops.shape[0], patch_size, seed=seed + 1)
         holes = hole[:, 0] > 0.5
         filled = {}
         if model is not None:
-            filled["model"] = train.predict(model, crops, hole)
+            filled["model"] = predict(model, crops, hole)
         for name in methods:
             filled[name] = baselines.fill_batch(name, crops, holes)
         results[kind] = {name: metrics.inpainting_scores(out, crops, holes) for name, out in filled.items()}

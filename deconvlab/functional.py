@@ -83,7 +83,7 @@ def neg(x):
 def pow(base, exponent):
     """base^exponent elementwise; a number exponent is a constant, a Tensor exponent gets a gradient too."""
     if isinstance(exponent, numbers.Real) and not isinstance(exponent, np.ndarray):
-        return PowScalar.apply(as_tensor(base), float(exponent))
+        return PowScalar.apply(as_tensor(base), c=float(exponent))
     return Pow.apply(*_operands(base, exponent))
 
 
@@ -145,13 +145,13 @@ class Clip(Function):
     """y = min(max(x, lo), hi);  ∂y/∂x = 1 where lo ≤ x ≤ hi (bounds included, as PyTorch's clamp), else 0."""
 
     @staticmethod
-    def forward(ctx, x, lo, hi):
+    def forward(ctx, x, *, lo, hi):
         ctx.inside = (x >= lo) & (x <= hi)
         return np.clip(x, lo, hi)
 
     @staticmethod
     def backward(ctx, g):
-        return g * ctx.inside, None, None
+        return g * ctx.inside
 
 
 class Relu(Function):
@@ -176,7 +176,7 @@ class LeakyRelu(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, negative_slope):
+    def forward(ctx, x, *, negative_slope):
         ctx.x, ctx.slope = x, negative_slope
         if 0 <= negative_slope <= 1:
             y = np.multiply(x, negative_slope)
@@ -188,8 +188,8 @@ class LeakyRelu(Function):
         if 0 <= ctx.slope <= 1:
             factor = np.sign(ctx.x)
             np.maximum(factor, factor.dtype.type(ctx.slope), out=factor)
-            return np.multiply(factor, g, out=factor), None
-        return np.where(ctx.x > 0, g, g * ctx.slope), None
+            return np.multiply(factor, g, out=factor)
+        return np.where(ctx.x > 0, g, g * ctx.slope)
 
 
 class Sigmoid(Function):
@@ -233,7 +233,7 @@ def clip(x, min=None, max=None):
     hi = np.inf if max is None else float(max)
     if lo > hi:
         raise ValueError(f"clip: min {min!r} is larger than max {max!r}")
-    return Clip.apply(as_tensor(x), lo, hi)
+    return Clip.apply(as_tensor(x), lo=lo, hi=hi)
 
 
 def relu(x):
@@ -243,7 +243,7 @@ def relu(x):
 
 def leaky_relu(x, negative_slope=0.01):
     """x for x > 0, ``negative_slope``·x otherwise."""
-    return LeakyRelu.apply(as_tensor(x), float(negative_slope))
+    return LeakyRelu.apply(as_tensor(x), negative_slope=float(negative_slope))
 
 
 def sigmoid(x):
@@ -322,47 +322,51 @@ def pad(input, pad, mode="constant", value=0.0):
 
 # convolutions ---------------------------------------------------------------------------------------
 class Conv2d(Function):
-    """y = conv2d(x, w) + b (cross-correlation, NCHW; see ``kernels.conv2d_forward``).
+    """y = conv2d(x, w) + b (cross-correlation, NCHW; see ``kernels.conv2d_forward``); inputs x, w and, when
+    there is a bias, b.
 
     ∂L/∂x = conv_transpose2d(∂L/∂y, w),  ∂L/∂w[o,c,u,v] = Σ_n,i,j ∂L/∂y[n,o,i,j] · x[n,c,i·s−p+u·d, j·s−p+v·d],
     ∂L/∂b[o] = Σ_n,i,j ∂L/∂y[n,o,i,j].
     """
 
     @staticmethod
-    def forward(ctx, x, w, b, stride, padding, dilation):
+    def forward(ctx, x, w, b=None, *, stride, padding, dilation):
         x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
         b = None if b is None else np.ascontiguousarray(b)
-        ctx.x, ctx.w, ctx.args = x, w, (stride, padding, dilation)
-        return kernels.conv2d_forward(x, w, b, stride, padding, dilation)
+        ctx.x, ctx.w, ctx.has_bias = x, w, b is not None
+        ctx.geometry = dict(stride=stride, padding=padding, dilation=dilation)
+        return kernels.conv2d_forward(x, w, b, **ctx.geometry)
 
     @staticmethod
     def backward(ctx, g):
-        gx, gw, gb = kernels.conv2d_backward(
-            np.ascontiguousarray(g), ctx.x, ctx.w, *ctx.args, need_bias=ctx.needs_input_grad[2]
-        )
-        return gx, gw, gb, None, None, None
+        need_bias = ctx.has_bias and ctx.needs_input_grad[2]
+        gx, gw, gb = kernels.conv2d_backward(np.ascontiguousarray(g), ctx.x, ctx.w, need_bias=need_bias,
+                                             **ctx.geometry)
+        return (gx, gw, gb) if ctx.has_bias else (gx, gw)
 
 
 class ConvTranspose2d(Function):
-    """y = conv_transpose2d(x, w) + b, w of shape (C_in, C_out, kH, kW) (see ``kernels``).
+    """y = conv_transpose2d(x, w) + b, w of shape (C_in, C_out, kH, kW) (see ``kernels``); inputs x, w and,
+    when there is a bias, b.
 
     ∂L/∂x = conv2d(∂L/∂y, w),  ∂L/∂w[c,o,u,v] = Σ_n,i,j x[n,c,i,j] · ∂L/∂y[n,o,i·s−p+u·d, j·s−p+v·d],
     ∂L/∂b[o] = Σ_n,i,j ∂L/∂y[n,o,i,j].
     """
 
     @staticmethod
-    def forward(ctx, x, w, b, stride, padding, output_padding, dilation):
+    def forward(ctx, x, w, b=None, *, stride, padding, output_padding, dilation):
         x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
         b = None if b is None else np.ascontiguousarray(b)
-        ctx.x, ctx.w, ctx.args = x, w, (stride, padding, output_padding, dilation)
-        return kernels.conv_transpose2d_forward(x, w, b, stride, padding, output_padding, dilation)
+        ctx.x, ctx.w, ctx.has_bias = x, w, b is not None
+        ctx.geometry = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation)
+        return kernels.conv_transpose2d_forward(x, w, b, **ctx.geometry)
 
     @staticmethod
     def backward(ctx, g):
-        gx, gw, gb = kernels.conv_transpose2d_backward(
-            np.ascontiguousarray(g), ctx.x, ctx.w, *ctx.args, need_bias=ctx.needs_input_grad[2]
-        )
-        return gx, gw, gb, None, None, None, None
+        need_bias = ctx.has_bias and ctx.needs_input_grad[2]
+        gx, gw, gb = kernels.conv_transpose2d_backward(np.ascontiguousarray(g), ctx.x, ctx.w, need_bias=need_bias,
+                                                       **ctx.geometry)
+        return (gx, gw, gb) if ctx.has_bias else (gx, gw)
 
 
 def _check_groups(groups, op):
@@ -381,8 +385,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     _check_groups(groups, "conv2d")
     x = as_tensor(input)
     w = lift(weight, x)
-    b = None if bias is None else lift(bias, x)
-    return Conv2d.apply(x, w, b, stride, padding, dilation)
+    inputs = (x, w) if bias is None else (x, w, lift(bias, x))
+    return Conv2d.apply(*inputs, stride=stride, padding=padding, dilation=dilation)
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
@@ -398,8 +402,9 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     _check_groups(groups, "conv_transpose2d")
     x = as_tensor(input)
     w = lift(weight, x)
-    b = None if bias is None else lift(bias, x)
-    return ConvTranspose2d.apply(x, w, b, stride, padding, output_padding, dilation)
+    inputs = (x, w) if bias is None else (x, w, lift(bias, x))
+    return ConvTranspose2d.apply(*inputs, stride=stride, padding=padding, output_padding=output_padding,
+                                 dilation=dilation)
 
 
 # upsampling and pooling ---------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Filling holes in whole photos with a network: ``inpaint()`` and ``load_pretrained()``; imports nn, models, train.
+"""Filling holes in whole photos with a network: ``inpaint()`` and ``load_pretrained()``; imports nn, models,
+checkpoints, baselines, parallel and errors.
 
 A photo of any size is handled by three mechanisms, each exact or documented:
 
@@ -22,9 +23,9 @@ from importlib import resources
 
 import numpy as np
 
-from . import baselines, nn, train
-from .kernels import _parts
-from .models import STARTS, known_mean
+from . import baselines, checkpoints, nn, parallel
+from .errors import InputError, Setting
+from .models import STARTS, known_mean, predict
 
 REACH = 12
 HARMONIC_TOL = 1e-5
@@ -52,7 +53,7 @@ def load_pretrained(name="default"):
                 f"load_pretrained: the weights of model {name!r} are not installed (expected {os.fspath(path)!r}); "
                 "train a model with 'deconvlab train' and pass it as --model / model="
             )
-        return train.load_model(os.fspath(path))
+        return checkpoints.load_model(os.fspath(path))
 
 
 _cached_default = []
@@ -79,18 +80,18 @@ def check_image_and_mask(image, mask):
     if image.ndim == 2:
         image = image[:, :, None]
     elif not (image.ndim == 3 and image.shape[2] in (1, 3)):
-        raise ValueError(f"inpaint: image must be HxW, HxWx1 or HxWx3, got shape {image.shape}")
+        raise InputError("inpaint", "image must be HxW, HxWx1 or HxWx3, got shape {shape}", shape=image.shape)
     if min(image.shape[:2]) < 1:
-        raise ValueError(f"inpaint: image has an empty side, shape {image.shape}")
+        raise InputError("inpaint", "image has an empty side, shape {shape}", shape=image.shape)
     if not np.isfinite(image).all():
-        raise ValueError(f"inpaint: image contains {int(np.sum(~np.isfinite(image)))} NaN or infinite values")
+        raise InputError("inpaint", "image contains {count} NaN or infinite values",
+                         count=int(np.sum(~np.isfinite(image))))
     lo, hi = float(image.min()), float(image.max())
     if lo < 0 or hi > 1:
-        raise ValueError(f"inpaint: image values must lie in [0, 1], got min {lo:.6g}, max {hi:.6g}")
+        raise InputError("inpaint", "image values must lie in [0, 1], got min {lo:.6g}, max {hi:.6g}", lo=lo, hi=hi)
     if mask.shape != image.shape[:2]:
-        raise ValueError(
-            f"inpaint: mask has shape {mask.shape}, expected {image.shape[:2]} (the image's height and width)"
-        )
+        raise InputError("inpaint", "mask has shape {got}, expected {expected} (the image's height and width)",
+                         got=mask.shape, expected=image.shape[:2])
     if mask.dtype != bool:
         if mask.dtype.kind not in "iuf":
             raise TypeError(
@@ -99,10 +100,8 @@ def check_image_and_mask(image, mask):
         binary = (mask == 0) | (mask == 1)
         if not binary.all():
             bad = mask[~binary].flat[0].item()
-            raise ValueError(
-                f"inpaint: mask must be bool or hold only 0 and 1 (1 = pixel to fill), found the value {bad!r}; "
-                "threshold it first, e.g. mask > 0.5"
-            )
+            raise InputError("inpaint", "mask must be bool or hold only 0 and 1 (1 = pixel to fill), found the value "
+                             "{bad!r}; threshold it first, e.g. mask > 0.5", bad=bad)
         mask = mask.astype(bool)
     rgb = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
     return image, np.ascontiguousarray(rgb, dtype=np.float32), mask
@@ -111,9 +110,8 @@ def check_image_and_mask(image, mask):
 def _check_tile(tile):
     """``tile`` as an int rounded down to a multiple of 8; ValueError below MIN_TILE."""
     if isinstance(tile, (bool, np.bool_)) or not isinstance(tile, numbers.Integral) or tile < MIN_TILE:
-        raise ValueError(
-            f"inpaint: tile must be an integer >= {MIN_TILE} (pixels per side, margins included), got {tile!r}"
-        )
+        raise InputError("inpaint", "{tile} must be an integer >= {minimum} (pixels per side, margins included), "
+                         "got {got!r}", tile=Setting("tile"), minimum=MIN_TILE, got=tile)
     return int(tile) // 8 * 8
 
 
@@ -170,7 +168,7 @@ def _run(model, image, mask, fill, tile):
     m = mask[None, None].astype(np.float32)
     f = fill.transpose(2, 0, 1)[None]
     if max(h, w) <= tile:
-        return train.predict(model, x, m, f)[0].transpose(1, 2, 0)
+        return predict(model, x, m, f)[0].transpose(1, 2, 0)
     out = np.empty_like(image)
     step = tile - 2 * TILE_MARGIN
     pieces = []  # (window, kept rows and columns of the tile, where they go)
@@ -182,7 +180,7 @@ def _run(model, image, mask, fill, tile):
             pieces.append(((slice(r0, r1), slice(c0, c1)), keep, (slice(top, top + step), slice(left, left + step))))
     # Tiles of the same size go through the network together, as many at a time as the kernels split a batch
     # into parts: each core then works on its own tile (a batch of one would run its copies on one core).
-    group = max(1, _parts.num_parts())
+    group = max(1, parallel.get_num_threads())
     by_size = {}
     for piece in pieces:
         window = piece[0]
@@ -191,9 +189,9 @@ def _run(model, image, mask, fill, tile):
         for k in range(0, len(same), group):
             batch = same[k:k + group]
             windows = [p[0] for p in batch]
-            filled = train.predict(model, np.concatenate([x[:, :, rows, cols] for rows, cols in windows]),
-                                   np.concatenate([m[:, :, rows, cols] for rows, cols in windows]),
-                                   np.concatenate([f[:, :, rows, cols] for rows, cols in windows]))
+            filled = predict(model, np.concatenate([x[:, :, rows, cols] for rows, cols in windows]),
+                             np.concatenate([m[:, :, rows, cols] for rows, cols in windows]),
+                             np.concatenate([f[:, :, rows, cols] for rows, cols in windows]))
             for piece, result in zip(batch, filled):
                 (rows, cols), target = piece[1], piece[2]
                 out[target] = result[:, rows, cols].transpose(1, 2, 0)
@@ -211,11 +209,11 @@ def _fill_rgb(model, image, mask, tile):
     else:
         fill = baselines.harmonic_fill(image, mask, tol=HARMONIC_TOL)
     if start is known_mean and min(h, w) >= 16 and hole_depth(mask, limit=REACH) > REACH:
-        small_image = _downsample(image)
-        small_mask = _downsample(mask.astype(np.float32)) > 0.5
-        if small_mask.any() and not small_mask.all():
-            coarse = np.where(small_mask[:, :, None], _fill_rgb(model, small_image, small_mask, tile), small_image)
-            fill = _upsample(coarse, h, w)
+        def solve(small_image, small_mask):
+            return np.where(small_mask[:, :, None], _fill_rgb(model, small_image, small_mask, tile), small_image)
+
+        coarse = baselines.coarse_to_fine(solve, image, mask)
+        fill = fill if coarse is None else coarse.astype(np.float32)
     pad_h, pad_w = (-h) % 8, (-w) % 8
     mode = "reflect" if min(h, w) > max(pad_h, pad_w) else "edge"
     padded = lambda a: np.pad(a, ((0, pad_h), (0, pad_w)) + ((0, 0),) * (a.ndim - 2), mode=mode)
@@ -226,26 +224,12 @@ def _fill_rgb(model, image, mask, tile):
     return np.clip(result, 0.0, 1.0)
 
 
-def _downsample(a):
-    """Half resolution by 2x2 averaging (an odd last row/column is averaged with itself)."""
-    if a.shape[0] % 2:
-        a = np.concatenate([a, a[-1:]], axis=0)
-    if a.shape[1] % 2:
-        a = np.concatenate([a, a[:, -1:]], axis=1)
-    return (a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2]) / 4
-
-
-def _upsample(a, h, w):
-    """Nearest-neighbour upsampling by 2, cropped to h x w."""
-    return np.repeat(np.repeat(a, 2, axis=0), 2, axis=1)[:h, :w]
-
-
 def inpaint(image, mask, model=None, tile=DEFAULT_TILE):
     """Fill the masked pixels of ``image`` with a trained network; known pixels are returned unchanged, bit for bit.
 
     image: HxW (gray), HxWx1 or HxWx3 float32/float64 array in [0, 1]; mask: HxW bool or {0, 1}, True/1 = pixel
     to fill. model: an inpainting network, or the path of a checkpoint or weights file (read with
-    ``train.load_model``); default ``load_pretrained()``. tile: the largest side processed at
+    ``checkpoints.load_model``); default ``load_pretrained()``. tile: the largest side processed at
     once, margins included (an integer >= MIN_TILE, rounded down to a multiple of 8). Returns a new array of the
     image's shape and dtype with values in [0, 1]; a gray image is filled as three equal channels whose mean is
     returned. Any size works (see the module docstring for padding, tiling and large holes).
@@ -257,7 +241,7 @@ def inpaint(image, mask, model=None, tile=DEFAULT_TILE):
     original, rgb, hole = check_image_and_mask(image, mask)
     tile = _check_tile(tile)
     if isinstance(model, (str, os.PathLike)):
-        model = train.load_model(model)
+        model = checkpoints.load_model(model)
     if model is not None and not isinstance(model, nn.Module):
         raise TypeError(
             f"inpaint: model must be a deconvlab network (an nn.Module) or the path of a checkpoint or weights "
@@ -266,9 +250,8 @@ def inpaint(image, mask, model=None, tile=DEFAULT_TILE):
     if not hole.any():
         return np.array(image, copy=True)
     if hole.all():
-        raise ValueError(
-            f"inpaint: the mask covers all {hole.size} pixels of the image; there is nothing known to fill from"
-        )
+        raise InputError("inpaint", "the mask covers all {count} pixels of the image; there is nothing known to "
+                         "fill from", count=hole.size)
     model = _default_model() if model is None else model
     filled = _fill_rgb(model, rgb, hole, tile)
     if original.shape[2] == 1:

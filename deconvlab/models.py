@@ -1,15 +1,15 @@
-"""Inpainting networks built from deconvlab layers: InpaintNet, and the source article's network (SeedNet); imports nn,
-functional, baselines and the kernels' batch splitter.
+"""Inpainting networks built from deconvlab layers: InpaintNet, and the source article's network (SeedNet), with
+``build`` (a network by name) and ``predict`` (inference in batches); imports nn, functional, autograd, baselines
+and parallel.
 
-Conventions (DESIGN "Conventions"): images NCHW floats in [0, 1]; masks N×1×H×W with 1 = missing pixel.
+Conventions (docs/design.md, "Conventions"): images NCHW floats in [0, 1]; masks N×1×H×W with 1 = missing pixel.
 """
 import numpy as np
 
 from . import baselines
 from . import functional as F
-from . import nn
-from .autograd import Tensor
-from .kernels import _parts
+from . import nn, parallel
+from .autograd import Tensor, no_grad
 
 
 def _plain(a):
@@ -45,7 +45,7 @@ def harmonic_start(image, mask):
     if todo.size == 0:
         return out
     if max(image.shape[2:]) <= baselines.COARSE_START_ABOVE:
-        parts = _parts.run_in_parts(
+        parts = parallel.run_in_parts(
             todo.size, lambda n0, n1: baselines.harmonic_fill_batch(image[todo[n0:n1]], holes[todo[n0:n1]])
         )
         out[todo] = np.concatenate(parts)
@@ -73,7 +73,7 @@ class InpaintNet(nn.Module):
     zero, so the untrained network returns exactly the harmonic fill.
 
     With ``width`` w the feature maps are w, 2w, 4w, 4w channels at scales 1, 1/2, 1/4, 1/8; every
-    transposed convolution is k4 s2 p1 (uniform overlap: no checkerboard, identity 8 of the design).
+    transposed convolution is k4 s2 p1 (uniform overlap: no checkerboard, docs/design.md, identity 8).
     ``rng`` (Generator or seed) draws the initial parameters. Fully convolutional: any H, W divisible by 8 (``deconvlab.inpaint`` pads other sizes).
     """
 
@@ -181,3 +181,37 @@ class SeedNetFixed(nn.Module):
 
 
 MODELS = {"inpaintnet": InpaintNet, "seednet-fixed": SeedNetFixed}
+
+
+def build(name, width=32, start="harmonic", dtype="float32", seed=0):
+    """A fresh network by its name in MODELS, its parameters drawn from ``seed``: ``InpaintNet(width,
+    start=start)`` or ``SeedNetFixed(hidden=width)`` (which has no starting fill: ``start`` is ignored).
+    An unknown name or dtype, or a bad width or start, is a ValueError."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
+    if str(dtype) not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    rng = np.random.default_rng(seed)
+    if name == "inpaintnet":
+        return InpaintNet(width, dtype=np.dtype(dtype), rng=rng, start=start)
+    return SeedNetFixed(hidden=width, dtype=np.dtype(dtype), rng=rng)
+
+
+def model_dtype(model):
+    """The dtype of a model's parameters."""
+    return next(iter(model.parameters())).dtype
+
+
+def predict(model, images, hole_masks, fills=None, batch_size=50):
+    """Run ``model`` without recording gradients over (N, C, H, W) images and (N, 1, H, W) masks in batches of
+    ``batch_size``; ``fills`` (like images) are the starting values inside the holes (default: the model's own
+    start, e.g. the harmonic fill for ``InpaintNet(start="harmonic")``). Inputs are converted to the model's
+    dtype; returns a float32 ndarray (N, C, H, W)."""
+    dtype = model_dtype(model)
+    outs = []
+    with no_grad():
+        for start in range(0, images.shape[0], batch_size):
+            part = slice(start, start + batch_size)
+            fill = None if fills is None else fills[part].astype(dtype)
+            outs.append(model(images[part].astype(dtype), hole_masks[part].astype(dtype), fill).data)
+    return np.concatenate(outs).astype(np.float32)

@@ -1,34 +1,39 @@
-"""Training inpainting networks: batches of masked patches, the loop, evaluation, atomic checkpoints; imports everything below.
+"""Training inpainting networks: batches of masked patches, the loop, periodic evaluation, resuming; imports
+data, masks, metrics, models, optim, functional, evaluation, checkpoints and errors. Nothing in the library
+imports it but the command line.
 
 One step: sample patches x (N, 3, P, P) and masks m (N, 1, P, P), predict y = model(x, m), and minimise the
 article's MSE on the hole,
 
     L = Σ m·(x − y)² / Σ m    (+ l1_weight · Σ m·|x − y| / Σ m),
 
-with SGD or Adam. Checkpoints hold the parameters, the optimiser and scheduler state, the random generators and
-the history, so ``resume`` continues exactly where an interrupted run stopped.
+with SGD or Adam. Checkpoints (``checkpoints``) hold the parameters, the optimiser and scheduler state, the
+random generators and the history, so ``resume`` continues exactly where an interrupted run stopped.
 """
 import csv
 import dataclasses
-import json
 import glob
+import io
 import os
 import time
 
 import numpy as np
 
-from . import data, masks, metrics, models, optim
+from . import baselines, data, masks, metrics, models, optim
 from . import functional as F
 from ._files import atomic_write
-from .autograd import no_grad
-
-CHECKPOINT_FORMAT = "deconvlab-checkpoint-1"
-WEIGHTS_FORMAT = "deconvlab-weights-1"
+from .checkpoints import load_checkpoint, save_checkpoint
+from .errors import InputError, Setting
+from .evaluation import eval_masks, eval_set
+from .models import predict
 
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Settings of a training run (``deconvlab train`` exposes each as an option)."""
+    """Settings of a training run (``deconvlab train`` exposes each as an option).
+
+    Bad values are an ``InputError`` (a ValueError) listing every bad setting with its value.
+    """
 
     model: str = "inpaintnet"
     width: int = 32
@@ -52,48 +57,43 @@ class TrainConfig:
     dtype: str = "float32"
 
     def __post_init__(self):
-        problems = []
-        for name in ("width", "steps", "batch_size", "eval_every", "eval_crops", "checkpoint_every"):
-            value = getattr(self, name)
-            if not _is_int(value) or value < 1:
-                problems.append(f"{name} must be a positive integer, got {value!r}")
-        if not _is_int(self.patch_size) or self.patch_size < 8 or self.patch_size % 8:
-            problems.append(f"patch_size must be a multiple of 8, got {self.patch_size!r}")
-        if not _is_int(self.seed) or self.seed < 0:
-            problems.append(f"seed must be a non-negative integer, got {self.seed!r}")
-        if not 0 <= self.momentum < 1:
-            problems.append(f"momentum must be in [0, 1), got {self.momentum!r}")
-        for name in ("weight_decay", "l1_weight"):
-            if not 0 <= getattr(self, name) < float("inf"):
-                problems.append(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
-        if self.optimizer not in ("adam", "sgd"):
-            problems.append(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
-        if self.schedule not in ("cosine", "constant"):
-            problems.append(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
-        if not 0 <= self.clip_grad_norm < float("inf"):
-            problems.append(
-                f"clip_grad_norm must be a finite number >= 0 (0 = no clipping), got {self.clip_grad_norm!r}"
-            )
-        if not 0 < self.lr < float("inf"):
-            problems.append(f"lr must be a finite positive number, got {self.lr!r}")
-        if self.start not in models.STARTS:
-            problems.append(f"start must be one of {sorted(models.STARTS)}, got {self.start!r}")
-        if self.model not in models.MODELS:
-            problems.append(f"model must be one of {sorted(models.MODELS)}, got {self.model!r}")
         self.mask_kinds = tuple(self.mask_kinds)
         self.mask_weights = tuple(float(w) for w in self.mask_weights)
+        problems = [problem for problem in self._problems() if problem is not None]
+        if problems:
+            raise InputError.several("TrainConfig", problems)
+
+    def _problems(self):
+        """An InputError for each bad setting (None for each good one)."""
+
+        def bad(name, rule):
+            return InputError("", "{name} must be " + rule + ", got {got!r}", name=Setting(name),
+                              got=getattr(self, name))
+
+        for name in ("width", "steps", "batch_size", "eval_every", "eval_crops", "checkpoint_every"):
+            value = getattr(self, name)
+            yield None if _is_int(value) and value >= 1 else bad(name, "a positive integer")
+        ok = _is_int(self.patch_size) and self.patch_size >= 8 and self.patch_size % 8 == 0
+        yield None if ok else bad("patch_size", "a multiple of 8")
+        yield None if _is_int(self.seed) and self.seed >= 0 else bad("seed", "a non-negative integer")
+        yield None if 0 <= self.momentum < 1 else bad("momentum", "in [0, 1)")
+        for name in ("weight_decay", "l1_weight"):
+            yield None if 0 <= getattr(self, name) < float("inf") else bad(name, "a finite number >= 0")
+        yield None if self.optimizer in ("adam", "sgd") else bad("optimizer", "'adam' or 'sgd'")
+        yield None if self.schedule in ("cosine", "constant") else bad("schedule", "'cosine' or 'constant'")
+        ok = 0 <= self.clip_grad_norm < float("inf")
+        yield None if ok else bad("clip_grad_norm", "a finite number >= 0 (0 = no clipping)")
+        yield None if 0 < self.lr < float("inf") else bad("lr", "a finite positive number")
+        yield None if self.start in models.STARTS else bad("start", f"one of {sorted(models.STARTS)}")
+        yield None if self.model in models.MODELS else bad("model", f"one of {sorted(models.MODELS)}")
         unknown = [k for k in self.mask_kinds if k not in masks.MASK_KINDS]
         if unknown or not self.mask_kinds:
-            problems.append(f"mask_kinds must be among {masks.MASK_KINDS}, got {self.mask_kinds!r}")
+            yield bad("mask_kinds", f"among {masks.MASK_KINDS}")
         elif (len(self.mask_weights) != len(self.mask_kinds) or min(self.mask_weights) < 0
               or not 0 < sum(self.mask_weights) < float("inf")):
-            problems.append(
-                f"mask_weights {self.mask_weights!r} must be one non-negative weight per mask kind, not all zero"
-            )
-        if self.dtype not in ("float32", "float64"):
-            problems.append(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
-        if problems:
-            raise ValueError("TrainConfig: " + "; ".join(problems))
+            yield InputError("", "mask_weights {got!r} must be one non-negative weight per mask kind, not all zero",
+                             got=self.mask_weights)
+        yield None if self.dtype in ("float32", "float64") else bad("dtype", "'float32' or 'float64'")
 
 
 def _is_int(value):
@@ -109,12 +109,8 @@ class TrainingDiverged(RuntimeError):
 
 
 def build_model(config):
-    """A fresh model for ``config``, its parameters drawn from ``config.seed``."""
-    rng = np.random.default_rng(config.seed)
-    dtype = np.dtype(config.dtype)
-    if config.model == "inpaintnet":
-        return models.InpaintNet(config.width, dtype=dtype, rng=rng, start=config.start)
-    return models.SeedNetFixed(hidden=config.width, dtype=dtype, rng=rng)
+    """A fresh model for ``config``, its parameters drawn from ``config.seed`` (``models.build``)."""
+    return models.build(config.model, width=config.width, start=config.start, dtype=config.dtype, seed=config.seed)
 
 
 def augment(batch, rng):
@@ -128,54 +124,14 @@ def augment(batch, rng):
 
 
 def training_images(folder=None):
-    """The training photos (the bundled TRAIN_PHOTOS, or every image of ``folder``), each also at half size."""
+    """The training photos (the bundled TRAIN_PHOTOS, or every image of ``folder``), each also at half size
+    (``baselines.downsample2x``) when it is at least 64 pixels on its shorter side."""
     if folder is None:
         images = list(data.bundled_photos("train").values())
     else:
         images = list(data.ImageFolder(folder))
-        if not images:
-            raise ValueError(f"no PNG or JPEG images found in {folder!r}")
-    halves = [_half(im) for im in images if min(im.shape[:2]) >= 64]
+    halves = [baselines.downsample2x(im).astype(np.float32) for im in images if min(im.shape[:2]) >= 64]
     return images + halves
-
-
-def _half(image):
-    """2x2 box-filter downsampling (drops an odd last row/column)."""
-    h, w = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
-    im = image[:h, :w]
-    return ((im[0::2, 0::2] + im[1::2, 0::2] + im[0::2, 1::2] + im[1::2, 1::2]) / 4).astype(np.float32)
-
-
-def eval_set(images, n_crops=200, patch_size=32, seed=1234):
-    """A fixed set of crops (N, 3, P, P) from ``images`` (no flips): the same crops in every run with ``seed``."""
-    return data.PatchSampler(images, patch_size=patch_size, batch_size=n_crops, seed=seed, flips=False).sample()
-
-
-def eval_masks(kind, n, size, seed=4321):
-    """Fixed masks (N, 1, P, P) float32 of one kind; ``center`` is the centred square of half the patch side."""
-    if kind == "center":
-        m = masks.center_square(size, size, size // 2)
-        return np.repeat(m[None, None], n, axis=0).astype(np.float32)
-    return masks.mask_batch(n, size, size, kind=kind, seed=seed).astype(np.float32)
-
-
-def predict(model, images, hole_masks, fills=None, batch_size=50):
-    """Run ``model`` without recording gradients over (N, C, H, W) images and (N, 1, H, W) masks in batches;
-    ``fills`` (like images) are the starting values inside the holes (default: the known pixels' mean).
-    Returns a float32 ndarray."""
-    dtype = model_dtype(model)
-    outs = []
-    with no_grad():
-        for start in range(0, images.shape[0], batch_size):
-            part = slice(start, start + batch_size)
-            fill = None if fills is None else fills[part].astype(dtype)
-            outs.append(model(images[part].astype(dtype), hole_masks[part].astype(dtype), fill).data)
-    return np.concatenate(outs).astype(np.float32)
-
-
-def model_dtype(model):
-    """The dtype of a model's parameters."""
-    return next(iter(model.parameters())).dtype
 
 
 def masked_loss(pred, target, hole, l1_weight=0.0):
@@ -195,137 +151,7 @@ def _sample_masks(config, rng, n, size):
     return out
 
 
-# ----------------------------------------------------------------------------------------- checkpoints
-
-def _atomic_write(path, write):
-    """``_files.atomic_write``, creating the folder if needed (the temporary file is ``.NAME.*.tmp``)."""
-    atomic_write(path, write, make_folder=True)
-
-
-def _remove_stale_temporaries(out_dir):
-    """Delete the temporary files a killed run left in ``out_dir`` (what ``_atomic_write`` had not renamed yet)."""
-    for name in ("checkpoint.npz", "history.csv", "history.png"):
-        for stale in glob.glob(os.path.join(glob.escape(out_dir), f".{name}.*.tmp")):
-            os.unlink(stale)
-
-
-def save_checkpoint(path, model, optimizer, scheduler, step, rngs, history, config, pending=None):
-    """Save everything needed to resume (atomically): parameters, optimiser/scheduler state, generators, history,
-    and ``pending``: the per-step values gathered since the last history entry (so a resumed run logs the same)."""
-    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
-    opt_state = optimizer.state_dict()
-    scalars = {}
-    for idx, entries in opt_state["state"].items():
-        for name, value in entries.items():
-            if isinstance(value, np.ndarray):
-                arrays[f"optim/{idx}/{name}"] = value
-            else:
-                scalars[f"{idx}/{name}"] = value.item() if hasattr(value, "item") else value
-    meta = dict(
-        format=CHECKPOINT_FORMAT,
-        step=int(step),
-        config=dataclasses.asdict(config),
-        param_groups=opt_state["param_groups"],
-        optim_scalars=scalars,
-        scheduler=scheduler.state_dict() if scheduler is not None else None,
-        rngs={name: g.bit_generator.state for name, g in rngs.items()},
-        history=history,
-        pending=pending or {},
-    )
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    _atomic_write(path, lambda f: np.savez(f, **arrays))
-
-
-def _read_npz(path, formats):
-    """The arrays and the meta dict of a file written by this module; ValueError naming the path otherwise."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path!r} does not exist")
-    expected = " or ".join(repr(f) for f in formats)
-    with open(path, "rb") as f:
-        magic = f.read(4)
-    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
-        raise ValueError(
-            f"{path!r} is not an .npz archive (it starts with {magic!r}), so not a deconvlab file ({expected})"
-        )
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            files = {k: z[k] for k in z.files}
-    except Exception as exc:
-        raise ValueError(
-            f"{path!r} is not a readable deconvlab checkpoint or weights file, it may be truncated "
-            f"({type(exc).__name__}: {exc})"
-        ) from None
-    if "meta" not in files:
-        raise ValueError(
-            f"{path!r} is an .npz archive without the 'meta' entry of a deconvlab file (format {expected})"
-        )
-    try:
-        meta = json.loads(files.pop("meta").tobytes().decode())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(
-            f"{path!r} has a 'meta' entry that is not deconvlab's JSON ({type(exc).__name__}: {exc})"
-        ) from None
-    if not isinstance(meta, dict) or meta.get("format") not in formats:
-        found = meta.get("format") if isinstance(meta, dict) else None
-        raise ValueError(f"{path!r} has format {found!r}, expected {expected}")
-    missing = [k for k in ("step", "config", "history") if k not in meta]
-    if missing:
-        raise ValueError(f"{path!r} lacks the entries {missing} of format {meta['format']!r}")
-    return files, meta
-
-
-def load_checkpoint(path):
-    """Read a checkpoint written by ``save_checkpoint``: (meta dict, model arrays, optimiser state dict).
-
-    A missing file is FileNotFoundError; a truncated or foreign one is a ValueError naming the path.
-    """
-    files, meta = _read_npz(path, (CHECKPOINT_FORMAT,))
-    model_state = {k[len("model/"):]: v for k, v in files.items() if k.startswith("model/")}
-    missing = [k for k in ("optim_scalars", "param_groups", "rngs", "scheduler") if k not in meta]
-    if missing or not isinstance(meta["rngs"], dict) or set(meta["rngs"]) != {"sampler", "train"}:
-        raise ValueError(f"{path!r} is a damaged deconvlab checkpoint (meta lacks {missing or ['rngs']})")
-    state = {}
-    try:
-        for key, value in files.items():
-            if key.startswith("optim/"):
-                _, idx, name = key.split("/", 2)
-                state.setdefault(int(idx), {})[name] = value
-        for key, value in meta["optim_scalars"].items():
-            idx, name = key.split("/", 1)
-            state.setdefault(int(idx), {})[name] = value
-    except (AttributeError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path!r} is a damaged deconvlab checkpoint ({type(exc).__name__}: {exc})") from None
-    return meta, model_state, {"state": state, "param_groups": meta["param_groups"]}
-
-
-def save_weights(path, model, config, history=(), step=0, storage_dtype=None):
-    """Save a model for inference only (parameters, config, training history), atomically: the shipped format.
-
-    ``storage_dtype="float16"`` stores the parameters rounded to half precision (half the file; ``load_model``
-    converts them back to the model's dtype); a parameter outside float16's range is a ValueError.
-    """
-    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
-    if storage_dtype is not None:
-        if np.dtype(storage_dtype) not in (np.float16, np.float32, np.float64):
-            raise ValueError(f"save_weights: storage_dtype must be float16, float32 or float64, got {storage_dtype!r}")
-        for key, value in arrays.items():
-            with np.errstate(over="ignore"):
-                arrays[key] = value.astype(storage_dtype)
-            if not np.isfinite(arrays[key]).all():
-                raise ValueError(f"save_weights: {key!r} does not fit in {storage_dtype} (largest |value| "
-                                 f"{np.abs(value).max():.3g})")
-    meta = dict(format=WEIGHTS_FORMAT, step=int(step), config=dataclasses.asdict(config), history=list(history))
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    _atomic_write(path, lambda f: np.savez(f, **arrays))
-
-
-def export_weights(checkpoint_path, weights_path, storage_dtype=None):
-    """Turn a training checkpoint into a weights file (drops the optimiser state; see ``save_weights``)."""
-    model = load_model(checkpoint_path)
-    meta = _read_npz(checkpoint_path, (CHECKPOINT_FORMAT,))[1]
-    save_weights(weights_path, model, config_from_meta(meta), meta["history"], meta["step"], storage_dtype)
-
+# ----------------------------------------------------------------------------------------- resuming
 
 def config_from_meta(meta):
     """The TrainConfig stored in a checkpoint's or weights file's meta dict (JSON lists back to tuples).
@@ -334,22 +160,35 @@ def config_from_meta(meta):
     return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()})
 
 
-def load_model(path):
-    """The model stored in a checkpoint or weights file, in eval mode (for inference)."""
-    files, meta = _read_npz(path, (CHECKPOINT_FORMAT, WEIGHTS_FORMAT))
+def _saved_config(path, meta):
     try:
-        model = build_model(config_from_meta(meta))
+        return config_from_meta(meta)
     except (AttributeError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path!r} describes no model deconvlab can build: {exc}") from None
-    try:
-        dtype = model_dtype(model)  # weights may be stored in float16 (save_weights)
-        model.load_state_dict({k[len("model/"):]: v.astype(dtype) if v.dtype == np.float16 else v
-                               for k, v in files.items() if k.startswith("model/")})
-    except (RuntimeError, ValueError) as exc:
-        detail = "; ".join(line.strip() for line in str(exc).splitlines())
-        raise ValueError(f"{path!r} holds parameters that do not fit its own model: {detail}") from None
-    model.eval()
-    return model
+        raise InputError("train", "holds settings deconvlab cannot read: {detail}", subject=path,
+                         detail=exc) from None
+
+
+def check_resumable(path, meta, config):
+    """InputError naming the settings in which ``config`` differs from the checkpoint's (``meta``), other than
+    those of RESUMABLE_CHANGES (a longer ``steps`` also stretches the cosine schedule to the new total)."""
+    saved = dataclasses.asdict(_saved_config(path, meta))
+    wanted = dataclasses.asdict(config)
+    changed = [f"{k}: {saved[k]!r} -> {wanted[k]!r}" for k in saved
+               if k not in RESUMABLE_CHANGES and saved[k] != wanted[k]]
+    if changed:
+        raise InputError("train", "cannot resume from {path!r} with different settings ({changes}); only {a}, {b}, "
+                         "{c} may change", path=path, changes="; ".join(changed),
+                         a=Setting("steps"), b=Setting("eval_every"), c=Setting("checkpoint_every"))
+
+
+def resumed_config(out_dir, **given):
+    """The settings of the run in ``out_dir`` (its checkpoint.npz), with the ``given`` ones put over them: what
+    ``deconvlab train --resume`` trains with when options are left out. Missing or damaged checkpoint:
+    FileNotFoundError or ValueError naming it."""
+    path = os.path.join(out_dir, "checkpoint.npz")
+    meta = load_checkpoint(path)[0]
+    saved = dataclasses.asdict(_saved_config(path, meta))
+    return TrainConfig(**{**saved, **given})
 
 
 # ----------------------------------------------------------------------------------------- the loop
@@ -364,22 +203,118 @@ def _make_optimizer(config, model):
     return opt, sched
 
 
-def check_resumable(path, meta, config):
-    """ValueError naming the settings in which ``config`` differs from the checkpoint's (``meta``), other than
-    those of RESUMABLE_CHANGES (a longer ``steps`` also stretches the cosine schedule to the new total)."""
-    try:
-        saved = dataclasses.asdict(config_from_meta(meta))
-    except (AttributeError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path!r} holds settings deconvlab cannot read: {exc}") from None
-    wanted = dataclasses.asdict(config)
-    changed = [
-        f"{k}: {saved[k]!r} -> {wanted[k]!r}" for k in saved if k not in RESUMABLE_CHANGES and saved[k] != wanted[k]
-    ]
-    if changed:
-        raise ValueError(
-            f"cannot resume from {path!r} with different settings ({'; '.join(changed)}); "
-            f"only {', '.join(RESUMABLE_CHANGES)} may change"
-        )
+def _remove_stale_temporaries(out_dir):
+    """Delete the temporary files a killed run left in ``out_dir`` (what ``atomic_write`` had not renamed yet)."""
+    for name in ("checkpoint.npz", "history.csv", "history.png"):
+        for stale in glob.glob(os.path.join(glob.escape(out_dir), f".{name}.*.tmp")):
+            os.unlink(stale)
+
+
+class _Run:
+    """The state of one training run: model, optimiser, scheduler, batch source, generators and logs."""
+
+    def __init__(self, config, out_dir, images, eval_images):
+        self.config, self.out_dir = config, out_dir
+        self.checkpoint_path = os.path.join(out_dir, "checkpoint.npz")
+        self.val_x = eval_set(eval_images, config.eval_crops, config.patch_size)
+        self.val_m = eval_masks("center", self.val_x.shape[0], config.patch_size)
+        self.model = build_model(config)
+        self.opt, self.sched = _make_optimizer(config, self.model)
+        self.sampler = data.PatchSampler(images, patch_size=config.patch_size, batch_size=config.batch_size,
+                                         seed=config.seed)
+        self.rng = np.random.default_rng(config.seed + 1)
+        self.history, self.step, self.elapsed = [], 0, 0.0
+        self.losses, self.norms = [], []  # the per-step values since the last history entry
+
+    def restore(self, meta, model_state, opt_state):
+        """Continue from a checkpoint (already checked to have this run's settings)."""
+        try:
+            self.model.load_state_dict(model_state)
+            self.opt.load_state_dict(opt_state)
+            if self.sched is not None and meta["scheduler"] is not None:
+                self.sched.load_state_dict(meta["scheduler"])
+                self.sched.T_max = self.config.steps
+            self.sampler.rng.bit_generator.state = meta["rngs"]["sampler"]
+            self.rng.bit_generator.state = meta["rngs"]["train"]
+        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+            detail = "; ".join(line.strip() for line in str(exc).splitlines())
+            raise InputError("train", "cannot resume from {path!r}: {kind}: {detail}", path=self.checkpoint_path,
+                             kind=type(exc).__name__, detail=detail) from None
+        self.history, self.step = meta["history"], meta["step"]
+        self.losses = list(meta.get("pending", {}).get("losses", []))
+        self.norms = list(meta.get("pending", {}).get("grad_norms", []))
+        self.elapsed = self.history[-1]["seconds"] if self.history else 0.0
+
+    def _stop_unless_finite(self, value, what):
+        if not np.all(np.isfinite(value)):
+            shown = f" became {value}" if np.ndim(value) == 0 else " became NaN or infinite"
+            raise TrainingDiverged(f"{what}{shown} at step {self.step + 1}; the last checkpoint "
+                                   f"({self.checkpoint_path}) is kept. Try a lower --lr.")
+
+    def train_step(self):
+        """One optimisation step on a fresh batch; stops the run with TrainingDiverged on a NaN or inf."""
+        config = self.config
+        x = augment(self.sampler.sample(), self.rng).astype(config.dtype)
+        m = _sample_masks(config, self.rng, x.shape[0], config.patch_size).astype(config.dtype)
+        self.model.train()
+        with _overflow_ends_as_divergence():
+            loss = masked_loss(self.model(x, m), x, m, config.l1_weight)
+        value = float(loss.item())
+        self._stop_unless_finite(value, "loss")
+        self.opt.zero_grad()
+        with _overflow_ends_as_divergence():
+            loss.backward()
+            norm = optim.clip_grad_norm(self.model.parameters(), config.clip_grad_norm or float("inf"))
+        self._stop_unless_finite(norm, "the gradient norm")
+        self.norms.append(norm)
+        with _overflow_ends_as_divergence():
+            self.opt.step()
+        for p in self.model.parameters():
+            self._stop_unless_finite(p.data, "a parameter")
+        if self.sched is not None:
+            self.sched.step()
+        self.step += 1
+        self.losses.append(value)
+
+    def evaluate(self, clock_start):
+        """Log the mean loss since the last entry and the held-out centre-hole PSNR; returns that PSNR."""
+        self.model.eval()
+        psnr = metrics.pooled_hole_psnr(predict(self.model, self.val_x, self.val_m), self.val_x,
+                                        self.val_m[:, 0] > 0.5)
+        self.history.append(dict(step=self.step, seconds=round(time.perf_counter() - clock_start, 3),
+                                 loss=float(np.mean(self.losses)), grad_norm=round(float(np.max(self.norms)), 4),
+                                 center_hole_psnr=round(float(psnr), 4)))
+        self.losses, self.norms = [], []
+        return psnr
+
+    def save(self):
+        """The checkpoint, then the history (so an interrupted run keeps its curve up to the checkpoint)."""
+        save_checkpoint(self.checkpoint_path, self.model, self.opt, self.sched, self.step,
+                        {"sampler": self.sampler.rng, "train": self.rng}, self.history, self.config,
+                        pending={"losses": self.losses, "grad_norms": self.norms})
+        write_history(self.history, self.out_dir)
+
+
+def _overflow_ends_as_divergence():
+    """NumPy's overflow warnings silenced: an overflow ends as a NaN or inf that stops the run."""
+    return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+
+
+def _check_resume(run, resume):
+    """Load the checkpoint into ``run`` when resuming from one; InputError if its settings differ or it is
+    already at (or past) the run's last step."""
+    if not resume:
+        return
+    _remove_stale_temporaries(run.out_dir)
+    if not os.path.exists(run.checkpoint_path):
+        return
+    meta, model_state, opt_state = load_checkpoint(run.checkpoint_path)
+    check_resumable(run.checkpoint_path, meta, run.config)
+    if meta["step"] >= run.config.steps:
+        raise InputError("train", "the run in {out!r} is already at step {step} of {steps}; pass a larger {name} "
+                         "to continue it", out=run.out_dir, step=meta["step"], steps=run.config.steps,
+                         name=Setting("steps"))
+    run.restore(meta, model_state, opt_state)
 
 
 def train(config, out_dir, resume=False, images=None, eval_images=None, progress=True, log=print):
@@ -389,125 +324,47 @@ def train(config, out_dir, resume=False, images=None, eval_images=None, progress
     ``eval_images``: images for the periodic evaluation (default: the bundled held-out photos; only measured,
     never used to choose or stop, so training never sees them). Returns (model, history).
     With ``resume``, continues from ``out_dir``/checkpoint.npz (if there is one) with the same settings, except
-    those of RESUMABLE_CHANGES; the parameters are then bit-identical to an uninterrupted run's, and temporary
-    files left by a killed run are removed. Every file is written atomically: a run killed at any moment
-    leaves the previous checkpoint intact. A NaN or infinite loss, gradient norm or parameter stops the run
-    with TrainingDiverged (the last checkpoint, saved before, holds finite values).
+    those of RESUMABLE_CHANGES, and with more ``steps`` than it has done (InputError otherwise); the parameters
+    are then bit-identical to an uninterrupted run's, and temporary files left by a killed run are removed.
+    Every file is written atomically: a run killed at any moment leaves the previous checkpoint intact. A NaN
+    or infinite loss, gradient norm or parameter stops the run with TrainingDiverged (the last checkpoint,
+    saved before, holds finite values).
     """
     from tqdm.auto import tqdm
 
     os.makedirs(out_dir, exist_ok=True)
-    ckpt_path = os.path.join(out_dir, "checkpoint.npz")
     images = training_images() if images is None else images
     eval_images = list(data.bundled_photos("test").values()) if eval_images is None else eval_images
-    val_x = eval_set(eval_images, config.eval_crops, config.patch_size)
-    val_m = eval_masks("center", val_x.shape[0], config.patch_size)
-
-    model = build_model(config)
-    opt, sched = _make_optimizer(config, model)
-    sampler = data.PatchSampler(images, patch_size=config.patch_size, batch_size=config.batch_size, seed=config.seed)
-    rng = np.random.default_rng(config.seed + 1)
-    history, step, elapsed = [], 0, 0.0
-    running, norms = [], []
-    if resume:
-        _remove_stale_temporaries(out_dir)
-    if resume and os.path.exists(ckpt_path):
-        meta, model_state, opt_state = load_checkpoint(ckpt_path)
-        check_resumable(ckpt_path, meta, config)
-        try:
-            model.load_state_dict(model_state)
-            opt.load_state_dict(opt_state)
-            if sched is not None and meta["scheduler"] is not None:
-                sched.load_state_dict(meta["scheduler"])
-                sched.T_max = config.steps
-            sampler.rng.bit_generator.state = meta["rngs"]["sampler"]
-            rng.bit_generator.state = meta["rngs"]["train"]
-        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
-            detail = "; ".join(line.strip() for line in str(exc).splitlines())
-            raise ValueError(f"cannot resume from {ckpt_path!r}: {type(exc).__name__}: {detail}") from None
-        history, step = meta["history"], meta["step"]
-        running = list(meta.get("pending", {}).get("losses", []))
-        norms = list(meta.get("pending", {}).get("grad_norms", []))
-        elapsed = history[-1]["seconds"] if history else 0.0
-        log(f"resumed from {ckpt_path} at step {step}")
-    dtype = np.dtype(config.dtype)
-
-    def checkpoint():
-        save_checkpoint(ckpt_path, model, opt, sched, step, {"sampler": sampler.rng, "train": rng}, history, config,
-                        pending={"losses": running, "grad_norms": norms})
-
-    bar = tqdm(total=config.steps, initial=step, disable=not progress, desc="training", unit="step")
-    start = time.perf_counter() - elapsed
-    quiet = lambda: np.errstate(over="ignore", invalid="ignore", divide="ignore")  # overflow ends as TrainingDiverged
+    run = _Run(config, out_dir, images, eval_images)
+    _check_resume(run, resume)
+    if run.step:
+        log(f"resumed from {run.checkpoint_path} at step {run.step}")
+    bar = tqdm(total=config.steps, initial=run.step, disable=not progress, desc="training", unit="step")
+    clock_start = time.perf_counter() - run.elapsed
     try:
-        while step < config.steps:
-            x = augment(sampler.sample(), rng).astype(dtype)
-            m = _sample_masks(config, rng, x.shape[0], config.patch_size).astype(dtype)
-            model.train()
-            with quiet():
-                loss = masked_loss(model(x, m), x, m, config.l1_weight)
-            value = float(loss.item())
-            if not np.isfinite(value):
-                raise TrainingDiverged(
-                    f"loss became {value} at step {step + 1}; the last checkpoint ({ckpt_path}) is kept. "
-                    "Try a lower --lr."
-                )
-            opt.zero_grad()
-            with quiet():
-                loss.backward()
-                norm = optim.clip_grad_norm(model.parameters(), config.clip_grad_norm or float("inf"))
-            if not np.isfinite(norm):
-                raise TrainingDiverged(
-                    f"the gradient norm became {norm} at step {step + 1}; the last checkpoint ({ckpt_path}) is kept. "
-                    "Try a lower --lr."
-                )
-            norms.append(norm)
-            with quiet():
-                opt.step()
-            if not all(np.isfinite(p.data).all() for p in model.parameters()):
-                raise TrainingDiverged(
-                    f"a parameter became NaN or infinite at step {step + 1}; the last checkpoint ({ckpt_path}) is "
-                    "kept. Try a lower --lr."
-                )
-            if sched is not None:
-                sched.step()
-            step += 1
-            running.append(value)
+        while run.step < config.steps:
+            run.train_step()
             bar.update(1)
-            if step % config.eval_every == 0 or step == config.steps:
-                model.eval()
-                psnr = metrics.pooled_hole_psnr(predict(model, val_x, val_m), val_x, val_m[:, 0] > 0.5)
-                history.append(
-                    dict(step=step, seconds=round(time.perf_counter() - start, 3), loss=float(np.mean(running)),
-                         grad_norm=round(float(np.max(norms)), 4), center_hole_psnr=round(float(psnr), 4))
-                )
-                running, norms = [], []
-                bar.set_postfix(loss=f"{history[-1]['loss']:.4f}", hole_psnr=f"{psnr:.2f} dB")
-            if step % config.checkpoint_every == 0 or step == config.steps:
-                checkpoint()
-                write_history(history, out_dir)  # an interrupted run keeps its curve up to the checkpoint
+            if run.step % config.eval_every == 0 or run.step == config.steps:
+                psnr = run.evaluate(clock_start)
+                bar.set_postfix(loss=f"{run.history[-1]['loss']:.4f}", hole_psnr=f"{psnr:.2f} dB")
+            if run.step % config.checkpoint_every == 0 or run.step == config.steps:
+                run.save()
     finally:
         bar.close()
-    model.eval()
-    return model, history
+    run.model.eval()
+    return run.model, run.history
 
 
 def write_history(history, out_dir):
-    """history.csv (step, seconds, loss, centre-hole PSNR) and history.png (both curves), written atomically."""
+    """history.csv (step, seconds, loss, grad_norm, centre-hole PSNR) and history.png (both curves), atomically."""
     if not history:
         return
-    fields = list(history[0])
-
-    def write_csv(f):
-        import io
-
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(history)
-        f.write(text.getvalue().encode())
-
-    _atomic_write(os.path.join(out_dir, "history.csv"), write_csv)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(history[0]))
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write(os.path.join(out_dir, "history.csv"), lambda f: f.write(text.getvalue().encode()), make_folder=True)
     plot_history(history, os.path.join(out_dir, "history.png"))
 
 
@@ -532,5 +389,5 @@ def plot_history(history, path, reference=None):
     ax2.set_xlabel("minutes")
     ax2.set_ylabel("held-out centre-hole PSNR (dB)")
     fig.tight_layout()
-    _atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100), make_folder=True)
     plt.close(fig)

@@ -40,7 +40,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import deconvlab.functional as F
-from deconvlab import baselines, data, masks, metrics, models, no_grad, optim, train
+from deconvlab import baselines, data, evaluation, masks, metrics, models, no_grad, optim, train
 
 SMOKE = os.environ.get("SMOKE", "0") not in ("", "0")
 rng = np.random.default_rng(0)
@@ -225,14 +225,14 @@ report("hole MSE, last 3 steps / first 3 steps", last / first, "< 1: the loss we
 
 # %%
 n_eval = 16 if SMOKE else 96
-crops = train.eval_set(list(data.bundled_photos("test").values()), n_crops=n_eval, patch_size=patch)
+crops = evaluation.eval_set(list(data.bundled_photos("test").values()), n_crops=n_eval, patch_size=patch)
 print(f"{'mask':<10} {'SeedNetFixed':>12} {'mean fill':>12} {'harmonic':>12}   (pooled hole PSNR, dB)")
 scores, shown = {}, {}
 for kind in ("bernoulli", "strokes", "center"):
-    hole = train.eval_masks(kind, n_eval, patch)
+    hole = evaluation.eval_masks(kind, n_eval, patch)
     holes = hole[:, 0] > 0.5
     filled = {
-        "SeedNetFixed": train.predict(net, crops, hole),
+        "SeedNetFixed": models.predict(net, crops, hole),
         "mean fill": baselines.fill_batch("mean", crops, holes),
         "harmonic": baselines.fill_batch("harmonic", crops, holes),
     }

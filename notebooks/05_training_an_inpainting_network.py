@@ -150,9 +150,9 @@ lr = 2e-3
 eval_every = 10 if SMOKE else 50
 
 test_images = list(data.bundled_photos("test").values())
-val_x = train.eval_set(test_images, n_crops=32 if SMOKE else 64, patch_size=patch)
-val_m = train.eval_masks("center", val_x.shape[0], patch)
-before = train.predict(net, val_x, val_m)  # the untrained network, for the pictures below
+val_x = evaluation.eval_set(test_images, n_crops=32 if SMOKE else 64, patch_size=patch)
+val_m = evaluation.eval_masks("center", val_x.shape[0], patch)
+before = models.predict(net, val_x, val_m)  # the untrained network, for the pictures below
 
 opt = optim.Adam(net.parameters(), lr=lr)
 schedule = optim.CosineAnnealingLR(opt, T_max=steps, eta_min=0.02 * lr)
@@ -173,7 +173,7 @@ for step in range(1, steps + 1):
     losses.append(loss.item())
     if step % eval_every == 0 or step == steps:
         net.eval()
-        psnr = metrics.pooled_hole_psnr(train.predict(net, val_x, val_m), val_x, val_m[:, 0] > 0.5)
+        psnr = metrics.pooled_hole_psnr(models.predict(net, val_x, val_m), val_x, val_m[:, 0] > 0.5)
         checkpoints.append((step, psnr))
         print(f"step {step:4d}  loss (mean of last {eval_every}) {np.mean(losses[-eval_every:]):.5f}  "
               f"held-out centre-hole PSNR {psnr:5.2f} dB   {time.perf_counter() - start:5.1f} s")
@@ -205,7 +205,7 @@ plt.show()
 # ## 5. Before and after, on photos the network has never seen
 
 # %%
-after = train.predict(net, val_x, val_m)
+after = models.predict(net, val_x, val_m)
 show = [0, 5, 9, 14, 20, 27]
 fig, axes = plt.subplots(4, len(show), figsize=(12, 8.4))
 for col, i in enumerate(show):

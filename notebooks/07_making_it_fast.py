@@ -108,7 +108,7 @@ for s, p in [(1, 0), (1, 1), (2, 1)]:
 # compiles it on the very first run).
 #
 # The fast kernel uses all cores: it splits the batch into one part per core, and each core runs its part's
-# copies and matrix products from start to end, with BLAS single-threaded inside (`deconvlab/kernels/_parts.py`
+# copies and matrix products from start to end, with BLAS single-threaded inside (`deconvlab/parallel.py`
 # says why). With threadpoolctl's `threadpool_limits(1)` it runs in one part on one core, and we time that too
 # (and PyTorch with `torch.set_num_threads(1)`), which shows what the extra cores buy — and, on a machine busy
 # with other work, what they can cost: a thread that has to wait for a core held by another program can make the

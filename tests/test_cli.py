@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deconvlab import cli, data, inpainting, train
+from deconvlab import checkpoints, cli, data, inpainting, train
 
 
 
@@ -20,7 +20,7 @@ def files(tmp_path_factory):
     """Inputs shared by the tests: a tiny model, a 20x24 photo (PNG and JPEG), masks, a folder of photos."""
     root = tmp_path_factory.mktemp("inputs")
     cfg = train.TrainConfig(width=4)
-    train.save_weights(root / "tiny.npz", train.build_model(cfg), cfg)
+    checkpoints.save_weights(root / "tiny.npz", train.build_model(cfg), cfg)
     rng = np.random.default_rng(0)
     rgb = (rng.random((20, 24, 3)) * 255).astype(np.uint8)
     Image.fromarray(rgb).save(root / "photo.png")
@@ -139,7 +139,7 @@ def test_train_a_few_steps_then_resume_longer(files, tmp_path, capsys):
                          "--data", files / "photos")
     assert code == 0, err
     assert "resumed from" in out and "step 4: loss" in out
-    assert train.load_checkpoint(out_dir / "checkpoint.npz")[0]["step"] == 4
+    assert checkpoints.load_checkpoint(out_dir / "checkpoint.npz")[0]["step"] == 4
     code, _, err = run(capsys, "train", "--out", out_dir, "--resume", "--steps", 3, "--quiet")
     assert_one_line_error(code, err, "is already at step 4 of 3; pass a larger --steps to continue it")
     code, _, err = run(capsys, "train", "--out", out_dir, "--resume", "--width", 8, "--quiet")
@@ -150,7 +150,7 @@ def test_train_a_few_steps_then_resume_longer(files, tmp_path, capsys):
     assert (out_dir / "checkpoint.npz").read_bytes() == before
     code, out, err = run(capsys, "train", "--out", out_dir, "--steps", 2, "--overwrite", *common)
     assert code == 0, err
-    assert train.load_checkpoint(out_dir / "checkpoint.npz")[0]["step"] == 2
+    assert checkpoints.load_checkpoint(out_dir / "checkpoint.npz")[0]["step"] == 2
 
 
 def test_a_coloured_or_mostly_white_mask_is_filled_with_a_one_line_warning(files, tmp_path, capsys):

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
 import deconvlab
-from deconvlab import cli, data, evaluation, kernels, masks, metrics, train
+from deconvlab import checkpoints, cli, data, evaluation, kernels, masks, metrics, train
 from deconvlab import functional as F
 
 
@@ -35,7 +35,7 @@ from deconvlab import functional as F
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory, tiny_model):
     path = tmp_path_factory.mktemp("model") / "tiny.npz"
-    train.save_weights(path, tiny_model, train.TrainConfig(width=4, start="mean"))
+    checkpoints.save_weights(path, tiny_model, train.TrainConfig(width=4, start="mean"))
     return path
 
 

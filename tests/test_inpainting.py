@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import deconvlab
-from deconvlab import inpainting, masks, metrics, no_grad, train
+from deconvlab import checkpoints, inpainting, masks, metrics, no_grad, parallel, train
 from deconvlab.baselines import harmonic_fill
 from deconvlab.models import InpaintNet
 
@@ -127,10 +127,10 @@ def test_tiles_of_one_size_go_through_the_network_together_one_per_thread(model,
     image = photo(h, w, seed=5)
     hole = masks.brush_strokes(h, w, seed=5, count=10)
     batches = {"1": [], "2": []}
-    predict = train.predict
+    predict = inpainting.predict
     for threads in ("1", "2"):
-        monkeypatch.setenv("DECONVLAB_NUM_THREADS", threads)
-        monkeypatch.setattr(train, "predict",
+        monkeypatch.setattr(parallel._state, "requested", int(threads))
+        monkeypatch.setattr(inpainting, "predict",
                             lambda net, x, *rest: (batches[threads].append(len(x)), predict(net, x, *rest))[1])
         batches[threads + " result"] = deconvlab.inpaint(image, hole, model=model, tile=inpainting.MIN_TILE)
     assert set(batches["1"]) == {1} and max(batches["2"]) == 2
@@ -224,7 +224,7 @@ def test_a_model_that_is_not_a_network_is_a_type_error():
 
 def test_a_model_can_be_given_as_the_path_of_its_file(model, tmp_path):
     config = train.TrainConfig(width=4, start="mean")
-    train.save_weights(tmp_path / "w.npz", model, config)
+    checkpoints.save_weights(tmp_path / "w.npz", model, config)
     image, hole = photo(16, 24), np.zeros((16, 24), dtype=bool)
     hole[4:9, 5:12] = True
     by_path = deconvlab.inpaint(image, hole, model=tmp_path / "w.npz")

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from deconvlab import optim, train
+from deconvlab import checkpoints, optim, train
 
 
 PLOT_HISTORY = train.plot_history
@@ -63,10 +63,10 @@ def test_a_short_run_writes_checkpoint_history_csv_and_plot(tmp_path, monkeypatc
     assert lines[0].split(",") == ["step", "seconds", "loss", "grad_norm", "center_hole_psnr"]
     assert len(lines) == 3
     assert (tmp_path / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    meta, state, opt_state = train.load_checkpoint(tmp_path / "checkpoint.npz")
+    meta, state, opt_state = checkpoints.load_checkpoint(tmp_path / "checkpoint.npz")
     assert meta["step"] == 4 and meta["history"] == history
     assert_same_parameters(state, parameters(model))
-    assert_same_parameters(parameters(train.load_model(tmp_path / "checkpoint.npz")), parameters(model))
+    assert_same_parameters(parameters(checkpoints.load_model(tmp_path / "checkpoint.npz")), parameters(model))
 
 
 def test_same_seed_gives_identical_parameters(tmp_path):
@@ -95,7 +95,7 @@ def test_resume_after_interruption_is_bit_identical_to_an_uninterrupted_run(tmp_
     with pytest.raises(Interrupt):
         run(config, tmp_path / "split")
     monkeypatch.setattr(train, "save_checkpoint", save)
-    assert train.load_checkpoint(tmp_path / "split" / "checkpoint.npz")[0]["step"] == 3
+    assert checkpoints.load_checkpoint(tmp_path / "split" / "checkpoint.npz")[0]["step"] == 3
     assert not (tmp_path / "split" / "history.csv").exists()  # the crash came before the history was written
     resumed, resumed_history = run(config, tmp_path / "split", resume=True)
 
@@ -150,7 +150,7 @@ DAMAGE = ["truncated", "random-bytes", "empty", "unrelated-npz", "json-less-meta
 @pytest.mark.parametrize("kind", DAMAGE)
 def test_a_damaged_or_foreign_checkpoint_is_a_value_error_naming_the_path(kind, good_checkpoint, tmp_path):
     path = _damaged(kind, good_checkpoint, tmp_path)
-    loaders = [train.load_model] if kind == "wrong-shapes" else [train.load_checkpoint, train.load_model]
+    loaders = [checkpoints.load_model] if kind == "wrong-shapes" else [checkpoints.load_checkpoint, checkpoints.load_model]
     for load in loaders:
         with pytest.raises(ValueError) as info:
             load(path)
@@ -160,27 +160,27 @@ def test_a_damaged_or_foreign_checkpoint_is_a_value_error_naming_the_path(kind, 
 
 def test_a_missing_checkpoint_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        train.load_checkpoint(tmp_path / "nothing.npz")
+        checkpoints.load_checkpoint(tmp_path / "nothing.npz")
 
 
 def test_weights_round_trip_and_are_not_a_checkpoint(tmp_path, good_checkpoint):
     weights = tmp_path / "weights.npz"
-    train.export_weights(good_checkpoint, weights)
+    checkpoints.export_weights(good_checkpoint, weights)
     umask = os.umask(0o022)
     os.umask(umask)
     assert os.stat(weights).st_mode & 0o777 == 0o666 & ~umask  # readable by all, as shipped weights must be
     assert os.listdir(tmp_path) == ["weights.npz"]
-    assert_same_parameters(parameters(train.load_model(weights)), parameters(train.load_model(good_checkpoint)))
+    assert_same_parameters(parameters(checkpoints.load_model(weights)), parameters(checkpoints.load_model(good_checkpoint)))
     with pytest.raises(ValueError, match="deconvlab-weights-1"):
-        train.load_checkpoint(weights)
+        checkpoints.load_checkpoint(weights)
 
 
 def test_half_precision_weights_are_half_the_size_and_load_as_the_rounded_parameters(tmp_path, good_checkpoint):
     full, half = tmp_path / "full.npz", tmp_path / "half.npz"
-    train.export_weights(good_checkpoint, full)
-    train.export_weights(good_checkpoint, half, storage_dtype="float16")
+    checkpoints.export_weights(good_checkpoint, full)
+    checkpoints.export_weights(good_checkpoint, half, storage_dtype="float16")
     assert os.path.getsize(half) < 0.6 * os.path.getsize(full)
-    original, loaded = parameters(train.load_model(full)), parameters(train.load_model(half))
+    original, loaded = parameters(checkpoints.load_model(full)), parameters(checkpoints.load_model(half))
     for key, value in original.items():
         assert loaded[key].dtype == value.dtype
         assert np.array_equal(loaded[key], value.astype(np.float16).astype(value.dtype))
@@ -190,7 +190,7 @@ def test_weights_outside_float16_range_are_refused(tmp_path):
     model = train.build_model(train.TrainConfig(width=2))
     model.out.bias.data[0] = 1e6
     with pytest.raises(ValueError, match="'model/out.bias' does not fit in float16"):
-        train.save_weights(tmp_path / "w.npz", model, train.TrainConfig(width=2), storage_dtype="float16")
+        checkpoints.save_weights(tmp_path / "w.npz", model, train.TrainConfig(width=2), storage_dtype="float16")
     assert os.listdir(tmp_path) == []
 
 
@@ -238,12 +238,12 @@ def test_sigkill_while_writing_checkpoints_leaves_a_loadable_checkpoint(tmp_path
             proc.wait()
         leftovers = [name for name in os.listdir(out) if name.endswith(".tmp")]
         assert len(leftovers) <= 1, leftovers  # the next resumed run removes what a killed one left
-        meta, state, _ = train.load_checkpoint(out / "checkpoint.npz")
+        meta, state, _ = checkpoints.load_checkpoint(out / "checkpoint.npz")
         assert meta["step"] >= steps[-1]
         steps.append(meta["step"])
         print(f"kill {attempt}: checkpoint at step {meta['step']}, half-written temporary files: {len(leftovers)}")
         assert all(np.isfinite(v).all() for v in state.values())
-        train.load_model(out / "checkpoint.npz")
+        checkpoints.load_model(out / "checkpoint.npz")
     assert steps[-1] > 0
 
 
@@ -257,7 +257,7 @@ def test_an_absurd_learning_rate_stops_with_training_diverged_and_keeps_the_last
     assert "checkpoint" in str(info.value) and "--lr" in str(info.value)
     ckpt = tmp_path / "checkpoint.npz"
     if ckpt.exists():  # whatever was saved before the blow-up holds finite numbers only
-        assert all(np.isfinite(v).all() for v in train.load_checkpoint(ckpt)[1].values())
+        assert all(np.isfinite(v).all() for v in checkpoints.load_checkpoint(ckpt)[1].values())
 
 
 def test_a_nan_loss_stops_training_and_the_checkpoint_before_it_stays_usable(tmp_path, monkeypatch):
@@ -272,7 +272,7 @@ def test_a_nan_loss_stops_training_and_the_checkpoint_before_it_stays_usable(tmp
     monkeypatch.setattr(train, "masked_loss", nan_at_step_3)
     with pytest.raises(train.TrainingDiverged, match=r"loss became nan at step 3; the last checkpoint \(.*\) is kept"):
         run(tiny_config(steps=4, checkpoint_every=2), tmp_path)
-    meta, state, _ = train.load_checkpoint(tmp_path / "checkpoint.npz")
+    meta, state, _ = checkpoints.load_checkpoint(tmp_path / "checkpoint.npz")
     assert meta["step"] == 2 and all(np.isfinite(v).all() for v in state.values())
 
 
@@ -304,14 +304,14 @@ def test_the_default_start_is_harmonic_and_files_without_one_hold_mean_start_net
     assert train.TrainConfig().start == "harmonic"
     config = tiny_config(start="mean")
     model = train.build_model(config)
-    train.save_weights(tmp_path / "w.npz", model, config)
+    checkpoints.save_weights(tmp_path / "w.npz", model, config)
     with np.load(tmp_path / "w.npz") as z:
         arrays = dict(z)
     meta = json.loads(arrays["meta"].tobytes().decode())
     del meta["config"]["start"]  # as written before the setting existed
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     np.savez(tmp_path / "old.npz", **arrays)
-    assert train.load_model(tmp_path / "old.npz").start == "mean"
+    assert checkpoints.load_model(tmp_path / "old.npz").start == "mean"
 
 
 @pytest.mark.parametrize("field, value", [

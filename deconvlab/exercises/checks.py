@@ -28,14 +28,30 @@ class CheckFailed(AssertionError):
 
 
 class Check:
-    """One graded property: ``exercise``, ``name``, the student ``functions`` it needs, and ``run``."""
+    """One graded property: ``exercise``, ``name``, the student ``functions`` it needs, and ``run``.
 
-    def __init__(self, exercise, run):
+    ``run(*functions)`` calls the check with the student's functions (in the order of ``functions``); a
+    property check (one with ``strategies``) runs as a Hypothesis property, the other arguments drawn from
+    the strategies of the same names.
+    """
+
+    def __init__(self, exercise, fn, strategies):
         self.exercise = exercise
-        self.name = run.__name__
-        self.functions = tuple(inspect.signature(run).parameters)
-        self.description = inspect.getdoc(run)
-        self.run = run
+        self.name = fn.__name__
+        self.functions = tuple(p for p in inspect.signature(fn).parameters if p not in strategies)
+        self.description = inspect.getdoc(fn)
+        self._fn, self._strategies = fn, strategies
+
+    def run(self, *functions):
+        student = dict(zip(self.functions, functions))
+        if not self._strategies:
+            return self._fn(**student)
+
+        @_property(**self._strategies)
+        def example(**drawn):
+            self._fn(**student, **drawn)
+
+        example()
 
     def __repr__(self):
         return f"<Check {self.exercise}.{self.name}>"
@@ -44,12 +60,17 @@ class Check:
 CHECKS = OrderedDict()
 
 
-def check(exercise):
-    """Register the decorated function as a check of ``exercise`` (in the order of definition)."""
+def check(exercise, **strategies):
+    """Register the decorated function as a check of ``exercise`` (in the order of definition).
 
-    def register(run):
-        CHECKS.setdefault(exercise, []).append(Check(exercise, run))
-        return run
+    Its parameters are the student's functions it needs, by name, and with ``strategies`` (Hypothesis
+    strategies by parameter name) the values each example draws: ``@check("mse", problem=loss_problems())``
+    over ``def f(mse, problem)`` checks ``mse`` on MAX_EXAMPLES drawn problems.
+    """
+
+    def register(fn):
+        CHECKS.setdefault(exercise, []).append(Check(exercise, fn, strategies))
+        return fn
 
     return register
 
@@ -135,142 +156,97 @@ def _rel_error(a, b):
 
 # conv2d_literal -----------------------------------------------------------------------------------
 
-@check("conv2d_literal")
-def full_output_shape(conv2d_literal):
+@check("conv2d_literal", P=sides, Q=sides, K=kernel_sides, L=kernel_sides, seed=seeds)
+def full_output_shape(conv2d_literal, P, Q, K, L, seed):
     """x (P, Q) and h (K, L) give y of shape (P+K−1, Q+L−1)."""
-
-    @_property(P=sides, Q=sides, K=kernel_sides, L=kernel_sides, seed=seeds)
-    def run(P, Q, K, L, seed):
-        x, h = _normal(seed, (P, Q), (K, L))
-        _array(_call(conv2d_literal, x, h), "conv2d_literal(x, h)", (P + K - 1, Q + L - 1))
-
-    run()
+    x, h = _normal(seed, (P, Q), (K, L))
+    _array(_call(conv2d_literal, x, h), "conv2d_literal(x, h)", (P + K - 1, Q + L - 1))
 
 
-@check("conv2d_literal")
-def matches_seed_conv2d(conv2d_literal):
+@check("conv2d_literal", P=sides, Q=sides, K=kernel_sides, L=kernel_sides, seed=seeds)
+def matches_seed_conv2d(conv2d_literal, P, Q, K, L, seed):
     """y(i,j) = Σ_p Σ_q x(p,q)·h(i−p, j−q), as deconvlab.reference.seed_conv2d computes it."""
-
-    @_property(P=sides, Q=sides, K=kernel_sides, L=kernel_sides, seed=seeds)
-    def run(P, Q, K, L, seed):
-        x, h = _normal(seed, (P, Q), (K, L))
-        expected = reference.seed_conv2d(x, h)
-        y = _array(_call(conv2d_literal, x, h), "conv2d_literal(x, h)", expected.shape)
-        _close(y, expected, f"conv2d_literal(x {x.shape}, h {h.shape}) against the article's formula")
-
-    run()
+    x, h = _normal(seed, (P, Q), (K, L))
+    expected = reference.seed_conv2d(x, h)
+    y = _array(_call(conv2d_literal, x, h), "conv2d_literal(x, h)", expected.shape)
+    _close(y, expected, f"conv2d_literal(x {x.shape}, h {h.shape}) against the article's formula")
 
 
-@check("conv2d_literal")
-def delta_kernel_shifts_input(conv2d_literal):
+@check("conv2d_literal", P=sides, Q=sides, K=kernel_sides, L=kernel_sides, data=st.data(), seed=seeds)
+def delta_kernel_shifts_input(conv2d_literal, P, Q, K, L, data, seed):
     """A kernel that is 1 at (a, b) and 0 elsewhere moves x down by a rows and right by b columns."""
-
-    @_property(P=sides, Q=sides, K=kernel_sides, L=kernel_sides, data=st.data(), seed=seeds)
-    def run(P, Q, K, L, data, seed):
-        a, b = data.draw(st.integers(0, K - 1), label="a"), data.draw(st.integers(0, L - 1), label="b")
-        (x,) = _normal(seed, (P, Q))
-        h = np.zeros((K, L))
-        h[a, b] = 1.0
-        expected = np.zeros((P + K - 1, Q + L - 1))
-        expected[a : a + P, b : b + Q] = x
-        y = _array(_call(conv2d_literal, x, h), "conv2d_literal(x, delta)", expected.shape)
-        _close(y, expected, f"conv2d_literal(x {x.shape}, delta at ({a}, {b}) in a {K}x{L} kernel)")
-
-    run()
+    a, b = data.draw(st.integers(0, K - 1), label="a"), data.draw(st.integers(0, L - 1), label="b")
+    (x,) = _normal(seed, (P, Q))
+    h = np.zeros((K, L))
+    h[a, b] = 1.0
+    expected = np.zeros((P + K - 1, Q + L - 1))
+    expected[a : a + P, b : b + Q] = x
+    y = _array(_call(conv2d_literal, x, h), "conv2d_literal(x, delta)", expected.shape)
+    _close(y, expected, f"conv2d_literal(x {x.shape}, delta at ({a}, {b}) in a {K}x{L} kernel)")
 
 
-@check("conv2d_literal")
-def is_commutative(conv2d_literal):
+@check("conv2d_literal", P=sides, Q=sides, K=kernel_sides, L=kernel_sides, seed=seeds)
+def is_commutative(conv2d_literal, P, Q, K, L, seed):
     """A true convolution commutes: conv(x, h) == conv(h, x) (a cross-correlation does not)."""
-
-    @_property(P=sides, Q=sides, K=kernel_sides, L=kernel_sides, seed=seeds)
-    def run(P, Q, K, L, seed):
-        x, h = _normal(seed, (P, Q), (K, L))
-        shape = (P + K - 1, Q + L - 1)
-        xh = _array(_call(conv2d_literal, x, h), "conv2d_literal(x, h)", shape)
-        hx = _array(_call(conv2d_literal, h, x), "conv2d_literal(h, x)", shape)
-        _close(xh, hx, f"conv2d_literal(x {x.shape}, h {h.shape}) against conv2d_literal(h, x)")
-
-    run()
+    x, h = _normal(seed, (P, Q), (K, L))
+    shape = (P + K - 1, Q + L - 1)
+    xh = _array(_call(conv2d_literal, x, h), "conv2d_literal(x, h)", shape)
+    hx = _array(_call(conv2d_literal, h, x), "conv2d_literal(h, x)", shape)
+    _close(xh, hx, f"conv2d_literal(x {x.shape}, h {h.shape}) against conv2d_literal(h, x)")
 
 
-@check("conv2d_literal")
-def is_linear_in_x(conv2d_literal):
+@check("conv2d_literal", P=sides, Q=sides, K=kernel_sides, L=kernel_sides, seed=seeds)
+def is_linear_in_x(conv2d_literal, P, Q, K, L, seed):
     """conv(α·x₁ + β·x₂, h) == α·conv(x₁, h) + β·conv(x₂, h)."""
-
-    @_property(P=sides, Q=sides, K=kernel_sides, L=kernel_sides, seed=seeds)
-    def run(P, Q, K, L, seed):
-        x1, x2, h, (alpha, beta) = _normal(seed, (P, Q), (P, Q), (K, L), (2,))
-        shape = (P + K - 1, Q + L - 1)
-        combined = _array(_call(conv2d_literal, alpha * x1 + beta * x2, h), "conv2d_literal(αx₁ + βx₂, h)", shape)
-        y1 = _array(_call(conv2d_literal, x1, h), "conv2d_literal(x₁, h)", shape)
-        y2 = _array(_call(conv2d_literal, x2, h), "conv2d_literal(x₂, h)", shape)
-        _close(combined, alpha * y1 + beta * y2, "conv(αx₁ + βx₂, h) against αconv(x₁, h) + βconv(x₂, h)")
-
-    run()
+    x1, x2, h, (alpha, beta) = _normal(seed, (P, Q), (P, Q), (K, L), (2,))
+    shape = (P + K - 1, Q + L - 1)
+    combined = _array(_call(conv2d_literal, alpha * x1 + beta * x2, h), "conv2d_literal(αx₁ + βx₂, h)", shape)
+    y1 = _array(_call(conv2d_literal, x1, h), "conv2d_literal(x₁, h)", shape)
+    y2 = _array(_call(conv2d_literal, x2, h), "conv2d_literal(x₂, h)", shape)
+    _close(combined, alpha * y1 + beta * y2, "conv(αx₁ + βx₂, h) against αconv(x₁, h) + βconv(x₂, h)")
 
 
 # conv_transpose2d_scatter -------------------------------------------------------------------------
 
-@check("conv_transpose2d_scatter")
-def stamped_output_shape(conv_transpose2d_scatter):
+@check("conv_transpose2d_scatter", P=sides, Q=sides, K=kernel_sides, L=kernel_sides, s=strides, seed=seeds)
+def stamped_output_shape(conv_transpose2d_scatter, P, Q, K, L, s, seed):
     """x (P, Q), k (K, L) and stride s give y of shape ((P−1)s + K, (Q−1)s + L)."""
-
-    @_property(P=sides, Q=sides, K=kernel_sides, L=kernel_sides, s=strides, seed=seeds)
-    def run(P, Q, K, L, s, seed):
-        x, k = _normal(seed, (P, Q), (K, L))
-        shape = ((P - 1) * s + K, (Q - 1) * s + L)
-        _array(_call(conv_transpose2d_scatter, x, k, stride=s), f"conv_transpose2d_scatter(x, k, stride={s})", shape)
-
-    run()
+    x, k = _normal(seed, (P, Q), (K, L))
+    shape = ((P - 1) * s + K, (Q - 1) * s + L)
+    _array(_call(conv_transpose2d_scatter, x, k, stride=s), f"conv_transpose2d_scatter(x, k, stride={s})", shape)
 
 
-@check("conv_transpose2d_scatter")
-def matches_seed_deconv2d(conv_transpose2d_scatter):
+@check("conv_transpose2d_scatter", P=sides, Q=sides, K=kernel_sides, L=kernel_sides, s=strides, seed=seeds)
+def matches_seed_deconv2d(conv_transpose2d_scatter, P, Q, K, L, s, seed):
     """y(i,j) = Σ_p Σ_q x(p,q)·k(i − s·p, j − s·q), as deconvlab.reference.seed_deconv2d computes it."""
-
-    @_property(P=sides, Q=sides, K=kernel_sides, L=kernel_sides, s=strides, seed=seeds)
-    def run(P, Q, K, L, s, seed):
-        x, k = _normal(seed, (P, Q), (K, L))
-        expected = reference.seed_deconv2d(x, k, stride=s)
-        y = _array(_call(conv_transpose2d_scatter, x, k, stride=s), "conv_transpose2d_scatter", expected.shape)
-        _close(y, expected, f"conv_transpose2d_scatter(x {x.shape}, k {k.shape}, stride={s}) against the formula")
-
-    run()
+    x, k = _normal(seed, (P, Q), (K, L))
+    expected = reference.seed_deconv2d(x, k, stride=s)
+    y = _array(_call(conv_transpose2d_scatter, x, k, stride=s), "conv_transpose2d_scatter", expected.shape)
+    _close(y, expected, f"conv_transpose2d_scatter(x {x.shape}, k {k.shape}, stride={s}) against the formula")
 
 
-@check("conv_transpose2d_scatter")
-def stride_one_is_convolution(conv_transpose2d_scatter):
+@check("conv_transpose2d_scatter", P=sides, Q=sides, K=kernel_sides, L=kernel_sides, seed=seeds)
+def stride_one_is_convolution(conv_transpose2d_scatter, P, Q, K, L, seed):
     """With s = 1 the scatter is the article's convolution y(i,j) = Σ_p Σ_q x(p,q)·k(i−p, j−q)."""
-
-    @_property(P=sides, Q=sides, K=kernel_sides, L=kernel_sides, seed=seeds)
-    def run(P, Q, K, L, seed):
-        x, k = _normal(seed, (P, Q), (K, L))
-        expected = reference.seed_conv2d(x, k)
-        y = _array(_call(conv_transpose2d_scatter, x, k, stride=1), "conv_transpose2d_scatter", expected.shape)
-        _close(y, expected, f"conv_transpose2d_scatter(x {x.shape}, k {k.shape}, stride=1) against seed_conv2d")
-
-    run()
+    x, k = _normal(seed, (P, Q), (K, L))
+    expected = reference.seed_conv2d(x, k)
+    y = _array(_call(conv_transpose2d_scatter, x, k, stride=1), "conv_transpose2d_scatter", expected.shape)
+    _close(y, expected, f"conv_transpose2d_scatter(x {x.shape}, k {k.shape}, stride=1) against seed_conv2d")
 
 
-@check("conv_transpose2d_scatter")
-def is_adjoint_of_strided_correlation(conv_transpose2d_scatter):
+@check("conv_transpose2d_scatter", P=sides, Q=sides, K=kernel_sides, L=kernel_sides, s=strides, seed=seeds)
+def is_adjoint_of_strided_correlation(conv_transpose2d_scatter, P, Q, K, L, s, seed):
     """⟨T(x), g⟩ == ⟨x, C(g)⟩, C(g)(p,q) = Σ_u Σ_v k(u,v)·g(s·p + u, s·q + v): the strided conv layer."""
-
-    @_property(P=sides, Q=sides, K=kernel_sides, L=kernel_sides, s=strides, seed=seeds)
-    def run(P, Q, K, L, s, seed):
-        shape = ((P - 1) * s + K, (Q - 1) * s + L)
-        x, k, g = _normal(seed, (P, Q), (K, L), shape)
-        y = _array(_call(conv_transpose2d_scatter, x, k, stride=s), "conv_transpose2d_scatter", shape)
-        cg = kernels.conv2d_forward(g[None, None], k[None, None], stride=s)[0, 0]
-        lhs, rhs = float(np.sum(y * g)), float(np.sum(x * cg))
-        if _rel_error(lhs, rhs) > 1e-9:
-            raise CheckFailed(
-                f"⟨T(x), g⟩ = {lhs:.10g} but ⟨x, C(g)⟩ = {rhs:.10g} (relative error {_rel_error(lhs, rhs):.1e}, "
-                f"should be ~1e-15) for x {x.shape}, k {k.shape}, stride {s}"
-            )
-
-    run()
+    shape = ((P - 1) * s + K, (Q - 1) * s + L)
+    x, k, g = _normal(seed, (P, Q), (K, L), shape)
+    y = _array(_call(conv_transpose2d_scatter, x, k, stride=s), "conv_transpose2d_scatter", shape)
+    cg = kernels.conv2d_forward(g[None, None], k[None, None], stride=s)[0, 0]
+    lhs, rhs = float(np.sum(y * g)), float(np.sum(x * cg))
+    if _rel_error(lhs, rhs) > 1e-9:
+        raise CheckFailed(
+            f"⟨T(x), g⟩ = {lhs:.10g} but ⟨x, C(g)⟩ = {rhs:.10g} (relative error {_rel_error(lhs, rhs):.1e}, "
+            f"should be ~1e-15) for x {x.shape}, k {k.shape}, stride {s}"
+        )
 
 
 @check("conv_transpose2d_scatter")
@@ -320,111 +296,81 @@ def _gradients(conv2d_backward, x, w, gy, s, pad):
     return what, gx, gw, gb
 
 
-@check("conv2d_backward")
-def gradient_shapes(conv2d_backward):
+@check("conv2d_backward", problem=conv_problems())
+def gradient_shapes(conv2d_backward, problem):
     """gx, gw, gb have the shapes of x, w and (C_out,)."""
-
-    @_property(problem=conv_problems())
-    def run(problem):
-        _gradients(conv2d_backward, *problem)
-
-    run()
+    _gradients(conv2d_backward, *problem)
 
 
-@check("conv2d_backward")
-def input_gradient_matches_kernels(conv2d_backward):
+@check("conv2d_backward", problem=conv_problems())
+def input_gradient_matches_kernels(conv2d_backward, problem):
     """gx equals deconvlab.kernels.conv2d_backward's input gradient (a transposed convolution of gy)."""
-
-    @_property(problem=conv_problems())
-    def run(problem):
-        x, w, gy, s, pad = problem
-        what, gx, _, _ = _gradients(conv2d_backward, x, w, gy, s, pad)
-        _close(gx, kernels.conv2d_backward(gy, x, w, stride=s, padding=pad)[0], what + " gx against the kernels")
-
-    run()
+    x, w, gy, s, pad = problem
+    what, gx, _, _ = _gradients(conv2d_backward, x, w, gy, s, pad)
+    _close(gx, kernels.conv2d_backward(gy, x, w, stride=s, padding=pad)[0], what + " gx against the kernels")
 
 
-@check("conv2d_backward")
-def weight_gradient_matches_kernels(conv2d_backward):
+@check("conv2d_backward", problem=conv_problems())
+def weight_gradient_matches_kernels(conv2d_backward, problem):
     """gw equals deconvlab.kernels.conv2d_backward's weight gradient (a correlation of x with gy)."""
-
-    @_property(problem=conv_problems())
-    def run(problem):
-        x, w, gy, s, pad = problem
-        what, _, gw, _ = _gradients(conv2d_backward, x, w, gy, s, pad)
-        _close(gw, kernels.conv2d_backward(gy, x, w, stride=s, padding=pad)[1], what + " gw against the kernels")
-
-    run()
+    x, w, gy, s, pad = problem
+    what, _, gw, _ = _gradients(conv2d_backward, x, w, gy, s, pad)
+    _close(gw, kernels.conv2d_backward(gy, x, w, stride=s, padding=pad)[1], what + " gw against the kernels")
 
 
-@check("conv2d_backward")
-def bias_gradient_is_sum_of_gy(conv2d_backward):
+@check("conv2d_backward", problem=conv_problems())
+def bias_gradient_is_sum_of_gy(conv2d_backward, problem):
     """gb[o] = Σ_n Σ_i Σ_j gy[n,o,i,j]."""
-
-    @_property(problem=conv_problems())
-    def run(problem):
-        x, w, gy, s, pad = problem
-        what, _, _, gb = _gradients(conv2d_backward, x, w, gy, s, pad)
-        _close(gb, gy.sum(axis=(0, 2, 3)), what + " gb against the sum of gy")
-
-    run()
+    x, w, gy, s, pad = problem
+    what, _, _, gb = _gradients(conv2d_backward, x, w, gy, s, pad)
+    _close(gb, gy.sum(axis=(0, 2, 3)), what + " gb against the sum of gy")
 
 
-@check("conv2d_backward")
-def agrees_with_finite_differences(conv2d_backward):
+@check("conv2d_backward", problem=conv_problems(), seed=seeds)
+def agrees_with_finite_differences(conv2d_backward, problem, seed):
     """⟨∇L, v⟩ == (L(θ + εv) − L(θ − εv))/2ε along random directions, L = Σ gy·conv2d(x, w, b), ε = 1e-6."""
     eps = 1e-6
+    x, w, gy, s, pad = problem
+    what, gx, gw, gb = _gradients(conv2d_backward, x, w, gy, s, pad)
+    b = np.zeros(w.shape[0])
+    dx, dw, db = _normal(seed, x.shape, w.shape, b.shape)
 
-    @_property(problem=conv_problems(), seed=seeds)
-    def run(problem, seed):
-        x, w, gy, s, pad = problem
-        what, gx, gw, gb = _gradients(conv2d_backward, x, w, gy, s, pad)
-        b = np.zeros(w.shape[0])
-        dx, dw, db = _normal(seed, x.shape, w.shape, b.shape)
+    def loss(x_, w_, b_):
+        return float(np.sum(gy * reference.conv2d(x_, w_, b_, stride=s, padding=pad)))
 
-        def loss(x_, w_, b_):
-            return float(np.sum(gy * reference.conv2d(x_, w_, b_, stride=s, padding=pad)))
-
-        for name, grad, plus, minus, v in [
-            ("x", gx, (x + eps * dx, w, b), (x - eps * dx, w, b), dx),
-            ("w", gw, (x, w + eps * dw, b), (x, w - eps * dw, b), dw),
-            ("b", gb, (x, w, b + eps * db), (x, w, b - eps * db), db),
-        ]:
-            analytic = float(np.sum(grad * v))
-            numeric = (loss(*plus) - loss(*minus)) / (2 * eps)
-            error = _rel_error(analytic, numeric)
-            if error > 1e-5:
-                raise CheckFailed(
-                    f"{what}: ∂L/∂{name} along a random direction is {analytic:.8g} by your gradient, "
-                    f"{numeric:.8g} by finite differences (relative error {error:.1e}, should be ~1e-8)"
-                )
-
-    run()
+    for name, grad, plus, minus, v in [
+        ("x", gx, (x + eps * dx, w, b), (x - eps * dx, w, b), dx),
+        ("w", gw, (x, w + eps * dw, b), (x, w - eps * dw, b), dw),
+        ("b", gb, (x, w, b + eps * db), (x, w, b - eps * db), db),
+    ]:
+        analytic = float(np.sum(grad * v))
+        numeric = (loss(*plus) - loss(*minus)) / (2 * eps)
+        error = _rel_error(analytic, numeric)
+        if error > 1e-5:
+            raise CheckFailed(
+                f"{what}: ∂L/∂{name} along a random direction is {analytic:.8g} by your gradient, "
+                f"{numeric:.8g} by finite differences (relative error {error:.1e}, should be ~1e-8)"
+            )
 
 
-@check("conv2d_backward")
-def unread_pixels_get_zero_gradient(conv2d_backward):
+@check("conv2d_backward", s=st.integers(2, 3), data=st.data(), seed=seeds)
+def unread_pixels_get_zero_gradient(conv2d_backward, s, data, seed):
     """With a kernel smaller than the stride some input pixels are never read; their gradient is exactly 0."""
-
-    @_property(s=st.integers(2, 3), data=st.data(), seed=seeds)
-    def run(s, data, seed):
-        kh, kw = data.draw(st.integers(1, s - 1), label="kh"), data.draw(st.integers(1, s - 1), label="kw")
-        h, w = data.draw(st.integers(kh, 8), label="H"), data.draw(st.integers(kw, 8), label="W")
-        h_out, w_out = (h - kh) // s + 1, (w - kw) // s + 1
-        x, weight, gy = _normal(seed, (1, 2, h, w), (2, 2, kh, kw), (1, 2, h_out, w_out))
-        what, gx, _, _ = _gradients(conv2d_backward, x, weight, gy, s, 0)
-        rows = np.zeros(h, dtype=bool)
-        cols = np.zeros(w, dtype=bool)
-        for i in range(h_out):
-            rows[i * s : i * s + kh] = True
-        for j in range(w_out):
-            cols[j * s : j * s + kw] = True
-        unread = ~np.outer(rows, cols)
-        leaked = np.abs(gx[:, :, unread]).max(initial=0.0)
-        if leaked != 0:
-            raise CheckFailed(f"{what}: pixels no output reads got gradient up to {leaked:.3g}; expected exactly 0")
-
-    run()
+    kh, kw = data.draw(st.integers(1, s - 1), label="kh"), data.draw(st.integers(1, s - 1), label="kw")
+    h, w = data.draw(st.integers(kh, 8), label="H"), data.draw(st.integers(kw, 8), label="W")
+    h_out, w_out = (h - kh) // s + 1, (w - kw) // s + 1
+    x, weight, gy = _normal(seed, (1, 2, h, w), (2, 2, kh, kw), (1, 2, h_out, w_out))
+    what, gx, _, _ = _gradients(conv2d_backward, x, weight, gy, s, 0)
+    rows = np.zeros(h, dtype=bool)
+    cols = np.zeros(w, dtype=bool)
+    for i in range(h_out):
+        rows[i * s : i * s + kh] = True
+    for j in range(w_out):
+        cols[j * s : j * s + kw] = True
+    unread = ~np.outer(rows, cols)
+    leaked = np.abs(gx[:, :, unread]).max(initial=0.0)
+    if leaked != 0:
+        raise CheckFailed(f"{what}: pixels no output reads got gradient up to {leaked:.3g}; expected exactly 0")
 
 
 # mse ----------------------------------------------------------------------------------------------
@@ -451,97 +397,67 @@ def _loss_gradient(mse_grad, y_true, y_pred, mask):
     return what, _array(_call(mse_grad, *args), what, y_pred.shape)
 
 
-@check("mse")
-def mse_matches_seed_mse(mse):
+@check("mse", problem=loss_problems(masked=False))
+def mse_matches_seed_mse(mse, problem):
     """L = 1/(MN) ΣΣ (y_true − y_pred)², as deconvlab.reference.seed_mse computes it."""
-
-    @_property(problem=loss_problems(masked=False))
-    def run(problem):
-        y_true, y_pred, _ = problem
-        value = _loss_value(mse, y_true, y_pred, None)
-        _close(np.array(value), reference.seed_mse(y_true, y_pred), f"mse on shape {y_true.shape}")
-
-    run()
+    y_true, y_pred, _ = problem
+    value = _loss_value(mse, y_true, y_pred, None)
+    _close(np.array(value), reference.seed_mse(y_true, y_pred), f"mse on shape {y_true.shape}")
 
 
-@check("mse")
-def masked_mse_is_mean_over_hole(mse):
+@check("mse", problem=loss_problems(masked=True))
+def masked_mse_is_mean_over_hole(mse, problem):
     """With a mask, L = Σ m·(y_true − y_pred)² / Σ m: the mean over the missing pixels only."""
-
-    @_property(problem=loss_problems(masked=True))
-    def run(problem):
-        y_true, y_pred, mask = problem
-        value = _loss_value(mse, y_true, y_pred, mask)
-        expected = reference.seed_mse(y_true, y_pred, mask)
-        _close(np.array(value), expected, f"mse on shape {y_true.shape} with {int(mask.sum())} masked elements")
-
-    run()
+    y_true, y_pred, mask = problem
+    value = _loss_value(mse, y_true, y_pred, mask)
+    expected = reference.seed_mse(y_true, y_pred, mask)
+    _close(np.array(value), expected, f"mse on shape {y_true.shape} with {int(mask.sum())} masked elements")
 
 
-@check("mse")
-def gradient_has_input_shape(mse_grad):
+@check("mse", problem=loss_problems(masked=True))
+def gradient_has_input_shape(mse_grad, problem):
     """mse_grad returns an array of y_pred's shape, with and without a mask."""
-
-    @_property(problem=loss_problems(masked=True))
-    def run(problem):
-        y_true, y_pred, mask = problem
-        _loss_gradient(mse_grad, y_true, y_pred, None)
-        _loss_gradient(mse_grad, y_true, y_pred, mask)
-
-    run()
+    y_true, y_pred, mask = problem
+    _loss_gradient(mse_grad, y_true, y_pred, None)
+    _loss_gradient(mse_grad, y_true, y_pred, mask)
 
 
-@check("mse")
-def gradient_matches_finite_differences(mse_grad):
+@check("mse", problem=loss_problems(masked=True), use_mask=st.booleans())
+def gradient_matches_finite_differences(mse_grad, problem, use_mask):
     """∂L/∂y_pred(i) == (L(y_pred + ε·eᵢ) − L(y_pred − ε·eᵢ))/2ε for every element, ε = 1e-6."""
     eps = 1e-6
-
-    @_property(problem=loss_problems(masked=True), use_mask=st.booleans())
-    def run(problem, use_mask):
-        y_true, y_pred, mask = problem
-        mask = mask if use_mask else None
-        what, grad = _loss_gradient(mse_grad, y_true, y_pred, mask)
-        numeric = np.zeros(y_pred.shape)
-        for index in np.ndindex(y_pred.shape):
-            bumped = y_pred.copy()
-            bumped[index] += eps
-            plus = reference.seed_mse(y_true, bumped, mask)
-            bumped[index] -= 2 * eps
-            numeric[index] = (plus - reference.seed_mse(y_true, bumped, mask)) / (2 * eps)
-        _close(grad, numeric, what + " against finite differences", rtol=1e-6)
-
-    run()
+    y_true, y_pred, mask = problem
+    mask = mask if use_mask else None
+    what, grad = _loss_gradient(mse_grad, y_true, y_pred, mask)
+    numeric = np.zeros(y_pred.shape)
+    for index in np.ndindex(y_pred.shape):
+        bumped = y_pred.copy()
+        bumped[index] += eps
+        plus = reference.seed_mse(y_true, bumped, mask)
+        bumped[index] -= 2 * eps
+        numeric[index] = (plus - reference.seed_mse(y_true, bumped, mask)) / (2 * eps)
+    _close(grad, numeric, what + " against finite differences", rtol=1e-6)
 
 
-@check("mse")
-def gradient_matches_autograd(mse_grad):
+@check("mse", problem=loss_problems(masked=True), use_mask=st.booleans())
+def gradient_matches_autograd(mse_grad, problem, use_mask):
     """mse_grad equals the gradient deconvlab's autograd computes for functional.mse_loss."""
-
-    @_property(problem=loss_problems(masked=True), use_mask=st.booleans())
-    def run(problem, use_mask):
-        y_true, y_pred, mask = problem
-        mask = mask if use_mask else None
-        what, grad = _loss_gradient(mse_grad, y_true, y_pred, mask)
-        prediction = Tensor(y_pred, requires_grad=True)
-        functional.mse_loss(prediction, Tensor(y_true), mask=mask).backward()
-        _close(grad, prediction.grad, what + " against autograd's mse_loss gradient")
-
-    run()
+    y_true, y_pred, mask = problem
+    mask = mask if use_mask else None
+    what, grad = _loss_gradient(mse_grad, y_true, y_pred, mask)
+    prediction = Tensor(y_pred, requires_grad=True)
+    functional.mse_loss(prediction, Tensor(y_true), mask=mask).backward()
+    _close(grad, prediction.grad, what + " against autograd's mse_loss gradient")
 
 
-@check("mse")
-def gradient_is_zero_outside_hole(mse_grad):
+@check("mse", problem=loss_problems(masked=True))
+def gradient_is_zero_outside_hole(mse_grad, problem):
     """Known pixels (mask False) do not affect the masked loss: their gradient is exactly 0."""
-
-    @_property(problem=loss_problems(masked=True))
-    def run(problem):
-        y_true, y_pred, mask = problem
-        what, grad = _loss_gradient(mse_grad, y_true, y_pred, mask)
-        leaked = np.abs(grad[~mask]).max(initial=0.0)
-        if leaked != 0:
-            raise CheckFailed(f"{what}: pixels outside the hole got gradient up to {leaked:.3g}; expected exactly 0")
-
-    run()
+    y_true, y_pred, mask = problem
+    what, grad = _loss_gradient(mse_grad, y_true, y_pred, mask)
+    leaked = np.abs(grad[~mask]).max(initial=0.0)
+    if leaked != 0:
+        raise CheckFailed(f"{what}: pixels outside the hole got gradient up to {leaked:.3g}; expected exactly 0")
 
 
 # sgd_momentum -------------------------------------------------------------------------------------
@@ -563,68 +479,48 @@ def _step(sgd_momentum_step, theta, grad, velocity, hp):
     return what, _array(result[0], what + " theta", theta.shape), _array(result[1], what + " velocity", theta.shape)
 
 
-@check("sgd_momentum")
-def momentum_zero_is_gradient_descent(sgd_momentum_step):
+@check("sgd_momentum", shape=parameter_shapes, lr=st.floats(1e-3, 1.0), seed=seeds)
+def momentum_zero_is_gradient_descent(sgd_momentum_step, shape, lr, seed):
     """With momentum 0 and no weight decay a step is θ − lr·g."""
-
-    @_property(shape=parameter_shapes, lr=st.floats(1e-3, 1.0), seed=seeds)
-    def run(shape, lr, seed):
-        theta, grad, velocity = _normal(seed, shape, shape, shape)
-        what, new_theta, _ = _step(sgd_momentum_step, theta, grad, velocity,
-                                   {"lr": lr, "momentum": 0.0, "weight_decay": 0.0})
-        _close(new_theta, theta - lr * grad, what + " new theta")
-
-    run()
+    theta, grad, velocity = _normal(seed, shape, shape, shape)
+    what, new_theta, _ = _step(sgd_momentum_step, theta, grad, velocity,
+                               {"lr": lr, "momentum": 0.0, "weight_decay": 0.0})
+    _close(new_theta, theta - lr * grad, what + " new theta")
 
 
-@check("sgd_momentum")
-def first_velocity_is_gradient(sgd_momentum_step):
+@check("sgd_momentum", shape=parameter_shapes, hp=hyperparameters, seed=seeds)
+def first_velocity_is_gradient(sgd_momentum_step, shape, hp, seed):
     """At the first step (velocity None) the velocity becomes g + λ·θ and θ moves by −lr times it."""
-
-    @_property(shape=parameter_shapes, hp=hyperparameters, seed=seeds)
-    def run(shape, hp, seed):
-        theta, grad = _normal(seed, shape, shape)
-        what, new_theta, velocity = _step(sgd_momentum_step, theta, grad, None, hp)
-        g = grad + hp["weight_decay"] * theta
-        _close(velocity, g, what + " first velocity")
-        _close(new_theta, theta - hp["lr"] * g, what + " new theta")
-
-    run()
+    theta, grad = _normal(seed, shape, shape)
+    what, new_theta, velocity = _step(sgd_momentum_step, theta, grad, None, hp)
+    g = grad + hp["weight_decay"] * theta
+    _close(velocity, g, what + " first velocity")
+    _close(new_theta, theta - hp["lr"] * g, what + " new theta")
 
 
-@check("sgd_momentum")
-def matches_optim_sgd(sgd_momentum_step):
+@check("sgd_momentum", shape=parameter_shapes, hp=hyperparameters, seed=seeds)
+def matches_optim_sgd(sgd_momentum_step, shape, hp, seed):
     """Five steps with random gradients follow deconvlab.optim.SGD exactly (same θ after every step)."""
-
-    @_property(shape=parameter_shapes, hp=hyperparameters, seed=seeds)
-    def run(shape, hp, seed):
-        theta, *grads = _normal(seed, *([shape] * 6))
-        param = Tensor(theta, requires_grad=True)
-        optimizer = optim.SGD([param], **hp)
-        velocity = None
-        for step, grad in enumerate(grads, start=1):
-            param.grad = grad.copy()
-            optimizer.step()
-            what, theta, velocity = _step(sgd_momentum_step, theta, grad, velocity, hp)
-            _close(theta, param.data, f"{what} theta after step {step}, against optim.SGD")
-
-    run()
+    theta, *grads = _normal(seed, *([shape] * 6))
+    param = Tensor(theta, requires_grad=True)
+    optimizer = optim.SGD([param], **hp)
+    velocity = None
+    for step, grad in enumerate(grads, start=1):
+        param.grad = grad.copy()
+        optimizer.step()
+        what, theta, velocity = _step(sgd_momentum_step, theta, grad, velocity, hp)
+        _close(theta, param.data, f"{what} theta after step {step}, against optim.SGD")
 
 
-@check("sgd_momentum")
-def leaves_inputs_unchanged(sgd_momentum_step):
+@check("sgd_momentum", shape=parameter_shapes, hp=hyperparameters, seed=seeds)
+def leaves_inputs_unchanged(sgd_momentum_step, shape, hp, seed):
     """theta, grad and velocity are not modified in place; the results are new arrays."""
-
-    @_property(shape=parameter_shapes, hp=hyperparameters, seed=seeds)
-    def run(shape, hp, seed):
-        arrays = _normal(seed, shape, shape, shape)
-        copies = [a.copy() for a in arrays]
-        what, new_theta, new_velocity = _step(sgd_momentum_step, *arrays, hp)
-        for name, array, copy in zip(("theta", "grad", "velocity"), arrays, copies):
-            if not np.array_equal(array, copy):
-                raise CheckFailed(f"{what} modified its argument {name} in place")
-
-    run()
+    arrays = _normal(seed, shape, shape, shape)
+    copies = [a.copy() for a in arrays]
+    what, new_theta, new_velocity = _step(sgd_momentum_step, *arrays, hp)
+    for name, array, copy in zip(("theta", "grad", "velocity"), arrays, copies):
+        if not np.array_equal(array, copy):
+            raise CheckFailed(f"{what} modified its argument {name} in place")
 
 
 @check("sgd_momentum")

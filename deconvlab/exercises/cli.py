@@ -1,6 +1,6 @@
 """``deconvlab exercises make | grade``: the exercises' sub-commands, added to the main parser by ``add_parser``.
 
-Follows the command line's rules (``deconvlab.cli``): a user's mistake is a ``UsageError`` (one line,
+Follows the command line's rules (``deconvlab.commandline``): a user's mistake is a ``UsageError`` (one line,
 exit code 2). ``grade`` exits with 0 only when every check of every graded exercise passes, else 1.
 """
 import contextlib
@@ -8,7 +8,7 @@ import os
 import sys
 import tempfile
 
-from ..cli import UsageError, _positive_float
+from ..commandline import UsageError, positive_float
 from .solutions import EXERCISES
 
 
@@ -86,7 +86,7 @@ def add_parser(subparsers):
     grade.add_argument("folder", help="folder holding the exercise files (as written by 'make')")
     grade.add_argument("--exercise", action="append", choices=EXERCISES,
                        help="grade only this exercise (repeat for several; default: all)")
-    grade.add_argument("--timeout", type=_positive_float, default=60.0,
+    grade.add_argument("--timeout", type=positive_float, default=60.0,
                        help="seconds allowed per check (default 60)")
     grade.add_argument("-v", "--verbose", action="store_true", help="list every check, not only the failed ones")
     grade.set_defaults(run=_cmd_grade)

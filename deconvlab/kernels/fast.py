@@ -1,6 +1,6 @@
 """Fast kernels: the three loops of ``readable`` recast as long contiguous copies (Numba) plus matrix products (BLAS).
 
-Imports NumPy, _args, _parts and _jit. Output pixel (i, j) and tap (u, v) read input pixel (i·s − p + u·d, j·s − p + v·d).
+Imports NumPy, ``deconvlab.parallel`` (the batch split), _args and _jit. Output pixel (i, j) and tap (u, v) read input pixel (i·s − p + u·d, j·s − p + v·d).
 Two re-indexings make every tap a contiguous window, so the im2col copy runs at memory speed:
 
 1. Polyphase split. Pad the input by p and cut it into phases (residues mod s),
@@ -20,7 +20,7 @@ array laid out as (C_out, N·H_out·W_cols) with zero scratch columns, one matri
     scatter     (conv_transpose2d forward, conv2d input gradient):  x  = merge(col2im(Wᵀ · G))
     weight_grad (both weight gradients):                            gW = G · colsᵀ
 
-Threads: the batch is split into one part per core (``_parts``), and each part runs all its copies and its
+Threads: the batch is split into one part per core (``deconvlab.parallel``), and each part runs all its copies and its
 single-threaded matrix products on its own core. Within a part the samples go in chunks small enough for the
 column matrix to stay in the core's cache. The copy loops are Numba; the products are NumPy's BLAS. Every sum
 is taken in a fixed order (the weight gradient adds the parts' sums in part order), so results are bit-for-bit
@@ -28,7 +28,9 @@ repeatable for a given number of parts. Each public function has the signature o
 and agrees with it to ~1e-12 (float64).
 """
 import numpy as np
-from . import _args, _parts
+
+from .. import parallel
+from . import _args
 from ._jit import njit
 
 
@@ -224,8 +226,8 @@ def col2im(cols, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, w_cols, phas
 
 # The extended grid makes each im2col run long, at the price of W_ext − W_out scratch columns in every matrix
 # product. On small images (W_out = 4 with a dilated 3x3 kernel: W_ext = 8) that price is most of the work, so
-# the columns are compact (W_out wide, one short run per output row) when the scratch would exceed this fraction:
-# measured on the reference layers and InpaintNet's, 1/16 (W_out 16 or 32, k4 s2 or k3 s1) is best extended, 1/8 compact.
+# the columns are compact (W_out wide, one short run per output row) when the scratch would exceed this fraction
+# of the work (the threshold's measurement is in docs/performance.md).
 EXTENDED_WASTE_MAX = 0.1
 
 
@@ -236,7 +238,8 @@ def _col_width(w_out, w_ext):
 
 # The column matrix of a whole batch can be far larger than the CPU caches (80 MB for a 3x3 convolution with
 # 64 input channels over 32 images of 32x32), and streaming it through memory three times costs more than the
-# matrix products. So the batch is processed in chunks of samples whose columns fit in this many bytes.
+# matrix products. So the batch is processed in chunks of samples whose columns fit in this many bytes (a
+# core's L2 cache; the size was chosen by measurement, see docs/performance.md).
 CHUNK_BYTES = 1 << 20
 
 
@@ -281,7 +284,7 @@ def _crop_to(y_ext, y):
 def correlate(x, w, s, p, d, out_hw, b=None):
     """y = W · cols(x) (+ b): conv2d forward; x (N, C, H, W), w (O, C, kH, kW), b (O,) or None -> (N, O) + out_hw."""
     y = np.empty((x.shape[0], w.shape[0]) + tuple(out_hw), dtype=x.dtype)
-    _parts.run_in_parts(x.shape[0], lambda n0, n1: _correlate_into(x[n0:n1], w, s, p, d, out_hw, y[n0:n1], b))
+    parallel.run_in_parts(x.shape[0], lambda n0, n1: _correlate_into(x[n0:n1], w, s, p, d, out_hw, y[n0:n1], b))
     return y
 
 
@@ -310,7 +313,7 @@ def scatter(g, w, s, p, d, in_hw, b=None):
         p_flip = (d[0] * (kh - 1) - p[0], d[1] * (kw - 1) - p[1])
         return correlate(g, flipped, s, p_flip, d, in_hw, b)
     x = np.zeros((n_batch, c_in) + tuple(in_hw), dtype=g.dtype)
-    _parts.run_in_parts(n_batch, lambda n0, n1: _scatter_into(g[n0:n1], w, s, p, d, x[n0:n1], b))
+    parallel.run_in_parts(n_batch, lambda n0, n1: _scatter_into(g[n0:n1], w, s, p, d, x[n0:n1], b))
     return x
 
 
@@ -350,7 +353,7 @@ def weight_grad(g, x, kernel_hw, s, p, d, gx_weight=None, scatter_weight=None):
         y_part = None if y is None else y[n0:n1]
         return _weight_grad_part(g[n0:n1], x[n0:n1], kernel_hw, s, p, d, gx_weight, scatter_weight, y_part)
 
-    partial = _parts.run_in_parts(n_batch, part)
+    partial = parallel.run_in_parts(n_batch, part)
     gw_t = partial[0]
     for more in partial[1:]:
         gw_t += more

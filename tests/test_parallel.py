@@ -1,4 +1,4 @@
-"""The batch split of the fast kernels (deconvlab.kernels._parts): parts, threads, BLAS limits, errors, forks."""
+"""The thread budget and the batch split (deconvlab.parallel): parts, threads, BLAS limits, errors, forks."""
 import multiprocessing
 import os
 import threading
@@ -7,24 +7,31 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from deconvlab import kernels
-from deconvlab.kernels import _parts
+from deconvlab import kernels, parallel
 
 def blas_threads():
     """The thread count of the BLAS libraries the kernels limit (those loaded when they first ran: NumPy's)."""
-    return max(lib.num_threads for lib in _parts._controller().lib_controllers)
+    return max(lib.num_threads for lib in parallel._controller().lib_controllers)
+
+
+@pytest.fixture(autouse=True)
+def default_budget():
+    """Every test starts and ends with the default budget (DECONVLAB_NUM_THREADS as the test sets it)."""
+    parallel.set_num_threads(None)
+    yield
+    parallel.set_num_threads(None)
 
 
 @pytest.fixture
 def parts(monkeypatch):
-    """Set DECONVLAB_NUM_THREADS for one test (after the process's first split call, which runs unsplit)."""
-    monkeypatch.setitem(_parts._state, "warm_pid", os.getpid())
-    return lambda k: monkeypatch.setenv(_parts.ENV, str(k))
+    """Set the thread budget for one test (after the process's first split call, which runs unsplit)."""
+    monkeypatch.setattr(parallel._state, "warmed_pid", os.getpid())
+    return parallel.set_num_threads
 
 
 @pytest.mark.parametrize("n, k", [(1, 1), (5, 2), (7, 3), (32, 2), (3, 5)])
 def test_bounds_cover_the_range_in_order_with_sizes_differing_by_at_most_one(n, k):
-    b = _parts.bounds(n, k)
+    b = parallel.bounds(n, k)
     assert len(b) == k and b[0][0] == 0 and b[-1][1] == n
     assert all(b[i][1] == b[i + 1][0] for i in range(k - 1))
     sizes = [stop - start for start, stop in b]
@@ -33,7 +40,7 @@ def test_bounds_cover_the_range_in_order_with_sizes_differing_by_at_most_one(n, 
 
 def test_parts_run_on_worker_threads_in_order_and_cover_the_batch(parts):
     parts(3)
-    seen = _parts.run_in_parts(10, lambda n0, n1: (n0, n1, threading.current_thread().name))
+    seen = parallel.run_in_parts(10, lambda n0, n1: (n0, n1, threading.current_thread().name))
     assert [s[:2] for s in seen] == [(0, 3), (3, 6), (6, 10)]
     assert all(name.startswith("deconvlab") for _, _, name in seen)
 
@@ -41,25 +48,26 @@ def test_parts_run_on_worker_threads_in_order_and_cover_the_batch(parts):
 def test_one_part_or_one_sample_runs_on_the_callers_thread_within_the_thread_budget(parts):
     me = threading.current_thread().name
     parts(2)
-    assert _parts.run_in_parts(1, lambda n0, n1: (n0, n1, threading.current_thread().name)) == [(0, 1, me)]
+    assert parallel.run_in_parts(1, lambda n0, n1: (n0, n1, threading.current_thread().name)) == [(0, 1, me)]
     parts(1)
     before = blas_threads()
-    assert _parts.run_in_parts(8, lambda n0, n1: (n0, n1, threading.current_thread().name, blas_threads())) == [
+    assert parallel.run_in_parts(8, lambda n0, n1: (n0, n1, threading.current_thread().name, blas_threads())) == [
         (0, 8, me, 1)]
     assert blas_threads() == before
 
 
 def test_without_a_budget_one_sample_keeps_blas_threads(monkeypatch):
-    monkeypatch.delenv(_parts.ENV, raising=False)
-    assert _parts.run_in_parts(1, lambda n0, n1: blas_threads()) == [blas_threads()]
+    monkeypatch.delenv(parallel.ENV, raising=False)
+    parallel.set_num_threads(None)
+    assert parallel.run_in_parts(1, lambda n0, n1: blas_threads()) == [blas_threads()]
 
 
 def test_the_first_split_call_of_a_process_runs_on_the_callers_thread(monkeypatch):
-    monkeypatch.setitem(_parts._state, "warm_pid", None)
-    monkeypatch.setenv(_parts.ENV, "2")
+    monkeypatch.setattr(parallel._state, "warmed_pid", None)
+    parallel.set_num_threads(2)
     me = threading.current_thread().name
-    assert _parts.run_in_parts(4, lambda n0, n1: (n0, n1, threading.current_thread().name)) == [(0, 4, me)]
-    assert [r[:2] for r in _parts.run_in_parts(4, lambda n0, n1: (n0, n1))] == [(0, 2), (2, 4)]
+    assert parallel.run_in_parts(4, lambda n0, n1: (n0, n1, threading.current_thread().name)) == [(0, 4, me)]
+    assert [r[:2] for r in parallel.run_in_parts(4, lambda n0, n1: (n0, n1))] == [(0, 2), (2, 4)]
 
 
 FIRST_CALL_THEN_SCIPY = """
@@ -80,7 +88,7 @@ def test_scipys_blas_loaded_by_the_first_kernel_call_keeps_all_cpus():
     import subprocess
     import sys
 
-    env = {k: v for k, v in os.environ.items() if k not in (_parts.ENV, "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    env = {k: v for k, v in os.environ.items() if k not in (parallel.ENV, "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     done = subprocess.run([sys.executable, "-c", FIRST_CALL_THEN_SCIPY], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     if done.stdout.split()[-1] == "none":
@@ -91,7 +99,7 @@ def test_scipys_blas_loaded_by_the_first_kernel_call_keeps_all_cpus():
 def test_blas_runs_single_threaded_inside_the_parts_and_gets_its_threads_back(parts):
     parts(2)
     before = blas_threads()
-    inside = _parts.run_in_parts(4, lambda n0, n1: blas_threads())
+    inside = parallel.run_in_parts(4, lambda n0, n1: blas_threads())
     assert inside == [1, 1]
     assert blas_threads() == before
 
@@ -108,7 +116,7 @@ def test_an_error_in_a_part_is_raised_after_all_parts_stop_and_blas_is_restored(
         return n0
 
     with pytest.raises(ValueError, match="part 0 failed"):
-        _parts.run_in_parts(4, job)
+        parallel.run_in_parts(4, job)
     assert finished == [2]
     assert blas_threads() == before
 
@@ -116,33 +124,35 @@ def test_an_error_in_a_part_is_raised_after_all_parts_stop_and_blas_is_restored(
 def test_the_parts_obey_the_callers_numpy_error_state(parts):
     parts(2)
     with np.errstate(over="raise", invalid="ignore"):
-        states = _parts.run_in_parts(2, lambda n0, n1: np.geterr())
+        states = parallel.run_in_parts(2, lambda n0, n1: np.geterr())
     assert all(s["over"] == "raise" and s["invalid"] == "ignore" for s in states)
     with np.errstate(over="raise"):
         with pytest.raises(FloatingPointError):
-            _parts.run_in_parts(2, lambda n0, n1: np.float32(3e38) * np.float32(10))
+            parallel.run_in_parts(2, lambda n0, n1: np.float32(3e38) * np.float32(10))
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
 def test_a_bad_thread_count_names_the_variable(monkeypatch, value):
-    monkeypatch.setenv(_parts.ENV, value)
-    with pytest.raises(ValueError, match=f"{_parts.ENV} must be a positive integer.*{value!r}"):
+    monkeypatch.setenv(parallel.ENV, value)
+    parallel.set_num_threads(None)
+    with pytest.raises(ValueError, match=f"{parallel.ENV} must be a positive integer.*{value!r}"):
         kernels.conv2d_forward(np.ones((2, 1, 4, 4)), np.ones((1, 1, 3, 3)))
 
 
 def test_by_default_the_kernels_use_as_many_parts_as_blas_has_threads(monkeypatch):
-    monkeypatch.delenv(_parts.ENV, raising=False)
-    assert _parts.num_parts() == blas_threads()
+    monkeypatch.delenv(parallel.ENV, raising=False)
+    parallel.set_num_threads(None)
+    assert parallel.get_num_threads() == blas_threads()
     with threadpool_limits(limits=1, user_api="blas"):
-        assert _parts.num_parts() == 1
+        assert parallel.get_num_threads() == 1
 
 
 def test_without_threadpoolctl_the_kernels_run_in_one_part(monkeypatch):
-    monkeypatch.setitem(_parts._state, "controller", False)
-    monkeypatch.setenv(_parts.ENV, "4")
-    assert _parts.num_parts() == 1
+    monkeypatch.setattr(parallel._state, "controller", False)
+    parallel.set_num_threads(4)
+    assert parallel.get_num_threads() == 1
     me = threading.current_thread().name
-    assert _parts.run_in_parts(8, lambda n0, n1: threading.current_thread().name) == [me]
+    assert parallel.run_in_parts(8, lambda n0, n1: threading.current_thread().name) == [me]
 
 
 CASES = [  # conv2d arguments (x shape, w shape, stride, padding, dilation), transposed with output_padding

@@ -1,0 +1,189 @@
+"""The file formats of trained networks: training checkpoints and inference-only weights files; imports models
+and _files.
+
+Both are ``.npz`` archives (NumPy's zip of ``.npy`` arrays, read with ``allow_pickle=False``) holding the model's
+parameters as ``model/<state_dict key>`` and a ``meta`` entry, UTF-8 JSON as a uint8 array:
+
+- ``deconvlab-weights-1`` (what ships in the package): meta = {format, step, config, history}; the
+  parameters may be stored in float16 (``save_weights(..., storage_dtype="float16")``: half the file).
+- ``deconvlab-checkpoint-1`` (what ``deconvlab train`` writes and resumes from): the weights' entries plus the
+  optimiser's arrays as ``optim/<param index>/<name>``, and in meta its scalars (``optim_scalars``), its
+  ``param_groups``, the scheduler's state, the random generators' states (``rngs``) and the per-step values
+  gathered since the last history entry (``pending``).
+
+``config`` is the training run's settings (``train.TrainConfig`` as a dict); the network is rebuilt from its
+``model``, ``width``, ``start`` and ``dtype`` (files written before ``start`` existed hold mean-start
+networks). Every file is written atomically (``_files.atomic_write``).
+"""
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+from . import models
+from ._files import atomic_write
+
+CHECKPOINT_FORMAT = "deconvlab-checkpoint-1"
+WEIGHTS_FORMAT = "deconvlab-weights-1"
+
+
+def _config_dict(config):
+    """A run's settings as a plain dict (a dataclass such as ``train.TrainConfig``, or a dict)."""
+    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+
+
+def _write_npz(path, arrays, meta):
+    arrays = dict(arrays, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    atomic_write(path, lambda f: np.savez(f, **arrays), make_folder=True)
+
+
+def save_checkpoint(path, model, optimizer, scheduler, step, rngs, history, config, pending=None):
+    """Save everything needed to resume (atomically): parameters, optimiser/scheduler state, generators, history,
+    and ``pending``: the per-step values gathered since the last history entry (so a resumed run logs the same).
+
+    ``rngs`` maps names to ``numpy.random.Generator``s; ``config`` is the run's settings (dataclass or dict).
+    """
+    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
+    opt_state = optimizer.state_dict()
+    scalars = {}
+    for idx, entries in opt_state["state"].items():
+        for name, value in entries.items():
+            if isinstance(value, np.ndarray):
+                arrays[f"optim/{idx}/{name}"] = value
+            else:
+                scalars[f"{idx}/{name}"] = value.item() if hasattr(value, "item") else value
+    meta = dict(
+        format=CHECKPOINT_FORMAT,
+        step=int(step),
+        config=_config_dict(config),
+        param_groups=opt_state["param_groups"],
+        optim_scalars=scalars,
+        scheduler=scheduler.state_dict() if scheduler is not None else None,
+        rngs={name: g.bit_generator.state for name, g in rngs.items()},
+        history=history,
+        pending=pending or {},
+    )
+    _write_npz(path, arrays, meta)
+
+
+def read_npz(path, formats):
+    """The arrays and the meta dict of a file of one of ``formats``; FileNotFoundError when missing, ValueError
+    naming the path when it is not such a file (truncated, foreign, damaged)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path!r} does not exist")
+    expected = " or ".join(repr(f) for f in formats)
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise ValueError(
+            f"{path!r} is not an .npz archive (it starts with {magic!r}), so not a deconvlab file ({expected})"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            files = {k: z[k] for k in z.files}
+    except Exception as exc:
+        raise ValueError(
+            f"{path!r} is not a readable deconvlab checkpoint or weights file, it may be truncated "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+    if "meta" not in files:
+        raise ValueError(
+            f"{path!r} is an .npz archive without the 'meta' entry of a deconvlab file (format {expected})"
+        )
+    try:
+        meta = json.loads(files.pop("meta").tobytes().decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(
+            f"{path!r} has a 'meta' entry that is not deconvlab's JSON ({type(exc).__name__}: {exc})"
+        ) from None
+    if not isinstance(meta, dict) or meta.get("format") not in formats:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise ValueError(f"{path!r} has format {found!r}, expected {expected}")
+    missing = [k for k in ("step", "config", "history") if k not in meta]
+    if missing:
+        raise ValueError(f"{path!r} lacks the entries {missing} of format {meta['format']!r}")
+    return files, meta
+
+
+def load_checkpoint(path):
+    """Read a checkpoint written by ``save_checkpoint``: (meta dict, model arrays, optimiser state dict).
+
+    A missing file is FileNotFoundError; a truncated or foreign one is a ValueError naming the path.
+    """
+    files, meta = read_npz(path, (CHECKPOINT_FORMAT,))
+    model_state = {k[len("model/"):]: v for k, v in files.items() if k.startswith("model/")}
+    missing = [k for k in ("optim_scalars", "param_groups", "rngs", "scheduler") if k not in meta]
+    if missing or not isinstance(meta["rngs"], dict) or set(meta["rngs"]) != {"sampler", "train"}:
+        raise ValueError(f"{path!r} is a damaged deconvlab checkpoint (meta lacks {missing or ['rngs']})")
+    state = {}
+    try:
+        for key, value in files.items():
+            if key.startswith("optim/"):
+                _, idx, name = key.split("/", 2)
+                state.setdefault(int(idx), {})[name] = value
+        for key, value in meta["optim_scalars"].items():
+            idx, name = key.split("/", 1)
+            state.setdefault(int(idx), {})[name] = value
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path!r} is a damaged deconvlab checkpoint ({type(exc).__name__}: {exc})") from None
+    return meta, model_state, {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_weights(path, model, config, history=(), step=0, storage_dtype=None):
+    """Save a model for inference only (parameters, settings, training history), atomically: the shipped format.
+
+    ``config`` is the settings it was trained with (dataclass or dict). ``storage_dtype="float16"`` stores the
+    parameters rounded to half precision (half the file; ``load_model`` converts them back to the model's
+    dtype); a parameter outside float16's range is a ValueError.
+    """
+    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
+    if storage_dtype is not None:
+        if np.dtype(storage_dtype) not in (np.float16, np.float32, np.float64):
+            raise ValueError(f"save_weights: storage_dtype must be float16, float32 or float64, got {storage_dtype!r}")
+        for key, value in arrays.items():
+            with np.errstate(over="ignore"):
+                arrays[key] = value.astype(storage_dtype)
+            if not np.isfinite(arrays[key]).all():
+                raise ValueError(f"save_weights: {key!r} does not fit in {storage_dtype} (largest |value| "
+                                 f"{np.abs(value).max():.3g})")
+    meta = dict(format=WEIGHTS_FORMAT, step=int(step), config=_config_dict(config), history=list(history))
+    _write_npz(path, arrays, meta)
+
+
+def export_weights(checkpoint_path, weights_path, storage_dtype=None):
+    """Turn a training checkpoint into a weights file (drops the optimiser state; see ``save_weights``)."""
+    model = load_model(checkpoint_path)
+    meta = read_npz(checkpoint_path, (CHECKPOINT_FORMAT,))[1]
+    save_weights(weights_path, model, meta["config"], meta["history"], meta["step"], storage_dtype)
+
+
+def build_from_meta(meta):
+    """A fresh network of the kind a file's meta describes (``models.build`` with its config's model, width,
+    start and dtype; a file without ``start`` holds a mean-start network). Raises ValueError or TypeError
+    when the settings describe no network."""
+    config = meta["config"]
+    if not isinstance(config, dict):
+        raise TypeError(f"config is a {type(config).__name__}, expected a dict of settings")
+    return models.build(config.get("model", "inpaintnet"), width=config.get("width", 32),
+                        start=config.get("start", "mean"), dtype=config.get("dtype", "float32"),
+                        seed=config.get("seed", 0))
+
+
+def load_model(path):
+    """The model stored in a checkpoint or weights file, in eval mode (for inference)."""
+    files, meta = read_npz(path, (CHECKPOINT_FORMAT, WEIGHTS_FORMAT))
+    try:
+        model = build_from_meta(meta)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path!r} describes no model deconvlab can build: {exc}") from None
+    try:
+        dtype = models.model_dtype(model)  # weights may be stored in float16 (save_weights)
+        model.load_state_dict({k[len("model/"):]: v.astype(dtype) if v.dtype == np.float16 else v
+                               for k, v in files.items() if k.startswith("model/")})
+    except (RuntimeError, ValueError) as exc:
+        detail = "; ".join(line.strip() for line in str(exc).splitlines())
+        raise ValueError(f"{path!r} holds parameters that do not fit its own model: {detail}") from None
+    model.eval()
+    return model
