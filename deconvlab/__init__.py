@@ -15,9 +15,8 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 from . import functional, kernels, nn, optim, parallel, reference  # noqa: E402
 from .autograd import Tensor, no_grad  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
+from ._version import __version__  # noqa: E402
 from .inpainting import inpaint, load_pretrained  # noqa: E402
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Tensor",

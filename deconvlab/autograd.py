@@ -79,6 +79,19 @@ def _array_from(data, dtype):
     return arr.astype(dtype if dtype is not None else DEFAULT_DTYPE)
 
 
+def _operator(name, reflected=False):
+    """A Tensor operator method: the Function ``name`` applied to (self, other), or to (other, self) for the
+    reflected form, ``other`` lifted to a Tensor of self's dtype."""
+
+    def method(self, other):
+        function = globals()[name]
+        other = lift(other, self)
+        return function.apply(other, self) if reflected else function.apply(self, other)
+
+    method.__name__ = f"__r{name.lower()}__" if reflected else f"__{name.lower()}__"
+    return method
+
+
 class Tensor:
     """An ndarray ``data`` with an optional gradient ``grad`` and the record of how it was computed.
 
@@ -184,43 +197,18 @@ class Tensor:
         _run_backward(self, grad, retain_graph)
 
     # operators ------------------------------------------------------------------------------------
-    def __add__(self, other):
-        return Add.apply(self, lift(other, self))
-
-    def __radd__(self, other):
-        return Add.apply(lift(other, self), self)
-
-    def __sub__(self, other):
-        return Sub.apply(self, lift(other, self))
-
-    def __rsub__(self, other):
-        return Sub.apply(lift(other, self), self)
-
-    def __mul__(self, other):
-        return Mul.apply(self, lift(other, self))
-
-    def __rmul__(self, other):
-        return Mul.apply(lift(other, self), self)
-
-    def __truediv__(self, other):
-        return Div.apply(self, lift(other, self))
-
-    def __rtruediv__(self, other):
-        return Div.apply(lift(other, self), self)
+    # ``a + b`` is Add.apply(a, b); the reflected form ``2 + t`` calls t.__radd__(2), Add.apply(2, t).
+    __add__, __radd__ = _operator("Add"), _operator("Add", reflected=True)
+    __sub__, __rsub__ = _operator("Sub"), _operator("Sub", reflected=True)
+    __mul__, __rmul__ = _operator("Mul"), _operator("Mul", reflected=True)
+    __truediv__, __rtruediv__ = _operator("Div"), _operator("Div", reflected=True)
+    __matmul__, __rmatmul__ = _operator("MatMul"), _operator("MatMul", reflected=True)
+    __rpow__ = _operator("Pow", reflected=True)
 
     def __pow__(self, exponent):
         if isinstance(exponent, numbers.Real) and not isinstance(exponent, np.ndarray):
             return PowScalar.apply(self, c=float(exponent))
         return Pow.apply(self, lift(exponent, self))
-
-    def __rpow__(self, base):
-        return Pow.apply(lift(base, self), self)
-
-    def __matmul__(self, other):
-        return MatMul.apply(self, lift(other, self))
-
-    def __rmatmul__(self, other):
-        return MatMul.apply(lift(other, self), self)
 
     def __neg__(self):
         return Neg.apply(self)
@@ -613,30 +601,46 @@ class MatMul(Function):
         return ga, gb
 
 
-class Exp(Function):
-    """y = eˣ;  ∂y/∂x = y."""
+class ByOutput(Function):
+    """An elementwise y = f(x) whose derivative is a function of the output alone, ∂y/∂x = df(y) (exp, tanh,
+    sigmoid): forward keeps y instead of x. Subclasses give ``f`` and ``df`` as static methods on arrays."""
 
     @staticmethod
     def forward(ctx, x):
-        ctx.y = np.exp(x)
+        ctx.y = ctx.function.f(x)
         return ctx.y
 
     @staticmethod
     def backward(ctx, g):
-        return g * ctx.y
+        return g * ctx.function.df(ctx.y)
 
 
-class Log(Function):
-    """y = ln x;  ∂y/∂x = 1/x."""
+class Exp(ByOutput):
+    """y = eˣ;  ∂y/∂x = y."""
+
+    f = staticmethod(np.exp)
+    df = staticmethod(lambda y: y)
+
+
+class ByInput(Function):
+    """An elementwise y = f(x) with ∂y/∂x = df(x) (log, abs): forward keeps x. Subclasses give ``f`` and ``df``
+    as static methods on arrays."""
 
     @staticmethod
     def forward(ctx, x):
         ctx.x = x
-        return np.log(x)
+        return ctx.function.f(x)
 
     @staticmethod
     def backward(ctx, g):
-        return g / ctx.x
+        return g * ctx.function.df(ctx.x)
+
+
+class Log(ByInput):
+    """y = ln x;  ∂y/∂x = 1/x."""
+
+    f = staticmethod(np.log)
+    df = staticmethod(np.reciprocal)
 
 
 # reductions and shape ops ------------------------------------------------------------------------------

@@ -294,7 +294,7 @@ def build_parser():
         prog="deconvlab",
         description="Convolution and transposed convolution by hand, and image inpainting with them.",
     )
-    from . import __version__
+    from ._version import __version__
 
     parser.add_argument("--version", action="version", version=f"deconvlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

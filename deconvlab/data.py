@@ -1,6 +1,6 @@
 """Images in and out, random patch batches, the bundled photos and the CIFAR-10 reader.
 
-Imports NumPy and Pillow only (nothing else from deconvlab). Images are float32 arrays in [0, 1],
+Imports NumPy, Pillow, ``errors`` and ``_files``. Images are float32 arrays in [0, 1],
 HxWx3 for colour and HxW for gray (channel last, as files store them); `PatchSampler` and the CIFAR-10
 reader return NCHW batches, the layout the networks take.
 """

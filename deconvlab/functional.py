@@ -16,6 +16,8 @@ import numpy as np
 from . import kernels
 from .autograd import (
     Add,
+    ByInput,
+    ByOutput,
     Div,
     Exp,
     Function,
@@ -34,7 +36,6 @@ from .autograd import (
     as_tensor,
     lift,
 )
-from .kernels._args import pair
 
 __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "matmul", "sum", "mean", "reshape", "transpose", "permute",
@@ -42,6 +43,17 @@ __all__ = [
     "conv2d", "conv_transpose2d", "upsample_nearest2d", "upsample_bilinear2d", "interpolate", "avg_pool2d",
     "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
 ]
+
+
+def _elementwise(function, name, doc):
+    """The public function ``name(x)``: ``function`` applied to ``x`` as a Tensor (``doc`` its docstring)."""
+
+    def op(x):
+        return function.apply(as_tensor(x))
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc
+    return op
 
 
 def _operands(a, b):
@@ -75,9 +87,7 @@ def div(a, b):
     return Div.apply(*_operands(a, b))
 
 
-def neg(x):
-    """−x."""
-    return Neg.apply(as_tensor(x))
+neg = _elementwise(Neg, "neg", "−x.")
 
 
 def pow(base, exponent):
@@ -117,28 +127,18 @@ def permute(x, axes):
     return Permute.apply(as_tensor(x), axes=tuple(axes))
 
 
-def exp(x):
-    """eˣ elementwise."""
-    return Exp.apply(as_tensor(x))
+exp = _elementwise(Exp, "exp", "eˣ elementwise.")
 
 
-def log(x):
-    """ln x elementwise."""
-    return Log.apply(as_tensor(x))
+log = _elementwise(Log, "log", "ln x elementwise.")
 
 
 # elementwise nonlinearities ---------------------------------------------------------------------------
-class Abs(Function):
+class Abs(ByInput):
     """y = |x|;  ∂y/∂x = sign(x) (0 at 0)."""
 
-    @staticmethod
-    def forward(ctx, x):
-        ctx.x = x
-        return np.abs(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        return g * np.sign(ctx.x)
+    f = staticmethod(np.abs)
+    df = staticmethod(np.sign)
 
 
 class Clip(Function):
@@ -192,37 +192,27 @@ class LeakyRelu(Function):
         return np.where(ctx.x > 0, g, g * ctx.slope)
 
 
-class Sigmoid(Function):
-    """σ(x) = 1/(1 + e⁻ˣ), computed as e^(−|x|)/(1 + e^(−|x|)) for x < 0 so no exp overflows;
-    ∂σ/∂x = σ(1 − σ)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        e = np.exp(-np.abs(x))
-        ctx.y = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
-        return ctx.y
-
-    @staticmethod
-    def backward(ctx, g):
-        return g * ctx.y * (1 - ctx.y)
+def _stable_sigmoid(x):
+    """1/(1 + e⁻ˣ), computed as e^(−|x|)/(1 + e^(−|x|)) for x < 0 so that no exp overflows."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
-class Tanh(Function):
+class Sigmoid(ByOutput):
+    """σ(x) = 1/(1 + e⁻ˣ) (``_stable_sigmoid``);  ∂σ/∂x = σ(1 − σ)."""
+
+    f = staticmethod(_stable_sigmoid)
+    df = staticmethod(lambda y: y * (1 - y))
+
+
+class Tanh(ByOutput):
     """y = tanh x;  ∂y/∂x = 1 − y²."""
 
-    @staticmethod
-    def forward(ctx, x):
-        ctx.y = np.tanh(x)
-        return ctx.y
-
-    @staticmethod
-    def backward(ctx, g):
-        return g * (1 - ctx.y * ctx.y)
+    f = staticmethod(np.tanh)
+    df = staticmethod(lambda y: 1 - y * y)
 
 
-def abs(x):
-    """|x| elementwise (gradient sign(x), 0 at 0)."""
-    return Abs.apply(as_tensor(x))
+abs = _elementwise(Abs, "abs", "|x| elementwise (gradient sign(x), 0 at 0).")
 
 
 def clip(x, min=None, max=None):
@@ -236,9 +226,7 @@ def clip(x, min=None, max=None):
     return Clip.apply(as_tensor(x), lo=lo, hi=hi)
 
 
-def relu(x):
-    """max(x, 0) elementwise."""
-    return Relu.apply(as_tensor(x))
+relu = _elementwise(Relu, "relu", "max(x, 0) elementwise.")
 
 
 def leaky_relu(x, negative_slope=0.01):
@@ -246,14 +234,10 @@ def leaky_relu(x, negative_slope=0.01):
     return LeakyRelu.apply(as_tensor(x), negative_slope=float(negative_slope))
 
 
-def sigmoid(x):
-    """1/(1 + e⁻ˣ), numerically stable for large |x|."""
-    return Sigmoid.apply(as_tensor(x))
+sigmoid = _elementwise(Sigmoid, "sigmoid", "1/(1 + e⁻ˣ), numerically stable for large |x|.")
 
 
-def tanh(x):
-    """tanh x elementwise."""
-    return Tanh.apply(as_tensor(x))
+tanh = _elementwise(Tanh, "tanh", "tanh x elementwise.")
 
 
 # joining and padding -----------------------------------------------------------------------------------
@@ -321,52 +305,44 @@ def pad(input, pad, mode="constant", value=0.0):
 
 
 # convolutions ---------------------------------------------------------------------------------------
-class Conv2d(Function):
-    """y = conv2d(x, w) + b (cross-correlation, NCHW; see ``kernels.conv2d_forward``); inputs x, w and, when
-    there is a bias, b.
+class _KernelLayer(Function):
+    """A layer computed by a pair of kernels, ``kernels.<name>_forward`` and ``kernels.<name>_backward``
+    (``kernel`` = name): inputs x, w and, when there is a bias, b; the geometry (stride, padding, ...) as
+    keywords. The kernels are looked up at each call."""
+
+    @staticmethod
+    def forward(ctx, x, w, b=None, **geometry):
+        x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
+        b = None if b is None else np.ascontiguousarray(b)
+        ctx.x, ctx.w, ctx.has_bias, ctx.geometry = x, w, b is not None, geometry
+        return getattr(kernels, ctx.function.kernel + "_forward")(x, w, b, **geometry)
+
+    @staticmethod
+    def backward(ctx, g):
+        need_bias = ctx.has_bias and ctx.needs_input_grad[2]
+        backward = getattr(kernels, ctx.function.kernel + "_backward")
+        gx, gw, gb = backward(np.ascontiguousarray(g), ctx.x, ctx.w, need_bias=need_bias, **ctx.geometry)
+        return (gx, gw, gb) if ctx.has_bias else (gx, gw)
+
+
+class Conv2d(_KernelLayer):
+    """y = conv2d(x, w) + b (cross-correlation, NCHW; see ``kernels.conv2d_forward``).
 
     ∂L/∂x = conv_transpose2d(∂L/∂y, w),  ∂L/∂w[o,c,u,v] = Σ_n,i,j ∂L/∂y[n,o,i,j] · x[n,c,i·s−p+u·d, j·s−p+v·d],
     ∂L/∂b[o] = Σ_n,i,j ∂L/∂y[n,o,i,j].
     """
 
-    @staticmethod
-    def forward(ctx, x, w, b=None, *, stride, padding, dilation):
-        x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
-        b = None if b is None else np.ascontiguousarray(b)
-        ctx.x, ctx.w, ctx.has_bias = x, w, b is not None
-        ctx.geometry = dict(stride=stride, padding=padding, dilation=dilation)
-        return kernels.conv2d_forward(x, w, b, **ctx.geometry)
-
-    @staticmethod
-    def backward(ctx, g):
-        need_bias = ctx.has_bias and ctx.needs_input_grad[2]
-        gx, gw, gb = kernels.conv2d_backward(np.ascontiguousarray(g), ctx.x, ctx.w, need_bias=need_bias,
-                                             **ctx.geometry)
-        return (gx, gw, gb) if ctx.has_bias else (gx, gw)
+    kernel = "conv2d"
 
 
-class ConvTranspose2d(Function):
-    """y = conv_transpose2d(x, w) + b, w of shape (C_in, C_out, kH, kW) (see ``kernels``); inputs x, w and,
-    when there is a bias, b.
+class ConvTranspose2d(_KernelLayer):
+    """y = conv_transpose2d(x, w) + b, w of shape (C_in, C_out, kH, kW) (see ``kernels``).
 
     ∂L/∂x = conv2d(∂L/∂y, w),  ∂L/∂w[c,o,u,v] = Σ_n,i,j x[n,c,i,j] · ∂L/∂y[n,o,i·s−p+u·d, j·s−p+v·d],
     ∂L/∂b[o] = Σ_n,i,j ∂L/∂y[n,o,i,j].
     """
 
-    @staticmethod
-    def forward(ctx, x, w, b=None, *, stride, padding, output_padding, dilation):
-        x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
-        b = None if b is None else np.ascontiguousarray(b)
-        ctx.x, ctx.w, ctx.has_bias = x, w, b is not None
-        ctx.geometry = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation)
-        return kernels.conv_transpose2d_forward(x, w, b, **ctx.geometry)
-
-    @staticmethod
-    def backward(ctx, g):
-        need_bias = ctx.has_bias and ctx.needs_input_grad[2]
-        gx, gw, gb = kernels.conv_transpose2d_backward(np.ascontiguousarray(g), ctx.x, ctx.w, need_bias=need_bias,
-                                                       **ctx.geometry)
-        return (gx, gw, gb) if ctx.has_bias else (gx, gw)
+    kernel = "conv_transpose2d"
 
 
 def _check_groups(groups, op):
@@ -510,7 +486,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if (size is None) == (scale_factor is None):
         raise ValueError("interpolate: give exactly one of size and scale_factor")
     if size is not None:
-        hw = pair(size, "size", "interpolate", 1)
+        hw = kernels.pair(size, "size", "interpolate", 1)
         if hw[0] % x.shape[2] or hw[1] % x.shape[3]:
             raise ValueError(f"interpolate: size {hw} is not an integer multiple of the input size {x.shape[2:]}")
         scale_factor = (hw[0] // x.shape[2], hw[1] // x.shape[3])
@@ -535,9 +511,9 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0):
     """
     x = as_tensor(input)
     _check_4d(x, "avg_pool2d")
-    k = pair(kernel_size, "kernel_size", "avg_pool2d", 1)
-    s = k if stride is None else pair(stride, "stride", "avg_pool2d", 1)
-    p = pair(padding, "padding", "avg_pool2d", 0)
+    k = kernels.pair(kernel_size, "kernel_size", "avg_pool2d", 1)
+    s = k if stride is None else kernels.pair(stride, "stride", "avg_pool2d", 1)
+    p = kernels.pair(padding, "padding", "avg_pool2d", 0)
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
         raise ValueError(f"avg_pool2d: padding {padding!r} must be at most half the kernel size {k}")
     n, c, h, w = x.shape
@@ -650,8 +626,7 @@ class BinaryCrossEntropyWithLogits(Function):
         x, t = ctx.x, ctx.t
         gx = gt = None
         if ctx.needs_input_grad[0]:
-            e = np.exp(-np.abs(x))
-            gx = g * (np.where(x >= 0, 1 / (1 + e), e / (1 + e)) - t)
+            gx = g * (_stable_sigmoid(x) - t)
         if ctx.needs_input_grad[1]:
             gt = -g * x
         return gx, gt

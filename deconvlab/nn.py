@@ -1,5 +1,5 @@
 """Layers: Module, Parameter, Conv2d, ConvTranspose2d, activations, Upsample, Sequential; imports NumPy,
-``autograd``, ``functional`` and the kernels' output-size formulas.
+``autograd``, ``functional``, the kernels' output-size formulas and ``pair``, and ``_files``.
 
 Modules mirror ``torch.nn``: constructor arguments in PyTorch's order, the same default initialisation, and
 ``state_dict()`` keys as PyTorch would write them for the same tree ("0.weight", "enc.1.bias"), so weights
@@ -15,8 +15,7 @@ import numpy as np
 from . import functional as F
 from ._files import atomic_write
 from .autograd import FLOAT_DTYPES, Tensor, as_float_dtype, as_tensor
-from .kernels import conv_output_size, conv_transpose_output_size
-from .kernels._args import pair
+from .kernels import conv_output_size, conv_transpose_output_size, pair
 
 _default_rng = np.random.default_rng()
 
@@ -482,7 +481,22 @@ class Upsample(Module):
         return f"scale_factor={scale}, mode={self.mode!r}"
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: children keyed "0", "1", ... in order, len(), iteration, append."""
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        """Add ``module`` at the end (key ``str(len(self))``)."""
+        self.add_module(str(len(self)), module)
+        return self
+
+
+class Sequential(_ModuleSequence):
     """Children applied in order: ``Sequential(m0, m1, ...)`` (keys "0", "1", ...) or ``Sequential(dict)``."""
 
     def __init__(self, *modules):
@@ -505,19 +519,7 @@ class Sequential(Module):
             return Sequential(dict(items[index]))
         return items[index][1]
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        """Add ``module`` at the end (key ``str(len(self))``)."""
-        self.add_module(str(len(self)), module)
-        return self
-
-
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules whose parameters are registered (keys "0", "1", ...); it has no forward of its own."""
 
     def __init__(self, modules=()):
@@ -527,14 +529,3 @@ class ModuleList(Module):
 
     def __getitem__(self, index):
         return list(self._modules.values())[index]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        """Add ``module`` at the end (key ``str(len(self))``)."""
-        self.add_module(str(len(self)), module)
-        return self

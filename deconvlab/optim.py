@@ -243,13 +243,18 @@ class LRScheduler:
         self.__dict__.update(copy.deepcopy(state_dict))
 
 
+def _epochs(value, name, scheduler):
+    """``value`` as a positive int of epochs; ValueError naming the scheduler and setting otherwise."""
+    if int(value) != value or value < 1:
+        raise ValueError(f"{scheduler}: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
 class StepLR(LRScheduler):
     """lr = initial_lr · gamma^⌊epoch / step_size⌋: decay by ``gamma`` every ``step_size`` epochs."""
 
     def __init__(self, optimizer, step_size, gamma=0.1):
-        if int(step_size) != step_size or step_size < 1:
-            raise ValueError(f"StepLR: step_size must be a positive int, got {step_size!r}")
-        self.step_size, self.gamma = int(step_size), float(gamma)
+        self.step_size, self.gamma = _epochs(step_size, "step_size", "StepLR"), float(gamma)
         super().__init__(optimizer)
 
     def lr_at(self, base_lr, epoch):
@@ -261,9 +266,7 @@ class CosineAnnealingLR(LRScheduler):
     down to ``eta_min`` over ``T_max`` epochs (and back up after, as PyTorch's closed form)."""
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
-        if int(T_max) != T_max or T_max < 1:
-            raise ValueError(f"CosineAnnealingLR: T_max must be a positive int, got {T_max!r}")
-        self.T_max, self.eta_min = int(T_max), float(eta_min)
+        self.T_max, self.eta_min = _epochs(T_max, "T_max", "CosineAnnealingLR"), float(eta_min)
         super().__init__(optimizer)
 
     def lr_at(self, base_lr, epoch):

@@ -31,15 +31,11 @@ def _pair(value, name, op, minimum):
     return int(pair[0]), int(pair[1])
 
 
-def seed_conv2d(x, h):
-    """Full 2-D convolution of one channel (the article's formula 1, a true convolution: h is flipped)::
-
-        y(i,j) = Σ_{p=0}^{P−1} Σ_{q=0}^{Q−1} x(p,q) · h(i−p, j−q)
-
-    x is P×Q, h is K×L; y is (P+K−1)×(Q+L−1), every (i, j) where some term can be non-zero.
-    """
-    x = _plane(x, "x", "seed_conv2d")
-    h = _plane(h, "h", "seed_conv2d")
+def _full_sum(x, h, tap, op):
+    """The full 2-D sum y(i,j) = Σ_p Σ_q x(p,q) · h(tap(i, j, p, q)) over every (i, j) of the
+    (P+K−1)×(Q+L−1) output, a term counting only where the tap lies inside h."""
+    x = _plane(x, "x", op)
+    h = _plane(h, "h", op)
     (P, Q), (K, L) = x.shape, h.shape
     y = np.zeros((P + K - 1, Q + L - 1))
     for i in range(P + K - 1):
@@ -47,10 +43,21 @@ def seed_conv2d(x, h):
             total = 0.0
             for p in range(P):
                 for q in range(Q):
-                    if 0 <= i - p < K and 0 <= j - q < L:
-                        total += x[p, q] * h[i - p, j - q]
+                    a, b = tap(i, j, p, q, K, L)
+                    if 0 <= a < K and 0 <= b < L:
+                        total += x[p, q] * h[a, b]
             y[i, j] = total
     return y
+
+
+def seed_conv2d(x, h):
+    """Full 2-D convolution of one channel (the article's formula 1, a true convolution: h is flipped)::
+
+        y(i,j) = Σ_{p=0}^{P−1} Σ_{q=0}^{Q−1} x(p,q) · h(i−p, j−q)
+
+    x is P×Q, h is K×L; y is (P+K−1)×(Q+L−1), every (i, j) where some term can be non-zero.
+    """
+    return _full_sum(x, h, lambda i, j, p, q, K, L: (i - p, j - q), "seed_conv2d")
 
 
 def seed_correlate2d(x, h):
@@ -62,19 +69,7 @@ def seed_correlate2d(x, h):
     so the block y[K−1 : P, L−1 : Q] is the "valid" correlation Σ_u Σ_v h(u,v)·x(i+u, j+v) of a
     deep-learning conv layer. Substituting h'(a,b) = h(K−1−a, L−1−b) turns this into ``seed_conv2d(x, h')``.
     """
-    x = _plane(x, "x", "seed_correlate2d")
-    h = _plane(h, "h", "seed_correlate2d")
-    (P, Q), (K, L) = x.shape, h.shape
-    y = np.zeros((P + K - 1, Q + L - 1))
-    for i in range(P + K - 1):
-        for j in range(Q + L - 1):
-            total = 0.0
-            for p in range(P):
-                for q in range(Q):
-                    if 0 <= p - i + K - 1 < K and 0 <= q - j + L - 1 < L:
-                        total += x[p, q] * h[p - i + K - 1, q - j + L - 1]
-            y[i, j] = total
-    return y
+    return _full_sum(x, h, lambda i, j, p, q, K, L: (p - i + K - 1, q - j + L - 1), "seed_correlate2d")
 
 
 def seed_deconv2d(x, k, stride=1):
@@ -201,6 +196,24 @@ def _check_out_hw(op, x_shape, out_hw):
         raise ValueError(f"{op}: input of shape {x_shape} gives an output of size {out_hw[0]}x{out_hw[1]}")
 
 
+def _geometry(stride, padding, dilation, op):
+    """stride, padding and dilation as pairs (>= 1, >= 0, >= 1)."""
+    return _pair(stride, "stride", op, 1), _pair(padding, "padding", op, 0), _pair(dilation, "dilation", op, 1)
+
+
+def _sum_over_channels(x, b, out_hw, add_plane):
+    """y[n, o] = b[o] + Σ_c (plane of input channel c), each plane added into y[n, o] by
+    ``add_plane(n, o, c, y[n, o])``: the layer as a sum of single-channel seed formulas."""
+    n_batch, c_in = x.shape[:2]
+    y = np.zeros((n_batch, b.size) + out_hw)
+    for n in range(n_batch):
+        for o in range(b.size):
+            y[n, o].fill(b[o])
+            for c in range(c_in):
+                add_plane(n, o, c, y[n, o])
+    return y
+
+
 def conv2d(x, w, b=None, stride=1, padding=0, dilation=1):
     """Deep learning's conv layer (cross-correlation), NCHW, PyTorch's semantics::
 
@@ -211,19 +224,10 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1):
     y (N, C_out, H_out, W_out), H_out = floor((H + 2·pad − d(kH − 1) − 1)/s) + 1.
     """
     x, w, b = _layer_arrays(x, w, b, "conv2d", c_in_axis=1, c_out_axis=0)
-    s = _pair(stride, "stride", "conv2d", 1)
-    pad = _pair(padding, "padding", "conv2d", 0)
-    d = _pair(dilation, "dilation", "conv2d", 1)
+    s, pad, d = _geometry(stride, padding, dilation, "conv2d")
     out_hw = tuple((x.shape[2 + a] + 2 * pad[a] - d[a] * (w.shape[2 + a] - 1) - 1) // s[a] + 1 for a in range(2))
     _check_out_hw("conv2d", x.shape, out_hw)
-    n_batch, c_in = x.shape[:2]
-    y = np.zeros((n_batch, w.shape[0]) + out_hw)
-    for n in range(n_batch):
-        for o in range(w.shape[0]):
-            y[n, o].fill(b[o])
-            for c in range(c_in):
-                _correlate_plane(x[n, c], w[o, c], s, pad, d, y[n, o])
-    return y
+    return _sum_over_channels(x, b, out_hw, lambda n, o, c, y_no: _correlate_plane(x[n, c], w[o, c], s, pad, d, y_no))
 
 
 def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, dilation=1):
@@ -238,10 +242,8 @@ def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, dilati
     y (N, C_out, H_out, W_out), H_out = (H − 1)s − 2·pad + d(kH − 1) + output_padding + 1.
     """
     x, w, b = _layer_arrays(x, w, b, "conv_transpose2d", c_in_axis=0, c_out_axis=1)
-    s = _pair(stride, "stride", "conv_transpose2d", 1)
-    pad = _pair(padding, "padding", "conv_transpose2d", 0)
+    s, pad, d = _geometry(stride, padding, dilation, "conv_transpose2d")
     extra = _pair(output_padding, "output_padding", "conv_transpose2d", 0)
-    d = _pair(dilation, "dilation", "conv_transpose2d", 1)
     if extra[0] >= max(s[0], d[0]) or extra[1] >= max(s[1], d[1]):
         raise ValueError(
             f"conv_transpose2d: output_padding {output_padding!r} must be < max(stride, dilation) "
@@ -251,11 +253,4 @@ def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, dilati
         (x.shape[2 + a] - 1) * s[a] - 2 * pad[a] + d[a] * (w.shape[2 + a] - 1) + extra[a] + 1 for a in range(2)
     )
     _check_out_hw("conv_transpose2d", x.shape, out_hw)
-    n_batch, c_in = x.shape[:2]
-    y = np.zeros((n_batch, w.shape[1]) + out_hw)
-    for n in range(n_batch):
-        for o in range(w.shape[1]):
-            y[n, o].fill(b[o])
-            for c in range(c_in):
-                _deconv_plane(x[n, c], w[c, o], s, pad, d, y[n, o])
-    return y
+    return _sum_over_channels(x, b, out_hw, lambda n, o, c, y_no: _deconv_plane(x[n, c], w[c, o], s, pad, d, y_no))

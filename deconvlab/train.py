@@ -1,5 +1,5 @@
 """Training inpainting networks: batches of masked patches, the loop, periodic evaluation, resuming; imports
-data, masks, metrics, models, optim, functional, evaluation, checkpoints and errors. Nothing in the library
+data, masks, metrics, baselines, models, optim, functional, evaluation, checkpoints, errors and _files. Nothing in the library
 imports it but the command line.
 
 One step: sample patches x (N, 3, P, P) and masks m (N, 1, P, P), predict y = model(x, m), and minimise the

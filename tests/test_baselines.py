@@ -206,3 +206,35 @@ def test_harmonic_fill_batch_keeps_the_dtype_and_rejects_bad_input():
         baselines.harmonic_fill_batch(images, full)
     with pytest.warns(RuntimeWarning, match="stopped after 2 iterations"):
         baselines.harmonic_fill_batch(images, holes, max_iter=2)
+
+
+def test_downsample2x_is_the_mean_of_each_2x2_block_with_an_odd_edge_repeated():
+    a = np.arange(15, dtype=np.float64).reshape(3, 5)
+    expected = np.array([[(0 + 1 + 5 + 6) / 4, (2 + 3 + 7 + 8) / 4, (4 + 4 + 9 + 9) / 4],
+                         [(10 + 11 + 10 + 11) / 4, (12 + 13 + 12 + 13) / 4, (14 + 14 + 14 + 14) / 4]])
+    np.testing.assert_array_equal(baselines.downsample2x(a), expected)
+    rgb = np.stack([a, 2 * a], axis=2)
+    np.testing.assert_array_equal(baselines.downsample2x(rgb), np.stack([expected, 2 * expected], axis=2))
+
+
+def test_downsample2x_over_the_known_pixels_averages_only_those():
+    a = np.array([[1.0, 3.0], [5.0, 100.0]])
+    known = np.array([[True, True], [True, False]])
+    np.testing.assert_array_equal(baselines.downsample2x(a, known=known), [[3.0]])
+    np.testing.assert_array_equal(baselines.downsample2x(a, known=np.zeros((2, 2), bool)), [[0.0]])
+
+
+def test_coarse_to_fine_solves_at_half_size_and_repeats_each_coarse_pixel_2x2():
+    values = np.random.default_rng(0).random((6, 5, 1))
+    hole = np.zeros((6, 5), dtype=bool)
+    hole[0:4, 0:4] = True  # four full coarse pixels; the edge blocks stay known
+    seen = []
+
+    def solve(small_values, small_hole):
+        seen.append(small_hole.copy())
+        return np.where(small_hole[:, :, None], 7.0, small_values)
+
+    out = baselines.coarse_to_fine(solve, values, hole)
+    np.testing.assert_array_equal(seen[0], [[True, True, False], [True, True, False], [False, False, False]])
+    assert out.shape == (6, 5, 1) and np.all(out[0:4, 0:4] == 7.0)
+    assert baselines.coarse_to_fine(solve, values, np.zeros((6, 5), bool)) is None

@@ -1,4 +1,4 @@
-"""DESIGN's kernel identities 1-9, property-tested on the fast kernels, their readable twins and the reference.
+"""The kernel identities 1-9 of docs/design.md, property-tested on the fast kernels, their readable twins and the reference.
 
 Each identity is checked against a computation that does not share code with the implementation under test:
 NumPy slicing, einsum, np.kron, explicit index counting, or the reference loops.

@@ -200,3 +200,37 @@ def test_a_forked_child_gets_its_own_worker_threads(parts):
     child.join(timeout=60)
     assert child.exitcode == 0, "the child hung or failed"
     assert queue.get(timeout=5) == expected
+
+
+def test_set_num_threads_sets_the_budget_and_none_goes_back_to_the_environment(monkeypatch):
+    monkeypatch.setenv(parallel.ENV, "3")
+    parallel.set_num_threads(None)
+    assert parallel.thread_budget() == 3
+    parallel.set_num_threads(2)
+    assert parallel.thread_budget() == 2 and parallel.get_num_threads() == 2
+    parallel.set_num_threads(None)
+    assert parallel.thread_budget() == 3
+
+
+def test_the_environment_is_read_once_until_the_budget_is_reset(monkeypatch):
+    monkeypatch.setenv(parallel.ENV, "2")
+    parallel.set_num_threads(None)
+    assert parallel.thread_budget() == 2
+    monkeypatch.setenv(parallel.ENV, "5")
+    assert parallel.thread_budget() == 2  # not read again on every call
+    parallel.set_num_threads(None)
+    assert parallel.thread_budget() == 5
+    monkeypatch.delenv(parallel.ENV)
+    parallel.set_num_threads(None)
+    assert parallel.thread_budget() is None
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.0, "2", True])
+def test_set_num_threads_refuses_anything_but_a_positive_integer(value):
+    with pytest.raises(ValueError, match="set_num_threads: expected a positive integer or None"):
+        parallel.set_num_threads(value)
+
+
+def test_blas_info_names_the_blas_and_its_kernel():
+    info = parallel.blas_info()
+    assert info and all({"internal_api", "num_threads"} <= set(lib) for lib in info)

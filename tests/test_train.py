@@ -333,3 +333,17 @@ def test_the_history_is_written_at_every_checkpoint(tmp_path, monkeypatch):
     run(config, tmp_path)
     assert written == [2, 4]
     assert (tmp_path / "history.csv").read_text().count("\n") == 5
+
+
+def test_resuming_a_run_that_is_already_at_its_last_step_is_refused_before_any_work(tmp_path):
+    run(tiny_config(), tmp_path)
+    with pytest.raises(ValueError, match=r"already at step 4 of 4; pass a larger steps to continue it"):
+        run(tiny_config(), tmp_path, resume=True)
+    with pytest.raises(ValueError, match=r"already at step 4 of 2"):
+        run(tiny_config(steps=2), tmp_path, resume=True)
+
+
+def test_resumed_config_puts_the_given_settings_over_the_checkpoints(tmp_path):
+    run(tiny_config(), tmp_path)
+    config = train.resumed_config(str(tmp_path), steps=8)
+    assert config == tiny_config(steps=8)

@@ -1,4 +1,5 @@
-"""Student versions of the exercises, generated from the solutions; imports the standard library only.
+"""Student versions of the exercises, generated from the solutions; imports the standard library, ``_files``
+and the list of exercises.
 
 In a solution module, a solution region runs from a line reading ``### BEGIN SOLUTION`` to a line reading
 ``### END SOLUTION`` (indentation aside), inside a function body. A student version is the same module

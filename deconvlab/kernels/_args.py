@@ -87,26 +87,31 @@ def _check_weight_size(w, op):
         raise ValueError(f"{op}: weight has a zero-size axis (weight shape {w.shape}); every axis must be >= 1")
 
 
-def conv2d_args(x, w, b, stride, padding, dilation, op="conv2d"):
-    """Validate conv2d arguments; return ``(stride, padding, dilation, (H_out, W_out))`` as pairs.
-
-    x: (N, C_in, H, W); w: (C_out, C_in, kH, kW); b: (C_out,) or None.
-    """
+def _layer_args(x, w, b, stride, padding, dilation, op, in_axis, layout=""):
+    """The checks both layers share: arrays, weight size, stride/padding/dilation pairs, the input channels
+    against weight axis ``in_axis`` and the bias against the other channel axis; returns (s, p, d)."""
     check_array(x, "input", op)
     check_array(w, "weight", op, dtype=x.dtype)
     _check_weight_size(w, op)
     s = pair(stride, "stride", op, 1)
     p = pair(padding, "padding", op, 0)
     d = pair(dilation, "dilation", op, 1)
-    if x.shape[1] != w.shape[1]:
+    if x.shape[1] != w.shape[in_axis]:
         raise ValueError(
-            f"{op}: input has {x.shape[1]} channels, weight expects {w.shape[1]} "
-            f"(input shape {x.shape}, weight shape {w.shape})"
+            f"{op}: input has {x.shape[1]} channels, weight expects {w.shape[in_axis]} "
+            f"(input shape {x.shape}, weight shape {w.shape}{layout})"
         )
-    check_bias(b, w.shape[0], op, x.dtype)
-    out_hw = tuple(
-        conv_output_size(x.shape[2 + i], w.shape[2 + i], s[i], p[i], d[i]) for i in range(2)
-    )
+    check_bias(b, w.shape[1 - in_axis], op, x.dtype)
+    return s, p, d
+
+
+def conv2d_args(x, w, b, stride, padding, dilation, op="conv2d"):
+    """Validate conv2d arguments; return ``(stride, padding, dilation, (H_out, W_out))`` as pairs.
+
+    x: (N, C_in, H, W); w: (C_out, C_in, kH, kW); b: (C_out,) or None.
+    """
+    s, p, d = _layer_args(x, w, b, stride, padding, dilation, op, in_axis=1)
+    out_hw = tuple(conv_output_size(x.shape[2 + i], w.shape[2 + i], s[i], p[i], d[i]) for i in range(2))
     _check_out_size(op, x.shape, out_hw, "floor((H + 2p - d(k-1) - 1)/s) + 1")
     return s, p, d, out_hw
 
@@ -117,13 +122,9 @@ def conv_transpose2d_args(x, w, b, stride, padding, output_padding, dilation, op
     x: (N, C_in, H, W); w: (C_in, C_out, kH, kW) (PyTorch's layout); b: (C_out,) or None.
     0 <= output_padding < max(stride, dilation) in each direction.
     """
-    check_array(x, "input", op)
-    check_array(w, "weight", op, dtype=x.dtype)
-    _check_weight_size(w, op)
-    s = pair(stride, "stride", op, 1)
-    p = pair(padding, "padding", op, 0)
+    s, p, d = _layer_args(x, w, b, stride, padding, dilation, op, in_axis=0,
+                          layout="; layout (C_in, C_out, kH, kW)")
     op_ = pair(output_padding, "output_padding", op, 0)
-    d = pair(dilation, "dilation", op, 1)
     for i in range(2):
         if op_[i] >= max(s[i], d[i]):
             raise ValueError(
@@ -131,15 +132,8 @@ def conv_transpose2d_args(x, w, b, stride, padding, output_padding, dilation, op
                 f"max(stride, dilation) = {max(s[i], d[i])} in each direction "
                 f"(stride {stride!r}, dilation {dilation!r})"
             )
-    if x.shape[1] != w.shape[0]:
-        raise ValueError(
-            f"{op}: input has {x.shape[1]} channels, weight expects {w.shape[0]} "
-            f"(input shape {x.shape}, weight shape {w.shape}; layout (C_in, C_out, kH, kW))"
-        )
-    check_bias(b, w.shape[1], op, x.dtype)
     out_hw = tuple(
-        conv_transpose_output_size(x.shape[2 + i], w.shape[2 + i], s[i], p[i], op_[i], d[i])
-        for i in range(2)
+        conv_transpose_output_size(x.shape[2 + i], w.shape[2 + i], s[i], p[i], op_[i], d[i]) for i in range(2)
     )
     _check_out_size(op, x.shape, out_hw, "(H - 1)s - 2p + d(k-1) + output_padding + 1")
     return s, p, op_, d, out_hw

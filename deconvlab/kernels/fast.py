@@ -302,8 +302,8 @@ def scatter(g, w, s, p, d, in_hw, b=None):
     """x = merge(col2im(Wᵀ · G)) (+ b): conv2d input gradient, conv_transpose2d forward; g (N, O, H_out, W_out),
     w (O, C, kH, kW), b (C,) or None -> (N, C) + in_hw.
 
-    With stride 1 and fewer output than input channels, the same result comes cheaper from identity 5 of the
-    design: a correlation of g with the kernel flipped and its channel axes swapped, padded by d(k−1) − p.
+    With stride 1 and fewer output than input channels, the same result comes cheaper from design identity 5
+    (docs/design.md): a correlation of g with the kernel flipped and its channel axes swapped, padded by d(k−1) − p.
     Its column matrix has O·kH·kW rows instead of C·kH·kW.
     """
     n_batch, c_out = g.shape[:2]

@@ -1,7 +1,7 @@
 """Readable twins of the fast kernels: the direct loops, one output element at a time; imports NumPy and _jit.
 
 Three loops carry all of conv2d and conv_transpose2d, forward and backward, because each operation is
-the other's adjoint (DESIGN "kernels"). With stride s, padding p, dilation d, every pair
+the other's adjoint (docs/design.md, "Kernels"). With stride s, padding p, dilation d, every pair
 (output pixel (i, j), kernel tap (u, v)) of a convolution touches the input pixel
 
     (i·s_h − p_h + u·d_h,  j·s_w − p_w + v·d_w)                                            (*)
