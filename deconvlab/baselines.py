@@ -80,26 +80,122 @@ def coarse_to_fine(solve, values, hole):
     return np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1)[:h, :w]
 
 
-COARSE_START_ABOVE = 64
-"""Holes whose window is wider and taller than this start from a fill solved at half resolution."""
+COARSE_START_DEPTH = 16
+"""A hole at least this deep (it holds a square of 2·16 + 1 hole pixels) starts from the fill solved at half
+resolution: conjugate gradients need about as many iterations as the hole is wide, and a smooth start removes
+most of the error at once. Thinner holes (strokes, small rectangles) converge quickly from the mean."""
+
+CLUSTER_BLOCK = 32
+"""Hole pixels in blocks of this many pixels that touch (by a side or a corner) are solved together; holes
+farther apart are independent systems, each solved on its own pixels."""
 
 
-def _starting_guess(values, hole):
-    """Where conjugate gradients start inside the hole: the mean of the known pixels, or, for a large window,
-    the harmonic fill of the half-resolution window (``coarse_to_fine``, recursively). CG removes the error of
-    a smooth start in far fewer iterations, so large holes cost seconds instead of minutes; the converged
-    result is the same (to ``tol``)."""
-    mean = values[~hole].mean(axis=0)
-    if min(hole.shape) <= COARSE_START_ABOVE:
-        return mean
+def _deep(hole, depth):
+    """Whether the bool hole holds a (2·depth + 1)-pixel square of hole pixels (box sums of a cumulative sum)."""
+    k = 2 * depth + 1
+    if min(hole.shape) < k:
+        return False
+    c = np.pad(np.cumsum(np.cumsum(hole, axis=0, dtype=np.int32), axis=1), ((1, 0), (1, 0)))
+    return bool(((c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]) == k * k).any())
+
+
+def _clusters(mask):
+    """The hole pixels of ``mask`` in independent groups: (rows, cols) of each group, row-major. Pixels of
+    blocks of CLUSTER_BLOCK pixels that touch are one group; two pixels of different groups are never
+    4-neighbours, so each group's Laplace system is its own."""
+    from .masks import components
+
+    h, w = mask.shape
+    b = CLUSTER_BLOCK
+    blocks = np.pad(mask, ((0, -h % b), (0, -w % b))).reshape(-(-h // b), b, -(-w // b), b).any(axis=(1, 3))
+    labels = components(blocks)[0]
+    rows, cols = np.nonzero(mask)
+    group = labels[rows // b, cols // b]
+    order = np.argsort(group, kind="stable")  # stable: each group's pixels stay row-major
+    splits = np.flatnonzero(np.diff(group[order])) + 1
+    return [(rows[part], cols[part]) for part in np.split(order, splits)]
+
+
+def _conjugate_gradients(apply, b, x, tol, n, max_iter):
+    """Conjugate gradients for A x = b, one system per column of the last axis, each with its own step sizes,
+    stopping on its own once its root-mean-square residual over its ``n`` unknowns is at most ``tol``.
+    ``apply(u)`` is A u; b and the start x have the same shape (..., K). Returns (x, rr, iterations) with rr
+    the squared residual norms (length K)."""
+    def dot(u, v):
+        return np.einsum("ik,ik->k", u.reshape(-1, u.shape[-1]), v.reshape(-1, v.shape[-1]))
+
+    r = b - apply(x)
+    d = r.copy()
+    rr = dot(r, r)
+    limit = (tol ** 2) * n
+    iterations = 0
+    while np.any(rr > limit) and iterations < max_iter:
+        ad = apply(d)
+        dad = dot(d, ad)
+        active = rr > limit
+        alpha = np.where(active, rr / np.where(active, dad, 1.0), 0.0)
+        x += alpha * d
+        r -= alpha * ad
+        rr_new = dot(r, r)
+        beta = np.where(active, rr_new / np.where(active, rr, 1.0), 0.0)
+        d = r + beta * d
+        rr = rr_new
+        iterations += 1
+    return x, rr, iterations
+
+
+def _solve_group(image, rows, cols, tol, max_iter):
+    """The harmonic fill at the hole pixels (rows, cols) of one independent group: (n, C) float64 and
+    (rr, n, iterations) for the convergence report. Only the hole pixels and their neighbours are touched."""
+    h, w = image.shape[:2]
+    values = image.reshape(h * w, -1)
+    flat = rows * w + cols  # sorted: the pixels come row-major
+    n = flat.size
+    degree, known_count = np.zeros(n), np.zeros(n)
+    neighbours, known_sum = [], np.zeros((n, values.shape[1]))
+    for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        inside = (rows + dr >= 0) & (rows + dr < h) & (cols + dc >= 0) & (cols + dc < w)
+        target = np.where(inside, flat + dr * w + dc, 0)
+        index = np.minimum(np.searchsorted(flat, target), n - 1)
+        is_hole = inside & (flat[index] == target)
+        neighbours.append(np.where(is_hole, index, n))  # n: a padding slot that holds 0
+        known = inside & ~is_hole
+        known_sum[known] += values[target[known]]
+        known_count += known
+        degree += inside
+
+    def laplacian(u):
+        padded = np.concatenate([u, np.zeros((1, u.shape[1]))])
+        return degree[:, None] * u - sum(padded[nb] for nb in neighbours)
+
+    top, left = max(rows.min() - 1, 0), max(cols.min() - 1, 0)
+    bottom, right = min(rows.max() + 2, h), min(cols.max() + 2, w)
+    boundary_mean = known_sum.sum(axis=0) / known_count.sum()  # every group touches known pixels
+    x = _starting_guess(image[top:bottom, left:right], rows - top, cols - left, boundary_mean)
+    max_iter = n + 100 if max_iter is None else int(max_iter)
+    x, rr, iterations = _conjugate_gradients(laplacian, known_sum, x, tol, n, max_iter)
+    return x, (rr, n, iterations)
+
+
+def _starting_guess(window, rows, cols, boundary_mean):
+    """Where conjugate gradients start at the hole pixels (rows, cols) of ``window`` (HxWxC, the group's
+    bounding box and its 1-pixel border): ``boundary_mean``, the mean of the hole's known neighbours, or, for a
+    hole at least COARSE_START_DEPTH deep, the harmonic fill of the half-resolution window (``coarse_to_fine``,
+    recursively). The converged result is the same (to ``tol``); only the number of iterations changes.
+    Returns (n, C) float64."""
+    start = np.broadcast_to(boundary_mean, (rows.size, window.shape[2])).copy()
+    hole = np.zeros(window.shape[:2], dtype=bool)
+    hole[rows, cols] = True
+    if not _deep(hole, COARSE_START_DEPTH):
+        return start
 
     def solve(small_values, small_hole):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # the coarse solve only has to be close
             return harmonic_fill(small_values, small_hole, tol=1e-4)
 
-    coarse = coarse_to_fine(solve, values, hole)
-    return mean if coarse is None else coarse
+    coarse = coarse_to_fine(solve, window.astype(np.float64), hole)
+    return start if coarse is None else coarse[rows, cols].astype(np.float64)
 
 
 def harmonic_fill(image, mask, tol=1e-8, max_iter=None):
@@ -108,48 +204,39 @@ def harmonic_fill(image, mask, tol=1e-8, max_iter=None):
     Every hole pixel p becomes the average of its 4-neighbours inside the image (Laplace's equation
     with the known pixels as boundary values; at the image border only the neighbours that exist
     count, a reflecting boundary):  deg(p) u_p - sum_{q ~ p} u_q = 0, where u_q = image_q for known q.
-    This symmetric positive definite system (one per channel, all channels solved together) is
-    solved by conjugate gradients on the smallest window holding the hole and its neighbours, started
-    from the mean of the known pixels (or, for windows over COARSE_START_ABOVE pixels on each side, from
-    the fill solved at half resolution). Iteration stops when the
-    root-mean-square residual over the hole is at most ``tol`` (intensity units) in every channel,
-    or after ``max_iter`` iterations (default: the number of hole pixels + 100, the exact-arithmetic
-    bound with a margin), which warns.
+    The hole pixels fall into independent groups (holes more than a block of CLUSTER_BLOCK pixels apart);
+    each group's symmetric positive definite system (one per channel, the channels solved together) is solved
+    by conjugate gradients on its hole pixels only, so the cost follows the hole, not the image. It starts from
+    the mean of the hole's known neighbours, or, for a hole at least COARSE_START_DEPTH deep, from the fill
+    solved at half resolution. Iteration stops when the root-mean-square residual over the group's hole is at
+    most ``tol`` (intensity units) in every channel, or after ``max_iter`` iterations (default: the number of
+    hole pixels + 100, the exact-arithmetic bound with a margin), which warns.
     Linear functions are harmonic, so a linear ramp is recovered exactly (up to ``tol``).
     """
     image, mask = _check(image, mask, "harmonic_fill")
     out = image.copy()
-    if not mask.any():
-        return out
-    rows, cols = np.nonzero(mask)
-    top, bottom = max(rows.min() - 1, 0), min(rows.max() + 2, mask.shape[0])
-    left, right = max(cols.min() - 1, 0), min(cols.max() + 2, mask.shape[1])
-    hole = mask[top:bottom, left:right]
-    values = image[top:bottom, left:right].astype(np.float64)
-    if values.ndim == 2:
-        values = values[:, :, None]
-    hole3 = hole[:, :, None]
-    x, rr, n, iterations = _laplace_cg(values, hole3, _starting_guess(values, hole), tol, max_iter)
-    if np.any(rr > (tol ** 2) * n):
-        warnings.warn(
-            f"harmonic_fill: stopped after {iterations} iterations with RMS residual "
-            f"{math.sqrt(rr.max() / float(n.max())):.3g} > tol={tol}",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    filled = x if image.ndim == 3 else x[:, :, 0]
-    out[top:bottom, left:right][hole] = filled[hole].astype(image.dtype)
+    planes = image if image.ndim == 3 else image[:, :, None]
+    unconverged = []
+    for rows, cols in _clusters(mask) if mask.any() else ():
+        x, (rr, n, iterations) = _solve_group(planes, rows, cols, tol, max_iter)
+        if np.any(rr > (tol ** 2) * n):
+            unconverged.append((iterations, math.sqrt(float(rr.max()) / n)))
+        out[rows, cols] = (x if image.ndim == 3 else x[:, 0]).astype(image.dtype)
+    if unconverged:
+        iterations, worst = max(unconverged, key=lambda u: u[1])
+        warnings.warn(f"harmonic_fill: stopped after {iterations} iterations with RMS residual {worst:.3g} "
+                      f"> tol={tol}", RuntimeWarning, stacklevel=2)
     return out
 
 
 def _laplace_cg(values, hole, start, tol, max_iter):
-    """Conjugate gradients on deg(p) u_p − Σ_{q ~ p} u_q = 0 inside the hole, known pixels fixed to ``values``.
+    """Conjugate gradients on deg(p) u_p − Σ_{q ~ p} u_q = 0 inside the hole of whole images, known pixels fixed
+    to ``values`` (the batch solver: no cropping, every pixel an array element).
 
-    values (H, W, K) float64, hole (H, W, K) or (H, W, 1) bool, start broadcastable to values (used inside the
-    hole). Each of the K systems has its own step sizes and stops on its own, once its root-mean-square residual
-    over its hole is at most ``tol``, or after ``max_iter`` iterations (default: the largest hole + 100).
-    Returns (x, rr, n, iterations): x inside the hole (0 elsewhere), the squared residual norms and hole sizes
-    (length K, or scalars broadcast), and the number of iterations taken.
+    values (H, W, K) float64, hole (H, W, K) bool, start broadcastable to values (used inside the hole). Each of
+    the K systems has its own step sizes and stops on its own (``_conjugate_gradients``), after at most
+    ``max_iter`` iterations (default: the largest hole + 100). Returns (x, rr, n, iterations): x inside the
+    hole (0 elsewhere), the squared residual norms and hole sizes (length K), and the number of iterations.
     """
     degree = _neighbour_sum(np.ones(hole.shape[:2]))[:, :, None]
 
@@ -158,25 +245,8 @@ def _laplace_cg(values, hole, start, tol, max_iter):
 
     b = np.where(hole, _neighbour_sum(np.where(hole, 0.0, values)), 0.0)
     n = hole.sum(axis=(0, 1))
-    x = np.where(hole, start, 0.0)
-    r = b - laplacian(x)
-    d = r.copy()
-    rr = np.einsum("ijc,ijc->c", r, r)
-    limit = (tol ** 2) * n
     max_iter = int(n.max()) + 100 if max_iter is None else int(max_iter)
-    iterations = 0
-    while np.any(rr > limit) and iterations < max_iter:
-        ad = laplacian(d)
-        dad = np.einsum("ijc,ijc->c", d, ad)
-        active = rr > limit
-        alpha = np.where(active, rr / np.where(active, dad, 1.0), 0.0)
-        x += alpha * d
-        r -= alpha * ad
-        rr_new = np.einsum("ijc,ijc->c", r, r)
-        beta = np.where(active, rr_new / np.where(active, rr, 1.0), 0.0)
-        d = r + beta * d
-        rr = rr_new
-        iterations += 1
+    x, rr, iterations = _conjugate_gradients(laplacian, b, np.where(hole, start, 0.0), tol, n, max_iter)
     return x, rr, n, iterations
 
 

@@ -131,7 +131,8 @@ def _cmd_inpaint(args):
         image = image[:, :, 0]
     model = _load_model_or_pretrained(args.model) if args.model is not None or mask.any() else None  # empty: no network
     try:
-        result = inpainting.inpaint(image, mask, model=model, tile=args.tile)
+        result = inpainting.inpaint(image, mask, model=model, tile=args.tile,
+                                    progress=not args.quiet and sys.stderr.isatty())
     except InputError as exc:
         raise UsageError.from_input_error(exc) from None
     data.save_image(args.output, result)
@@ -139,50 +140,90 @@ def _cmd_inpaint(args):
     return 0
 
 
-def _cmd_evaluate(args):
-    from . import data, evaluation
-    from .masks import MASK_KINDS
+def _evaluation_photos(args, minimum):
+    """The photos ``evaluate`` scores, as (names, images, source): --data (or the positional folder), else the
+    bundled held-out photos; every photo at least ``minimum`` pixels on its shorter side."""
+    from . import data
 
-    kinds = [k.strip() for k in args.masks.split(",") if k.strip()]
-    unknown = [k for k in kinds if k not in MASK_KINDS]
-    if not kinds:
-        raise UsageError(f"--masks names no mask kind; choose from {', '.join(MASK_KINDS)}")
-    if unknown:
-        raise UsageError(f"unknown mask kind(s) {', '.join(unknown)}; choose from {', '.join(MASK_KINDS)}")
-    if args.patch % 8 or args.patch < 16:
-        raise UsageError(f"--patch must be a multiple of 8 (the network's grid) and at least 16 (SSIM's 11x11 "
-                         f"window must fit), got {args.patch}")
-    if args.folder is None:
-        images = list(data.bundled_photos("test").values())
+    if args.folder is not None and args.data is not None:
+        raise UsageError("give the folder of photos once: as --data FOLDER or as the positional argument")
+    folder = args.data if args.data is not None else args.folder
+    if folder is None:
+        photos = data.bundled_photos("test")
+        names, images = list(photos), list(photos.values())
         source = "the bundled held-out photos (" + ", ".join(data.TEST_PHOTOS) + ")"
     else:
-        if not os.path.exists(args.folder):
-            raise UsageError(f"folder {args.folder!r} does not exist")
-        if not os.path.isdir(args.folder):
-            raise UsageError(f"{args.folder!r} is not a folder; give a folder of PNG or JPEG images")
+        if not os.path.exists(folder):
+            raise UsageError(f"folder {folder!r} does not exist")
+        if not os.path.isdir(folder):
+            raise UsageError(f"{folder!r} is not a folder; give a folder of PNG or JPEG images")
         try:
-            folder = data.ImageFolder(args.folder, max_pixels=args.max_pixels)
+            paths = data.ImageFolder(folder, max_pixels=args.max_pixels).paths
         except (ValueError, OSError):
-            raise UsageError(f"no PNG or JPEG images in {args.folder!r}") from None
-        names = [os.path.basename(path) for path in folder.paths]
-        images = [_load_image_arg(path, "image", args.max_pixels) for path in folder.paths]
-        source = args.folder
-    if args.folder is None:
-        names = list(data.TEST_PHOTOS)
-    small = [f"{name} ({im.shape[1]}x{im.shape[0]})" for name, im in zip(names, images) if min(im.shape[:2]) < args.patch]
+            raise UsageError(f"no PNG or JPEG images in {folder!r}") from None
+        names = [os.path.basename(path) for path in paths]
+        images = [_load_image_arg(path, "image", args.max_pixels) for path in paths]
+        source = folder
+    small = [f"{name} ({im.shape[1]}x{im.shape[0]})" for name, im in zip(names, images) if min(im.shape[:2]) < minimum]
     if small:
-        raise UsageError(f"images smaller than the {args.patch}x{args.patch} patch: {', '.join(small)}")
-    model = _load_model_or_pretrained(args.model)
-    results = evaluation.evaluate(model, images, kinds=kinds, n_crops=args.crops, patch_size=args.patch, seed=args.seed)
-    if args.json:
-        import json
+        raise UsageError(f"images smaller than the {minimum}x{minimum} patch: {', '.join(small)}")
+    return names, images, source
 
-        run = dict(source=source, crops=args.crops, patch=args.patch, seed=args.seed, masks=kinds,
-                   model=args.model or "pretrained", unit="dB for PSNR; intensity in [0, 1] for L1")
-        print(json.dumps({"run": run, "results": evaluation.to_jsonable(results)}, indent=2))
+
+def _mask_kinds(text, allowed, protocol):
+    kinds = [k.strip() for k in (text or ",".join(allowed)).split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in allowed]
+    if not kinds:
+        raise UsageError(f"--masks names no mask kind; choose from {', '.join(allowed)}")
+    if unknown:
+        raise UsageError(f"unknown mask kind(s) {', '.join(unknown)} for the {protocol} protocol; choose from "
+                         f"{', '.join(allowed)}")
+    return kinds
+
+
+def _cmd_evaluate(args):
+    import json
+
+    from . import evaluation
+    from .masks import MASK_KINDS, WHOLE_KINDS
+
+    if args.whole and args.crops is not None:
+        raise UsageError("--whole and --crops choose different protocols; give one")
+    crops = args.crops is not None
+    if args.patch is not None and not crops:
+        raise UsageError("--patch sets the crop size of --crops; the whole-photo protocol scores whole photos")
+    args.patch = 32 if args.patch is None else args.patch
+    if crops:
+        kinds = _mask_kinds(args.masks, MASK_KINDS, "crop")
+        if args.patch % 8 or args.patch < 16:
+            raise UsageError(f"--patch must be a multiple of 8 (the network's grid) and at least 16 (SSIM's 11x11 "
+                             f"window must fit), got {args.patch}")
     else:
-        print(f"{args.crops} crops of {args.patch}x{args.patch} from {source}, seed {args.seed}")
-        print(evaluation.format_results(results))
+        kinds = _mask_kinds(args.masks, WHOLE_KINDS, "whole-photo")
+    names, images, source = _evaluation_photos(args, args.patch if crops else 16)
+    model = _load_model_or_pretrained(args.model)
+    run = dict(protocol="crops" if crops else "whole", source=source, seed=args.seed, masks=kinds,
+               model=args.model or "pretrained")
+    if crops:
+        results = evaluation.evaluate(model, images, kinds=kinds, n_crops=args.crops, patch_size=args.patch,
+                                      seed=args.seed)
+        run.update(crops=args.crops, patch=args.patch, unit="dB for PSNR; intensity in [0, 1] for L1")
+        heading = f"{args.crops} crops of {args.patch}x{args.patch} from {source}, seed {args.seed}"
+        table = evaluation.format_results(results)
+    else:
+        progress = not args.quiet and not args.json and sys.stderr.isatty()
+        results = evaluation.evaluate_whole(model, dict(zip(names, images)), kinds=kinds, seed=args.seed,
+                                            shifts=range(1, args.shifts + 1), progress=progress)
+        run.update(shifts=args.shifts, unit="dB for PSNR; SSIM in [-1, 1]; SWD x1000; seconds")
+        heading = f"whole photos: {source}, seed {args.seed}"
+        table = evaluation.format_whole(results)
+    if args.json:
+        print(json.dumps({"run": run, "results": evaluation.to_jsonable(results),
+                          "null": "a number that is not finite (an infinite PSNR: a fill equal to the truth) "
+                                  "is written as null"}, indent=2, allow_nan=False))
+    else:
+        print(heading)
+        print(table)
         if "biharmonic" not in evaluation.available_baselines():
             print("(no biharmonic fill: it needs scikit-image, in deconvlab's 'data' extra)")
     return 0
@@ -302,7 +343,7 @@ def build_parser():
 
     from .data import DEFAULT_MAX_PIXELS, TEST_PHOTOS
     from .inpainting import DEFAULT_TILE, MIN_TILE
-    from .masks import MASK_KINDS
+    from .masks import MASK_KINDS, WHOLE_KINDS
 
     inp = sub.add_parser("inpaint", help="fill the masked pixels of a photo")
     inp.add_argument("image", help="the photo (PNG or JPEG)")
@@ -314,18 +355,33 @@ def build_parser():
                      help=f"largest side processed at once, at least {MIN_TILE} (default {DEFAULT_TILE})")
     inp.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                      help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS})")
+    inp.add_argument("--quiet", action="store_true",
+                     help="no progress bar (it shows on a terminal when a photo takes more than two seconds)")
     inp.set_defaults(run=_cmd_inpaint)
 
-    ev = sub.add_parser("evaluate", help="score the model against classical fills, side by side")
-    ev.add_argument("folder", nargs="?", help="folder of test images (default: the bundled held-out photos)")
+    ev = sub.add_parser("evaluate", help="score the network against classical fills on the same holes",
+                        description="Score the network against classical fills, every method on the same seeded "
+                                    "holes of held-out photos. --whole (the default): six kinds of holes on whole "
+                                    "photos (strokes, small rectangles, squares of 48, 64, 96 px, blobs), scored by "
+                                    "hole PSNR, SSIM around the holes and a texture statistic. --crops [N]: N "
+                                    "fixed crops (default 200) with the four crop kinds of holes.")
+    ev.add_argument("folder", nargs="?", help="folder of photos (default: the bundled held-out photos)")
+    ev.add_argument("--data", metavar="FOLDER", help="folder of photos (the same as the positional argument)")
     ev.add_argument("--model", help="a checkpoint or weights file (default: the pretrained model)")
-    ev.add_argument("--masks", default=",".join(MASK_KINDS),
-                    help=f"comma-separated mask kinds (default all: {','.join(MASK_KINDS)})")
-    ev.add_argument("--crops", type=positive_int, default=200, help="number of crops (default 200)")
-    ev.add_argument("--patch", type=positive_int, default=32,
-                    help="crop size, a multiple of 8, at least 16 (default 32)")
+    protocol = ev.add_mutually_exclusive_group()
+    protocol.add_argument("--whole", action="store_true", help="the whole-photo protocol (the default)")
+    protocol.add_argument("--crops", type=positive_int, nargs="?", const=200, metavar="N",
+                          help="the crop protocol with N crops (default 200)")
+    ev.add_argument("--masks", help=f"comma-separated mask kinds (default all: {','.join(WHOLE_KINDS)} for whole "
+                                    f"photos, {','.join(MASK_KINDS)} for crops)")
+    ev.add_argument("--patch", type=positive_int,
+                    help="crop size for --crops, a multiple of 8, at least 16 (default 32)")
+    ev.add_argument("--shifts", type=non_negative_int, default=7,
+                    help="whole photos: measure how the fill moves when the photo is shifted by 1..N pixels "
+                         "(default 7; 0 skips it)")
     ev.add_argument("--seed", type=non_negative_int, default=1234, help="seed of the crops and masks (default 1234)")
-    ev.add_argument("--json", action="store_true", help="print the results as JSON")
+    ev.add_argument("--json", action="store_true", help="print the results as JSON (strict: no Infinity or NaN)")
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                     help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS})")
     ev.set_defaults(run=_cmd_evaluate)
@@ -364,7 +420,7 @@ def build_parser():
     tr.add_argument("--schedule", choices=["cosine", "constant"], help=f"learning-rate schedule (default {d.schedule})")
     tr.add_argument("--l1-weight", type=finite_float,
                     help=f"weight of an L1 term added to the hole MSE (default {d.l1_weight:g})")
-    tr.add_argument("--mask-kinds", help=f"comma-separated mask kinds to train on, from {', '.join(MASK_KINDS)} "
+    tr.add_argument("--mask-kinds", help=f"comma-separated mask kinds to train on, from {', '.join(MASK_KINDS + WHOLE_KINDS)} "
                                          f"(default all, weighted {', '.join(f'{w:g}' for w in d.mask_weights)})")
     tr.add_argument("--eval-every", type=positive_int,
                     help=f"steps between held-out evaluations (default {d.eval_every})")

@@ -25,8 +25,10 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 TRAIN_PHOTOS = ("astronaut", "coffee", "rocket", "retina", "brick", "grass")
 """Bundled photos used for training (names for `load_photo`)."""
 
-TEST_PHOTOS = ("chelsea", "camera", "gravel")
-"""Bundled photos held out for evaluation; training never sees them."""
+TEST_PHOTOS = ("chelsea", "camera", "gravel", "raccoon", "ascent", "hopper", "hubble", "text", "cell")
+"""Bundled photos held out for evaluation; training never sees them: a cat, a person with a camera under a
+smooth sky, a texture, an animal in foliage, architecture, a face, a star field, handwritten text and a
+smoothly shaded microscope image."""
 
 PHOTOS = TRAIN_PHOTOS + TEST_PHOTOS
 

@@ -1,17 +1,28 @@
-"""Model against classical fills, side by side on the same crops and masks; imports models, data, masks, metrics
-and baselines.
+"""The network against classical fills, every method on the same holes; imports inpainting, models, data, masks,
+metrics and baselines (OpenCV, when installed, for two more classical fills).
 
-The protocol of ``deconvlab evaluate``: fixed crops (P x P, default 32) of held-out images, one fixed set of
-masks per kind, every method filling exactly the same holes. The headline is the pooled hole PSNR,
+Two protocols, both on held-out photos that training never sees:
 
-    PSNR = 10·log10(1 / MSE),  MSE = Σ_images Σ_hole (y − x)² / (number of hole values over all images),
+- ``evaluate`` (``deconvlab evaluate --crops``): fixed crops (P x P, default 32) of the photos, one fixed set of
+  masks per kind of ``masks.MASK_KINDS``, scored as the pooled hole PSNR beside the per-image mean hole PSNR,
+  full-image PSNR, hole L1 and SSIM.
+- ``evaluate_whole`` (``deconvlab evaluate --whole``): seeded masks of the six kinds of ``masks.WHOLE_KINDS``
+  (strokes of 2–6 px, rectangles of 8–24 px, squares of 48, 64 and 96 px, object-sized blobs) on each whole
+  photo, filled by ``deconvlab.inpaint`` and the classical fills; per kind the pooled hole PSNR, SSIM in boxes
+  around the holes, and a texture statistic (``metrics.patch_swd``), the worst photo of the network against
+  the harmonic fill, the time per photo, and how much the network's fill moves when the photo is shifted.
 
-reported beside the per-image mean hole PSNR, full-image PSNR, hole L1 and SSIM.
+The headline of both is the pooled hole PSNR,
+
+    PSNR = 10·log10(1 / MSE),  MSE = Σ_images Σ_hole (y − x)² / (number of hole values over all images).
 """
+import math
+import time
+
 import numpy as np
 
-from . import baselines, data, masks, metrics
-from .masks import MASK_KINDS
+from . import baselines, data, inpainting, masks, metrics
+from .masks import MASK_KINDS, WHOLE_KINDS
 from .models import predict
 
 
@@ -76,9 +87,20 @@ def format_results(results):
     return "\n".join(lines)
 
 
-def to_jsonable(results):
-    """The results with plain floats (inf stays a float; JSON writers print it as Infinity)."""
-    return {k: {m: {n: float(v) for n, v in s.items()} for m, s in rows.items()} for k, rows in results.items()}
+def to_jsonable(value):
+    """``value`` (nested dicts, lists, tuples and numbers) with every number a plain float or int, and every
+    infinite or NaN number None: strict JSON has no Infinity (a PSNR is infinite when a fill is exact). The
+    caller says so in its output (see the command's "null" note)."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, str):
+        return value if not isinstance(value, np.bool_) else bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def margin(results, kind="center", over="biharmonic"):
@@ -87,3 +109,143 @@ def margin(results, kind="center", over="biharmonic"):
     if over not in rows:
         over = "harmonic"
     return float(rows["model"]["hole_psnr"] - rows[over]["hole_psnr"])
+
+
+# ------------------------------------------------------------------------------------------- whole photos
+
+def _opencv():
+    try:
+        import cv2
+    except ImportError:
+        return None
+    return cv2
+
+
+def _opencv_fill(flag_name, radius=5):
+    """A classical fill by OpenCV's ``cv2.inpaint`` (``INPAINT_TELEA``: Telea's fast marching; ``INPAINT_NS``:
+    Navier–Stokes), on the image rounded to 8 bits (what cv2.inpaint takes for 3 channels); known pixels are
+    returned exactly."""
+
+    def fill(image, mask):
+        cv2 = _opencv()
+        pixels = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+        filled = cv2.inpaint(pixels, mask.astype(np.uint8) * 255, radius, getattr(cv2, flag_name))
+        return np.where(mask[:, :, None], filled.astype(image.dtype) / 255, image)
+
+    return fill
+
+
+def whole_photo_methods():
+    """The classical fills ``evaluate_whole`` compares the network with, by name: harmonic and mean always,
+    biharmonic when scikit-image is installed, Telea and Navier–Stokes when OpenCV is."""
+    methods = {"harmonic": baselines.harmonic_fill, "mean": baselines.mean_fill}
+    if "biharmonic" in available_baselines():
+        methods["biharmonic"] = baselines.biharmonic_fill
+    if _opencv() is not None:
+        methods["telea"] = _opencv_fill("INPAINT_TELEA")
+        methods["navier-stokes"] = _opencv_fill("INPAINT_NS")
+    return methods
+
+
+def whole_photo_mask(kind, shape, photo_index, seed=1234):
+    """The mask of one kind on one photo of the whole-photo protocol: ``masks.make_mask`` seeded by (seed, the
+    kind's position in WHOLE_KINDS, the photo's index), so every method and every run sees the same holes."""
+    stream = np.random.default_rng([seed, WHOLE_KINDS.index(kind), photo_index])
+    return masks.make_mask(kind, shape[0], shape[1], seed=stream)
+
+
+def shift_change(model, image, mask, shifts=range(1, 8), margin=inpainting.TILE_MARGIN):
+    """How much the network's fill moves when the photo moves: for each shift k, the photo without its first k
+    rows and columns is filled and compared with the fill of the whole photo, over the hole pixels of the holes
+    at least ``margin`` pixels from the new top and left borders (so that only the position on the network's
+    8-pixel grid changes, not what the network sees). Returns (mean, largest) absolute change, or None when no
+    hole is far enough from the border."""
+    full = inpainting.inpaint(image, mask, model=model)
+    labels, boxes = masks.components(mask)
+    total, count, largest = 0.0, 0, 0.0
+    for k in shifts:
+        far = np.flatnonzero((boxes[:, 0] >= k + margin) & (boxes[:, 1] >= k + margin)) + 1
+        keep = np.isin(labels[k:, k:], far)
+        if not keep.any():
+            continue
+        moved = inpainting.inpaint(image[k:, k:], mask[k:, k:], model=model)
+        change = np.abs(moved[keep] - full[k:, k:][keep])
+        total, count, largest = total + float(change.sum()), count + change.size, max(largest, float(change.max()))
+    return None if count == 0 else (total / count, largest)
+
+
+def evaluate_whole(model, photos, kinds=WHOLE_KINDS, seed=1234, shifts=range(1, 8), progress=False):
+    """Every method on the same seeded holes of whole photos (the module docstring's second protocol).
+
+    ``model``: the network (filled with ``deconvlab.inpaint``; None for the classical fills only); ``photos``: a
+    dict name -> HxWx3 float image; ``kinds``: from ``masks.WHOLE_KINDS``; ``shifts``: the shifts of
+    ``shift_change`` (empty for none). Returns a dict: ``kinds`` {kind: {method: {hole_psnr, box_ssim, swd,
+    seconds_per_photo}}}, ``per_photo`` {kind: {method: {photo: hole_psnr}}}, ``worst`` {kind: (photo, network
+    − harmonic dB)} and ``shift`` {kind: (mean, largest) or None}.
+    """
+    from tqdm.auto import tqdm
+
+    methods = dict(whole_photo_methods())
+    if model is not None:
+        methods = {"network": lambda image, mask: inpainting.inpaint(image, mask, model=model), **methods}
+    result = {"kinds": {}, "per_photo": {}, "worst": {}, "shift": {}}
+    names = list(photos)
+    with tqdm(total=len(kinds) * len(names), desc="evaluating", unit="photo", disable=not progress) as bar:
+        for kind in kinds:
+            sums = {m: [0.0, 0, 0.0, 0.0, 0.0] for m in methods}  # squared error, values, ssim·n, swd·n, seconds
+            per_photo = {m: {} for m in methods}
+            shift_totals = []
+            for index, name in enumerate(names):
+                image = photos[name]
+                hole = whole_photo_mask(kind, image.shape[:2], index, seed)
+                n = int(hole.sum())
+                for method, fill in methods.items():
+                    start = time.perf_counter()
+                    out = fill(image, hole)
+                    seconds = time.perf_counter() - start
+                    error = float(np.sum((out[hole].astype(np.float64) - image[hole]) ** 2))
+                    entry = sums[method]
+                    entry[0] += error
+                    entry[1] += n * image.shape[2]
+                    entry[2] += n * metrics.box_ssim(out, image, hole)
+                    entry[3] += n * metrics.patch_swd(out, image, hole, seed=seed)
+                    entry[4] += seconds
+                    per_photo[method][name] = metrics.hole_psnr(out, image, hole)
+                if model is not None and len(shifts):
+                    shift_totals.append(shift_change(model, image, hole, shifts))
+                bar.update(1)
+            pixels = sum(int(whole_photo_mask(kind, photos[nm].shape[:2], i, seed).sum()) for i, nm in enumerate(names))
+            result["kinds"][kind] = {
+                m: dict(hole_psnr=10 * math.log10(1 / (e[0] / e[1])) if e[0] > 0 else math.inf,
+                        box_ssim=e[2] / pixels, swd=e[3] / pixels, seconds_per_photo=e[4] / len(names))
+                for m, e in sums.items()}
+            result["per_photo"][kind] = per_photo
+            if model is not None:
+                losses = {nm: per_photo["network"][nm] - per_photo["harmonic"][nm] for nm in names}
+                worst = min(losses, key=losses.get)
+                result["worst"][kind] = (worst, losses[worst])
+                measured = [s for s in shift_totals if s is not None]
+                result["shift"][kind] = None if not measured else (
+                    float(np.mean([s[0] for s in measured])), float(max(s[1] for s in measured)))
+    return result
+
+
+def format_whole(result):
+    """A text table of ``evaluate_whole``'s result: per mask kind one row per method (pooled hole PSNR, SSIM
+    around the holes, patch SWD, seconds per photo), then the network's worst photo against the harmonic fill
+    and its shift dependence."""
+    header = f"{'mask':17s} {'method':14s} {'hole PSNR':>9s} {'box SSIM':>8s} {'SWD':>7s} {'s/photo':>8s}"
+    lines = [header, "-" * len(header)]
+    for kind, rows in result["kinds"].items():
+        for method, r in rows.items():
+            lines.append(f"{kind:17s} {method:14s} {r['hole_psnr']:9.2f} {r['box_ssim']:8.3f} {r['swd']:7.1f} "
+                         f"{r['seconds_per_photo']:8.2f}")
+        if kind in result["worst"]:
+            photo, loss = result["worst"][kind]
+            shift = result["shift"].get(kind)
+            moved = "" if shift is None else f"; shifting the photo moves the fill by {shift[0]:.4f} on average, " \
+                                             f"{shift[1]:.3f} at most"
+            lines.append(f"{'':17s} worst photo for the network: {photo} ({loss:+.2f} dB against harmonic){moved}")
+    lines.append("hole PSNR in dB pooled over every hole pixel of every photo; box SSIM around each hole; SWD: sliced "
+                 "Wasserstein distance of 7x7 patches on two Laplacian levels (x1000, lower is better texture).")
+    return "\n".join(lines)

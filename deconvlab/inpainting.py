@@ -1,21 +1,28 @@
 """Filling holes in whole photos with a network: ``inpaint()`` and ``load_pretrained()``; imports nn, models,
-checkpoints, baselines, parallel and errors.
+checkpoints, baselines, masks, parallel and errors.
 
-A photo of any size is handled by three mechanisms, each exact or documented:
+A photo of any size is handled so that the cost follows the hole, not the photo, and every step is exact or
+documented:
 
-- Size. The network is fully convolutional but needs sides divisible by 8: the image is padded by reflection
-  to the next multiple of 8 and the result cropped back.
-- Memory. Images larger than ``tile`` pixels on a side are processed in overlapping tiles; each tile carries a
-  margin of ``TILE_MARGIN`` = 64 pixels (the network's receptive field reaches at most 39), and only its centre
-  is kept, so tiling changes nothing but memory use (results agree to float32 rounding, ~1e-7). Tiles of the
-  same size go through the network together, one per thread the kernels use, so every core has a tile.
-- Large holes. The network sees about ``REACH`` pixels around each missing pixel. A network with the harmonic
-  start (``InpaintNet(start="harmonic")``, the pretrained one) starts from the harmonic fill of the whole
-  image, which spans a hole of any size; the network refines it where it sees known pixels, and deep inside
-  a very large hole the result is the smooth harmonic fill. For a network with the mean-colour start, where
-  the hole is deeper than REACH (some missing pixel is more than REACH pixels from every known one), the
-  image is first inpainted at half resolution (recursively, until the hole fits), and that coarse fill,
-  upsampled, replaces the mean colour as the starting value inside the hole: coarse to fine.
+- Start. A network with the harmonic start (``InpaintNet(start="harmonic")``, the pretrained one) refines the
+  harmonic fill, which ``baselines.harmonic_fill`` computes on the hole pixels only, hole group by hole group.
+  For a mean-colour start, where the hole is deeper than REACH the image is first inpainted at half resolution
+  (recursively), and that coarse fill, upsampled, replaces the mean colour: coarse to fine (this costs the
+  photo).
+- Regions. The network needs sides divisible by 8, so the photo is (virtually) padded by reflection to the next
+  multiple of 8. Holes more than two margins apart are separate regions (``hole_regions``), each run on its
+  window: the hole's bounding box on the 8-pixel grid grown by the network's margin (``margin_of``: 40 pixels
+  for InpaintNet, whose output reads 39 pixels around it; TILE_MARGIN = 64 for a network that does not say), so
+  the result at the hole is what one pass over the whole photo would give (to float32 rounding). Pixels far
+  from every hole are never computed.
+- Tiles and memory. A window larger than ``tile`` pixels a side goes in overlapping tiles of that size (each its
+  kept centre plus the margin of context); tiles whose centre holds no hole pixel are skipped. Tiles of one size
+  go through the network together, one per thread the kernels use, but never more than MEMORY_BUDGET allows
+  (``tiles_in_flight``): memory is set by the tile size and the budget, not by the number of threads. Whole-image
+  buffers are float32.
+- Large holes. The network sees about ``REACH`` pixels around each missing pixel; with the harmonic start its
+  correction is kept there and fades out deeper inside (``correction_weight``), where the result is the smooth
+  harmonic fill.
 """
 import numbers
 import os
@@ -35,6 +42,8 @@ not minutes. Training and ``deconvlab evaluate`` solve to the default 1e-8."""
 TILE_MARGIN = 64  # tile sizes and margins are multiples of 8, so every tile sits on the network's grid
 MIN_TILE = 4 * TILE_MARGIN  # the kept centre of a tile is then at least half its side
 DEFAULT_TILE = 512
+PROGRESS_DELAY = 2.0
+"""Seconds of work after which ``inpaint(..., progress=True)`` shows its bar (short work stays silent)."""
 PRETRAINED = ("default",)
 
 
@@ -157,50 +166,151 @@ def correction_weight(mask, reach=REACH):
     return np.clip((2 * reach - distance) / reach, 0.0, 1.0).astype(np.float32)
 
 
-def _run(model, image, mask, fill, tile):
-    """The network on one HxWx3 image (sides multiple of 8), tiled when large; returns HxWx3 float32.
+def _padding(h, w):
+    """How an h x w image is padded to the network's grid: (height, width, numpy pad mode)."""
+    pad_h, pad_w = (-h) % 8, (-w) % 8
+    return h + pad_h, w + pad_w, "reflect" if min(h, w) > max(pad_h, pad_w) else "edge"
 
-    Each tile is its kept centre (``tile − 2·TILE_MARGIN`` on a side) plus up to TILE_MARGIN pixels of context
-    on every side; the network's receptive field reaches less than TILE_MARGIN pixels, so every kept output
-    pixel sees exactly the inputs it would see in one untiled pass."""
+
+def _window(a, r0, r1, c0, c1, mode):
+    """Rows r0..r1 and columns c0..c1 of ``a`` padded at the bottom and right by numpy's ``mode`` ("reflect" or
+    "edge"), without padding the whole array."""
+    h, w = a.shape[:2]
+    if r1 <= h and c1 <= w:
+        return a[r0:r1, c0:c1]
+    index = (lambda i, n: np.where(i < n, i, 2 * (n - 1) - i)) if mode == "reflect" else (
+        lambda i, n: np.minimum(i, n - 1))
+    return a[index(np.arange(r0, r1), h)][:, index(np.arange(c0, c1), w)]
+
+
+def margin_of(model):
+    """The context a network needs around each pixel it fills, in pixels, a multiple of 8: the smallest multiple
+    of 8 above its ``receptive_radius`` (how far one output pixel reads, e.g. 39 for InpaintNet), or TILE_MARGIN
+    for a network that does not say."""
+    radius = getattr(model, "receptive_radius", None)
+    return TILE_MARGIN if radius is None else (int(radius) // 8 + 1) * 8
+
+
+def hole_regions(mask, margin=TILE_MARGIN):
+    """The independent pieces of work of ``inpaint``: a list of (window, members) for the hole of an HxW mask.
+
+    On the network's 8-pixel grid, the blocks holding hole pixels are grown by ``margin`` pixels (a multiple of
+    8); each connected group of grown blocks is one region: its ``window`` (r0, r1, c0, c1), multiples of 8 on the
+    grid of the padded image, is the bounding box of its hole blocks grown by ``margin``, and ``members`` are the
+    (rows, cols) of its hole pixels. When the network's receptive field reaches less than ``margin`` pixels, the
+    network run on the window alone computes exactly what a pass over the whole photo computes at the members.
+    Holes far apart are separate regions; pixels farther than ``margin`` from every hole are in none."""
+    from .masks import components
+
     h, w = mask.shape
-    x = image.transpose(2, 0, 1)[None]
-    m = mask[None, None].astype(np.float32)
-    f = fill.transpose(2, 0, 1)[None]
-    if max(h, w) <= tile:
-        return predict(model, x, m, f)[0].transpose(1, 2, 0)
-    out = np.empty_like(image)
-    step = tile - 2 * TILE_MARGIN
-    pieces = []  # (window, kept rows and columns of the tile, where they go)
-    for top in range(0, h, step):
-        for left in range(0, w, step):
-            r0, c0 = max(0, top - TILE_MARGIN), max(0, left - TILE_MARGIN)
-            r1, c1 = min(h, top + step + TILE_MARGIN), min(w, left + step + TILE_MARGIN)
-            keep = (slice(top - r0, min(top + step, h) - r0), slice(left - c0, min(left + step, w) - c0))
-            pieces.append(((slice(r0, r1), slice(c0, c1)), keep, (slice(top, top + step), slice(left, left + step))))
-    # Tiles of the same size go through the network together, as many at a time as the kernels split a batch
-    # into parts: each core then works on its own tile (a batch of one would run its copies on one core).
-    group = max(1, parallel.get_num_threads())
+    h8, w8, _ = _padding(h, w)
+    grow = margin // 8
+    blocks = np.pad(mask, ((0, h8 - h), (0, w8 - w))).reshape(h8 // 8, 8, w8 // 8, 8).any(axis=(1, 3))
+    counts = np.pad(np.cumsum(np.cumsum(np.pad(blocks, grow), axis=0, dtype=np.int32), axis=1), ((1, 0), (1, 0)))
+    k = 2 * grow + 1
+    grown = (counts[k:, k:] - counts[:-k, k:] - counts[k:, :-k] + counts[:-k, :-k]) > 0
+    labels = components(grown)[0]
+    rows, cols = np.nonzero(mask)
+    label = labels[rows // 8, cols // 8]
+    order = np.argsort(label, kind="stable")
+    regions = []
+    for part in np.split(order, np.flatnonzero(np.diff(label[order])) + 1):
+        r, c = rows[part], cols[part]
+        window = (max(0, (r.min() // 8 - grow) * 8), min(h8, (r.max() // 8 + 1 + grow) * 8),
+                  max(0, (c.min() // 8 - grow) * 8), min(w8, (c.max() // 8 + 1 + grow) * 8))
+        regions.append((window, (r, c)))
+    return regions
+
+
+def _spans(lo, hi, tile, margin):
+    """One axis of a window [lo, hi) cut into tiles of one length: (start, stop, kept start, kept stop) tuples.
+
+    With n the fewest tiles of at most ``tile`` pixels that cover the window when each keeps ``margin`` pixels
+    of context on its inner sides, every tile is T = ⌈(L + 2·margin·(n − 1))/n⌉ pixels long (rounded up to a
+    multiple of 8), its kept part T − 2·margin (the window's edges need no context); the last tile ends at
+    ``hi``. Equal tiles go through the network in full batches."""
+    length = hi - lo
+    if length <= tile:
+        return [(lo, hi, lo, hi)]
+    n = -(-(length - tile) // (tile - 2 * margin)) + 1
+    size = min(tile, -(-(length + 2 * margin * (n - 1)) // (8 * n)) * 8)
+    stride = size - 2 * margin
+    spans = []
+    for k in range(n):
+        start = min(lo + k * stride, hi - size)
+        kept = (lo if k == 0 else lo + k * stride + margin, hi if k == n - 1 else lo + (k + 1) * stride + margin)
+        spans.append((start, start + size) + kept)
+    return spans
+
+
+def _tiles(window, members, tile, margin):
+    """The tiles of a region's window: (tile window, kept window) pairs in absolute pixel coordinates, all of the
+    same size (``_spans`` on each axis); only tiles whose kept part holds one of the ``members`` (the region's
+    hole pixels) are listed — the others would only compute known pixels, which are pasted back unchanged."""
+    r0, r1, c0, c1 = window
+    rows, cols = members
+    tiles = []
+    for top, bottom, k0, k1 in _spans(r0, r1, tile, margin):
+        in_rows = (rows >= k0) & (rows < k1)
+        for left, right, j0, j1 in _spans(c0, c1, tile, margin):
+            if np.any(in_rows & (cols >= j0) & (cols < j1)):
+                tiles.append(((top, bottom, left, right), (k0, k1, j0, j1)))
+    return tiles
+
+
+MEMORY_BUDGET = 768 * 2**20
+"""Bytes the network's tiles in flight may take in ``inpaint``, whatever the number of threads."""
+
+BYTES_PER_TILE_PIXEL = 20
+"""Peak memory of the network per tile pixel and per channel of its first layer (InpaintNet's ``width``):
+measured about 590 bytes a pixel at width 32 (docs/performance.md). Tiles in flight = min(threads, budget /
+(bytes per pixel × tile pixels)), at least one."""
+
+
+def tiles_in_flight(model, tile_pixels):
+    """How many tiles of ``tile_pixels`` pixels ``inpaint`` sends through ``model`` at once: one per thread of
+    the kernels (each core then has a tile of its own), but no more than MEMORY_BUDGET allows."""
+    per_tile = BYTES_PER_TILE_PIXEL * getattr(model, "width", 32) * tile_pixels
+    return max(1, min(parallel.get_num_threads(), MEMORY_BUDGET // max(1, per_tile)))
+
+
+def _network(model, image, mask, fill, regions, tile, margin, bar):
+    """The network's output at the hole pixels of each region of an HxWx3 float32 image: a list of (n, 3)
+    float32 arrays, one per region of ``regions`` (``hole_regions``), in the order of the region's members.
+    Tile by tile (``_tiles``), tiles of one size (from any region) in batches of ``tiles_in_flight``. ``bar``
+    (a tqdm bar or None) advances by one per tile."""
+    h, w = mask.shape
+    _, _, mode = _padding(h, w)
+    values = [np.array(fill[rows, cols], dtype=np.float32) for _, (rows, cols) in regions]
+    jobs = [(tile_window, kept, k) for k, (window, members) in enumerate(regions)
+            for tile_window, kept in _tiles(window, members, tile, margin)]
+    if bar is not None:
+        bar.total = (bar.total or 0) + len(jobs)
+        bar.refresh()
     by_size = {}
-    for piece in pieces:
-        window = piece[0]
-        by_size.setdefault((window[0].stop - window[0].start, window[1].stop - window[1].start), []).append(piece)
-    for same in by_size.values():
+    for job in jobs:
+        r0, r1, c0, c1 = job[0]
+        by_size.setdefault((r1 - r0, c1 - c0), []).append(job)
+    for (th, tw), same in by_size.items():
+        group = tiles_in_flight(model, th * tw)
         for k in range(0, len(same), group):
             batch = same[k:k + group]
-            windows = [p[0] for p in batch]
-            filled = predict(model, np.concatenate([x[:, :, rows, cols] for rows, cols in windows]),
-                             np.concatenate([m[:, :, rows, cols] for rows, cols in windows]),
-                             np.concatenate([f[:, :, rows, cols] for rows, cols in windows]))
-            for piece, result in zip(batch, filled):
-                (rows, cols), target = piece[1], piece[2]
-                out[target] = result[:, rows, cols].transpose(1, 2, 0)
-    return out
+            inputs = [[_window(a, *job[0], mode) for job in batch] for a in (image, mask, fill)]
+            x = np.stack(inputs[0]).transpose(0, 3, 1, 2)
+            m = np.stack(inputs[1])[:, None].astype(np.float32)
+            f = np.stack(inputs[2]).transpose(0, 3, 1, 2)
+            for (tile_window, kept, region), result in zip(batch, predict(model, x, m, f)):
+                rows, cols = regions[region][1]
+                keep = np.flatnonzero((rows >= kept[0]) & (rows < kept[1]) & (cols >= kept[2]) & (cols < kept[3]))
+                values[region][keep] = result[:, rows[keep] - tile_window[0], cols[keep] - tile_window[2]].T
+            if bar is not None:
+                bar.update(len(batch))
+    return values
 
 
-def _fill_rgb(model, image, mask, tile):
-    """Inpaint an HxWx3 float32 image (any size, some pixels known, some missing) with the coarse-to-fine rule
-    of the module docstring; returns HxWx3 float32 (known pixels not yet pasted back)."""
+def _fill_rgb(model, image, mask, tile, bar=None):
+    """Inpaint an HxWx3 float32 image (any size, some pixels known, some missing) as the module docstring
+    says; returns (rows, cols, values): the hole pixels and their filled (n, 3) float32 values in [0, 1]."""
     h, w = mask.shape
     start = STARTS[getattr(model, "start", "mean")]
     if start is known_mean:
@@ -210,29 +320,36 @@ def _fill_rgb(model, image, mask, tile):
         fill = baselines.harmonic_fill(image, mask, tol=HARMONIC_TOL)
     if start is known_mean and min(h, w) >= 16 and hole_depth(mask, limit=REACH) > REACH:
         def solve(small_image, small_mask):
-            return np.where(small_mask[:, :, None], _fill_rgb(model, small_image, small_mask, tile), small_image)
+            rows, cols, values = _fill_rgb(model, small_image, small_mask, tile)
+            filled = np.array(small_image, dtype=np.float32)
+            filled[rows, cols] = values
+            return filled
 
         coarse = baselines.coarse_to_fine(solve, image, mask)
         fill = fill if coarse is None else coarse.astype(np.float32)
-    pad_h, pad_w = (-h) % 8, (-w) % 8
-    mode = "reflect" if min(h, w) > max(pad_h, pad_w) else "edge"
-    padded = lambda a: np.pad(a, ((0, pad_h), (0, pad_w)) + ((0, 0),) * (a.ndim - 2), mode=mode)
-    result = _run(model, padded(image), padded(mask), padded(np.ascontiguousarray(fill)), tile)[:h, :w]
-    if start is not known_mean:  # keep the correction only where the network can see known pixels
-        weight = correction_weight(mask)[:, :, None]
-        result = fill + weight * (result - fill)
-    return np.clip(result, 0.0, 1.0)
+    margin = max(margin_of(model), (2 * REACH) // 8 * 8 + 8)  # the correction weight below reads 2·REACH around
+    regions = hole_regions(mask, margin)
+    values = _network(model, image, mask, fill, regions, tile, margin, bar)
+    for ((r0, r1, c0, c1), (rows, cols)), v in zip(regions, values):
+        if start is not known_mean:  # keep the correction only where the network can see known pixels
+            weight = correction_weight(mask[r0:r1, c0:c1])[rows - r0, cols - c0, None]
+            start_values = fill[rows, cols]
+            v[...] = start_values + weight * (v - start_values)
+        np.clip(v, 0.0, 1.0, out=v)
+    return (np.concatenate([r for _, (r, _) in regions]), np.concatenate([c for _, (_, c) in regions]),
+            np.concatenate(values))
 
 
-def inpaint(image, mask, model=None, tile=DEFAULT_TILE):
+def inpaint(image, mask, model=None, tile=DEFAULT_TILE, progress=False):
     """Fill the masked pixels of ``image`` with a trained network; known pixels are returned unchanged, bit for bit.
 
     image: HxW (gray), HxWx1 or HxWx3 float32/float64 array in [0, 1]; mask: HxW bool or {0, 1}, True/1 = pixel
     to fill. model: an inpainting network, or the path of a checkpoint or weights file (read with
     ``checkpoints.load_model``); default ``load_pretrained()``. tile: the largest side processed at
-    once, margins included (an integer >= MIN_TILE, rounded down to a multiple of 8). Returns a new array of the
-    image's shape and dtype with values in [0, 1]; a gray image is filled as three equal channels whose mean is
-    returned. Any size works (see the module docstring for padding, tiling and large holes).
+    once, margins included (an integer >= MIN_TILE, rounded down to a multiple of 8). progress: show a tqdm
+    bar on stderr (it appears only if the work takes more than two seconds). Returns a new array of the image's
+    shape and dtype with values in [0, 1]; a gray image is filled as three equal channels whose mean is
+    returned. Any size works, and the cost follows the hole (see the module docstring).
 
     An empty mask returns a copy of the image (nothing to fill). A mask covering every pixel is a ValueError:
     with nothing known there is nothing to fill from. Other bad input raises TypeError (dtype) or ValueError
@@ -253,8 +370,12 @@ def inpaint(image, mask, model=None, tile=DEFAULT_TILE):
         raise InputError("inpaint", "the mask covers all {count} pixels of the image; there is nothing known to "
                          "fill from", count=hole.size)
     model = _default_model() if model is None else model
-    filled = _fill_rgb(model, rgb, hole, tile)
+    from tqdm.auto import tqdm
+
+    with tqdm(total=0, desc="inpainting", unit="tile", delay=PROGRESS_DELAY, disable=not progress, leave=False) as bar:
+        rows, cols, values = _fill_rgb(model, rgb, hole, tile, bar if progress else None)
     if original.shape[2] == 1:
-        filled = filled.mean(axis=2, keepdims=True)
-    out = np.where(hole[:, :, None], filled.astype(original.dtype), original)
+        values = values.mean(axis=1, keepdims=True)
+    out = np.array(original, copy=True)
+    out[rows, cols] = values.astype(original.dtype)
     return out.reshape(np.shape(image))

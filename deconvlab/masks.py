@@ -10,6 +10,14 @@ from PIL import Image, ImageDraw
 from .data import DEFAULT_MAX_PIXELS, load_image
 
 MASK_KINDS = ("center", "rectangles", "strokes", "bernoulli")
+"""The kinds of the crop protocol (``deconvlab evaluate --crops``): sizes relative to the image side."""
+
+WHOLE_KINDS = ("thin-strokes", "small-rectangles", "square-48", "square-64", "square-96", "blobs")
+"""The kinds of the whole-photo protocol (``deconvlab evaluate --whole``), in pixels whatever the image size:
+brush strokes 2–6 px wide, rectangles of 8–24 px, squares of 48, 64 and 96 px, and object-sized blobs (irregular,
+20–30% of the shorter side across). Training can use them too (``deconvlab train --mask-kinds``)."""
+
+ALL_KINDS = MASK_KINDS + WHOLE_KINDS
 
 
 def _rng(seed):
@@ -118,6 +126,75 @@ def bernoulli(h, w, p=0.25, seed=None):
     return _rng(seed).random((h, w)) < p
 
 
+def components(mask, connectivity=8):
+    """The connected components of a bool HxW mask: ``(labels, boxes)``.
+
+    ``labels`` is an HxW int32 array, 0 outside the mask and 1..n on its n components; two True pixels are in
+    one component when a chain of True pixels joins them, each touching the next by a side (``connectivity``
+    4) or by a side or a corner (8). ``boxes`` is an (n, 4) int array of [top, left, bottom, right) bounding
+    boxes, row k for label k + 1. Components are numbered in the order of their first pixel (row-major).
+
+    It works on the mask's horizontal runs, so its cost follows the number of runs, not the image size:
+    runs of adjacent rows that touch are joined with a union-find (label propagation with pointer jumping).
+    """
+    if connectivity not in (4, 8):
+        raise ValueError(f"components: connectivity must be 4 or 8, got {connectivity!r}")
+    m = np.asarray(mask, dtype=bool)
+    if m.ndim != 2:
+        raise ValueError(f"components: expected an HxW mask, got shape {m.shape}")
+    h, w = m.shape
+    edges = np.diff(np.pad(m, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+    run_row, run_start = np.nonzero(edges == 1)
+    run_end = np.nonzero(edges == -1)[1]  # exclusive; runs come row by row, left to right
+    n_runs = run_row.size
+    if n_runs == 0:
+        return np.zeros((h, w), np.int32), np.zeros((0, 4), np.int64)
+    first = np.searchsorted(run_row, np.arange(h + 1))  # runs of row r: first[r] .. first[r + 1]
+    slack = 1 if connectivity == 8 else 0
+    pairs = []
+    for r in np.unique(run_row[:-1]):
+        a0, a1, b0, b1 = first[r], first[r + 1], first[r + 1], first[min(r + 2, h)]
+        if b0 == b1:
+            continue
+        # run i (row r) touches run j (row r + 1) when start_j < end_i + slack and start_i < end_j + slack
+        lo = np.searchsorted(run_end[b0:b1] + slack, run_start[a0:a1], side="right")
+        hi = np.searchsorted(run_start[b0:b1], run_end[a0:a1] + slack, side="left")
+        count = np.maximum(hi - lo, 0)
+        if count.any():
+            i = np.repeat(np.arange(a0, a1), count)
+            j = b0 + np.concatenate([np.arange(l, l + c) for l, c in zip(lo, count) if c])
+            pairs.append((i, j))
+    label = np.arange(n_runs)
+    if pairs:
+        i = np.concatenate([p[0] for p in pairs])
+        j = np.concatenate([p[1] for p in pairs])
+        while True:
+            low = np.minimum(label[i], label[j])
+            hooked = label.copy()
+            np.minimum.at(hooked, label[i], low)
+            np.minimum.at(hooked, label[j], low)
+            while True:  # pointer jumping: every run points straight at its root
+                jumped = hooked[hooked]
+                if np.array_equal(jumped, hooked):
+                    break
+                hooked = jumped
+            if np.array_equal(hooked, label):
+                break
+            label = hooked
+    roots, dense = np.unique(label, return_inverse=True)  # roots are the smallest run index: row-major order
+    labels = np.zeros((h, w), np.int32)
+    labels[m] = (dense + 1)[np.repeat(np.arange(n_runs), run_end - run_start)]
+    n = roots.size
+    boxes = np.empty((n, 4), np.int64)
+    boxes[:, 0], boxes[:, 1] = h, w
+    boxes[:, 2:] = 0
+    np.minimum.at(boxes[:, 0], dense, run_row)
+    np.minimum.at(boxes[:, 1], dense, run_start)
+    np.maximum.at(boxes[:, 2], dense, run_row + 1)
+    np.maximum.at(boxes[:, 3], dense, run_end)
+    return labels, boxes
+
+
 def mask_from_image(source, threshold=0.5, max_pixels=DEFAULT_MAX_PIXELS):
     """A mask read from an image file or array: bright = hole.
 
@@ -150,22 +227,89 @@ def mask_from_image(source, threshold=0.5, max_pixels=DEFAULT_MAX_PIXELS):
     return np.asarray(gray > threshold)
 
 
+def _per_area(h, w, area, most):
+    """How many holes of one kind an h x w image gets: one per ``area`` pixels, at least 1, at most ``most``."""
+    return int(min(most, max(1, round(h * w / area))))
+
+
+def thin_strokes(h, w, seed=None):
+    """Thin brush strokes 2–6 px wide (`brush_strokes` with lengths up to a quarter of the shorter side), one
+    per 20000 pixels of image (1 to 12): scratches and wires."""
+    return brush_strokes(h, w, seed=seed, count=_per_area(h, w, 20000, 12), min_width=2, max_width=6,
+                         max_length=max(8.0, min(h, w) / 4))
+
+
+def small_rectangles(h, w, seed=None):
+    """Rectangles of 8–24 px a side (`random_rectangles`), one per 16000 pixels of image (1 to 16)."""
+    side = min(h, w)
+    return random_rectangles(h, w, seed=seed, count=_per_area(h, w, 16000, 16), min_size=min(8, side),
+                             max_size=min(24, side))
+
+
+def squares(h, w, size, seed=None):
+    """Squares of ``size`` pixels a side placed uniformly at random where they fit and where they do not overlap
+    one drawn before, one per 8·size² pixels of image (1 to 3; fewer when no free place is found in 100
+    draws). The side is at most three quarters of the image's shorter side, so some pixels stay known."""
+    h, w = _check_size(h, w, "squares")
+    size = max(1, min(int(size), (3 * min(h, w)) // 4))
+    rng = _rng(seed)
+    mask = np.zeros((h, w), dtype=bool)
+    wanted, placed = _per_area(h, w, 8 * size * size, 3), 0
+    for _ in range(100):
+        if placed == wanted:
+            break
+        top, left = int(rng.integers(h - size + 1)), int(rng.integers(w - size + 1))
+        if placed and mask[top:top + size, left:left + size].any():
+            continue
+        mask[top:top + size, left:left + size] = True
+        placed += 1
+    return mask
+
+
+def blob(h, w, seed=None, diameter=None):
+    """One object-sized irregular hole: a star-shaped region r(θ) = R·(1 + Σ_{k=2..5} a_k cos(kθ + φ_k)),
+    a_k uniform in ±0.3/k, φ_k uniform, clipped to at least 0.4 R, drawn as a 64-gon. Its mean diameter 2R is
+    ``diameter`` (default uniform in 20–30% of the shorter side) and its centre lies uniformly where a circle
+    of radius R fits in the image."""
+    h, w = _check_size(h, w, "blob")
+    rng = _rng(seed)
+    side = min(h, w)
+    radius = (rng.uniform(0.2, 0.3) * side if diameter is None else float(diameter)) / 2
+    radius = min(radius, side / 2)
+    cy, cx = rng.uniform(radius, h - radius), rng.uniform(radius, w - radius)
+    theta = np.linspace(0, 2 * np.pi, 64, endpoint=False)
+    r = np.ones_like(theta)
+    for k in range(2, 6):
+        r += rng.uniform(-0.3, 0.3) / k * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
+    r = radius * np.maximum(r, 0.4)
+    canvas = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(canvas).polygon(list(zip(cx + r * np.cos(theta), cy + r * np.sin(theta))), fill=255)
+    return np.asarray(canvas) > 0
+
+
 _MAKERS = {
     "center": lambda h, w, seed, **kw: center_square(h, w, **kw),
     "rectangles": random_rectangles,
     "strokes": brush_strokes,
     "bernoulli": lambda h, w, seed, **kw: bernoulli(h, w, seed=seed, **kw),
+    "thin-strokes": thin_strokes,
+    "small-rectangles": small_rectangles,
+    "square-48": lambda h, w, seed, **kw: squares(h, w, 48, seed=seed, **kw),
+    "square-64": lambda h, w, seed, **kw: squares(h, w, 64, seed=seed, **kw),
+    "square-96": lambda h, w, seed, **kw: squares(h, w, 96, seed=seed, **kw),
+    "blobs": blob,
 }
 
 
 def make_mask(kind, h, w, seed=None, **params):
-    """One h x w bool mask of the given ``kind`` (one of `MASK_KINDS`); ``params`` go to its maker.
+    """One h x w bool mask of the given ``kind`` (one of `ALL_KINDS`); ``params`` go to its maker.
 
-    "center" -> `center_square` (ignores seed), "rectangles" -> `random_rectangles`,
-    "strokes" -> `brush_strokes`, "bernoulli" -> `bernoulli`.
+    "center" -> `center_square` (ignores seed), "rectangles" -> `random_rectangles`, "strokes" ->
+    `brush_strokes`, "bernoulli" -> `bernoulli`; "thin-strokes" -> `thin_strokes`, "small-rectangles" ->
+    `small_rectangles`, "square-48/64/96" -> `squares`, "blobs" -> `blob`.
     """
     if kind not in _MAKERS:
-        raise ValueError(f"make_mask: unknown kind {kind!r}; expected one of {', '.join(MASK_KINDS)}")
+        raise ValueError(f"make_mask: unknown kind {kind!r}; expected one of {', '.join(ALL_KINDS)}")
     return _MAKERS[kind](h, w, seed=seed, **params)
 
 

@@ -29,12 +29,16 @@ def known_mean(image, mask):
     return np.where(count > 0, total / np.maximum(count, 1.0), 0.5).astype(image.dtype)
 
 
+BATCH_HARMONIC_MAX_SIDE = 64
+"""Training patches up to this side get their harmonic start from one batched solve (``harmonic_start``)."""
+
+
 def harmonic_start(image, mask):
     """The harmonic fill (``baselines.harmonic_fill``: each hole pixel the mean of its 4 neighbours, known
     pixels fixed) of every image of a batch, as a starting fill for the network; ``known_mean`` for an image
     with no known or no missing pixel. image (N, C, H, W), mask (N, 1, H, W) ndarrays; returns (N, C, H, W).
 
-    Patches up to ``baselines.COARSE_START_ABOVE`` pixels a side are solved together
+    Patches up to ``BATCH_HARMONIC_MAX_SIDE`` pixels a side are solved together
     (``baselines.harmonic_fill_batch``; each system stops on its own, so splitting the batch over the cores as
     the kernels do changes nothing), larger images one by one (``harmonic_fill``, which crops to the hole).
     """
@@ -44,7 +48,7 @@ def harmonic_start(image, mask):
     todo = np.flatnonzero(some.any(axis=1) & ~some.all(axis=1))
     if todo.size == 0:
         return out
-    if max(image.shape[2:]) <= baselines.COARSE_START_ABOVE:
+    if max(image.shape[2:]) <= BATCH_HARMONIC_MAX_SIDE:
         parts = parallel.run_in_parts(
             todo.size, lambda n0, n1: baselines.harmonic_fill_batch(image[todo[n0:n1]], holes[todo[n0:n1]])
         )
@@ -76,6 +80,10 @@ class InpaintNet(nn.Module):
     transposed convolution is k4 s2 p1 (uniform overlap: no checkerboard, docs/design.md, identity 8).
     ``rng`` (Generator or seed) draws the initial parameters. Fully convolutional: any H, W divisible by 8 (``deconvlab.inpaint`` pads other sizes).
     """
+
+    receptive_radius = 39
+    """How far one output pixel reads: it depends on the inputs at most 39 pixels away in each direction (the
+    tests measure it by perturbing single pixels); ``inpaint`` gives each tile that much context."""
 
     def __init__(self, width=32, in_channels=3, dtype=np.float32, rng=None, start="mean"):
         super().__init__()
@@ -119,12 +127,15 @@ class InpaintNet(nn.Module):
         e1 = act(self.enc1(Tensor(np.concatenate([base, m], axis=1))))
         e2 = act(self.enc2(e1))
         e3 = act(self.enc3(e2))
-        e4 = act(self.enc4(e3))
-        h = act(self.mid(e4))
-        d3 = act(self.dec3(h))
-        d2 = act(self.dec2(F.concatenate([d3, e3], axis=1)))
-        d1 = act(self.dec1(F.concatenate([d2, e2], axis=1)))
-        residual = self.out(F.concatenate([d1, e1], axis=1))
+        d = act(self.dec3(act(self.mid(act(self.enc4(e3))))))
+        # Each skip connection is joined, then dropped: without a graph (no_grad) that frees it at once, so a
+        # large tile needs little more memory than its two largest feature maps.
+        d, e3 = F.concatenate([d, e3], axis=1), None
+        d = act(self.dec2(d))
+        d, e2 = F.concatenate([d, e2], axis=1), None
+        d = act(self.dec1(d))
+        d, e1 = F.concatenate([d, e1], axis=1), None
+        residual = self.out(d)
         return Tensor(base) + Tensor(m) * residual
 
 
@@ -163,6 +174,8 @@ class SeedNetFixed(nn.Module):
 
     Input: the image with holes zeroed plus the mask channel, so the network knows what to fill.
     """
+
+    receptive_radius = 2  # a 3x3 convolution, then a 3x3 transposed convolution
 
     def __init__(self, in_channels=3, hidden=64, dtype=np.float32, rng=None):
         super().__init__()

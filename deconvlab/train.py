@@ -86,9 +86,9 @@ class TrainConfig:
         yield None if 0 < self.lr < float("inf") else bad("lr", "a finite positive number")
         yield None if self.start in models.STARTS else bad("start", f"one of {sorted(models.STARTS)}")
         yield None if self.model in models.MODELS else bad("model", f"one of {sorted(models.MODELS)}")
-        unknown = [k for k in self.mask_kinds if k not in masks.MASK_KINDS]
+        unknown = [k for k in self.mask_kinds if k not in masks.ALL_KINDS]
         if unknown or not self.mask_kinds:
-            yield bad("mask_kinds", f"among {masks.MASK_KINDS}")
+            yield bad("mask_kinds", f"among {masks.ALL_KINDS}")
         elif (len(self.mask_weights) != len(self.mask_kinds) or min(self.mask_weights) < 0
               or not 0 < sum(self.mask_weights) < float("inf")):
             yield InputError("", "mask_weights {got!r} must be one non-negative weight per mask kind, not all zero",

@@ -158,7 +158,7 @@ def test_a_large_hole_starts_from_the_half_resolution_fill_and_converges_to_the_
              + 0.05 * rng.random((150, 170, 3)))
     mask = (yy - 75) ** 2 + (xx - 85) ** 2 < 60 ** 2
     coarse_start = baselines.harmonic_fill(image, mask)
-    monkeypatch.setattr(baselines, "COARSE_START_ABOVE", 10**9)
+    monkeypatch.setattr(baselines, "COARSE_START_DEPTH", 10**9)
     mean_start = baselines.harmonic_fill(image, mask)
     assert np.abs(coarse_start - mean_start).max() < 1e-5
 
@@ -238,3 +238,31 @@ def test_coarse_to_fine_solves_at_half_size_and_repeats_each_coarse_pixel_2x2():
     np.testing.assert_array_equal(seen[0], [[True, True, False], [True, True, False], [False, False, False]])
     assert out.shape == (6, 5, 1) and np.all(out[0:4, 0:4] == 7.0)
     assert baselines.coarse_to_fine(solve, values, np.zeros((6, 5), bool)) is None
+
+
+def test_far_apart_holes_are_independent_systems_solved_on_their_own_pixels():
+    rng = np.random.default_rng(3)
+    image = rng.random((300, 400, 3))
+    a = np.zeros((300, 400), dtype=bool)
+    a[20:40, 30:60] = True
+    b = np.zeros_like(a)
+    b[250:270, 300:380] = True
+    together = baselines.harmonic_fill(image, a | b)
+    np.testing.assert_array_equal(together[a], baselines.harmonic_fill(image, a)[a])
+    np.testing.assert_array_equal(together[b], baselines.harmonic_fill(image, b)[b])
+    assert len(baselines._clusters(a | b)) == 2
+
+
+def test_a_deep_hole_starts_coarse_and_a_thin_one_does_not(monkeypatch):
+    calls = []
+    coarse_to_fine = baselines.coarse_to_fine
+    monkeypatch.setattr(baselines, "coarse_to_fine", lambda *a: (calls.append(1), coarse_to_fine(*a))[1])
+    image = np.random.default_rng(4).random((200, 200))
+    thin = np.zeros((200, 200), dtype=bool)
+    thin[50:56, 10:190] = True
+    baselines.harmonic_fill(image, thin)
+    assert calls == []
+    deep = np.zeros((200, 200), dtype=bool)
+    deep[50:120, 40:150] = True
+    baselines.harmonic_fill(image, deep)
+    assert calls

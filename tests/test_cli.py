@@ -108,7 +108,7 @@ def test_evaluate_a_folder_as_json(files, capsys):
                          "--patch", 16, "--masks", "center,bernoulli", "--json")
     assert code == 0, err
     report = json.loads(out)
-    assert report["run"] == dict(source=str(files / "photos"), crops=4, patch=16, seed=1234,
+    assert report["run"] == dict(protocol="crops", source=str(files / "photos"), crops=4, patch=16, seed=1234,
                                  masks=["center", "bernoulli"], model=str(files / "tiny.npz"),
                                  unit="dB for PSNR; intensity in [0, 1] for L1")
     results = report["results"]
@@ -232,19 +232,25 @@ MISTAKES = [
     ("evaluate {f}/missing --model {f}/tiny.npz", "folder '{f}/missing' does not exist"),
     ("evaluate {f}/photo.png --model {f}/tiny.npz", "is not a folder"),
     ("evaluate {t} --model {f}/tiny.npz", "no PNG or JPEG images"),
-    ("evaluate {f}/photos --model {f}/tiny.npz --patch 20", "--patch must be a multiple of 8"),
-    ("evaluate {f}/photos --model {f}/tiny.npz --patch 8", "and at least 16 (SSIM's 11x11 window must fit), got 8"),
+    ("evaluate {f}/photos --model {f}/tiny.npz --crops --patch 20", "--patch must be a multiple of 8"),
+    ("evaluate {f}/photos --model {f}/tiny.npz --crops --patch 8", "and at least 16 (SSIM's 11x11 window must fit), got 8"),
     ("evaluate {f}/photos --model {f}/tiny.npz --seed -1", "--seed: expected a non-negative integer, got '-1'"),
     ("evaluate {f}/photos --model {f}/tiny.npz --masks ,", "--masks names no mask kind"),
-    ("evaluate {f}/photos --model {f}/tiny.npz --patch 64", "smaller than the 64x64 patch"),
-    ("evaluate {f}/photos --model {f}/tiny.npz --masks squares", "unknown mask kind(s) squares; choose from center, rectangles"),
+    ("evaluate {f}/photos --model {f}/tiny.npz --crops --patch 64", "smaller than the 64x64 patch"),
+    ("evaluate {f}/photos --model {f}/tiny.npz --crops --masks squares",
+     "unknown mask kind(s) squares for the crop protocol; choose from center, rectangles"),
+    ("evaluate {f}/photos --model {f}/tiny.npz --masks center",
+     "unknown mask kind(s) center for the whole-photo protocol; choose from thin-strokes"),
+    ("evaluate {f}/photos --model {f}/tiny.npz --patch 16", "--patch sets the crop size of --crops"),
+    ("evaluate {f}/photos --model {f}/tiny.npz --whole --crops 3", "not allowed with argument --whole"),
+    ("evaluate {f}/photos --data {f}/photos --model {f}/tiny.npz", "give the folder of photos once"),
     ("evaluate {f}/photos --model {f}/tiny.npz --crops 0", "--crops: expected a positive integer, got '0'"),
     ("evaluate {f}/photos --model {f}/tiny.npz --max-pixels 500", "more than --max-pixels 500"),
     ("train --out {t}/run --steps 0", "--steps: expected a positive integer, got '0'"),
     ("train --out {t}/run --lr nan", "--lr: expected a positive number, got 'nan'"),
     ("train --out {t}/run --momentum 1.5", "--momentum must be in [0, 1), got 1.5"),
     ("train --out {t}/run --patch-size 12", "--patch-size must be a multiple of 8, got 12"),
-    ("train --out {t}/run --mask-kinds center,blobs", "--mask-kinds must be among"),
+    ("train --out {t}/run --mask-kinds center,holes", "--mask-kinds must be among"),
     ("train --out {t}/run --optimizer lbfgs", "--optimizer: invalid choice: 'lbfgs'"),
     ("train --out {t}/run --resume", "no checkpoint.npz in '{t}/run'"),
     ("train --out {t}/run --resume --overwrite", "--resume and --overwrite contradict each other"),
@@ -366,3 +372,13 @@ def test_an_interrupted_train_says_whether_there_is_a_checkpoint_to_resume(files
     (tmp_path / "run" / "checkpoint.npz").write_bytes(b"")
     code, _, err = run(capsys, "train", "--out", tmp_path / "run", "--steps", 2, "--quiet", "--overwrite")
     assert code == 130 and f"continue from the last checkpoint with --resume --out {tmp_path / 'run'}" in err
+
+
+def test_evaluate_whole_photos_as_strict_json(files, capsys):
+    code, out, err = run(capsys, "evaluate", "--data", files / "photos", "--model", files / "tiny.npz",
+                         "--masks", "small-rectangles,blobs", "--shifts", "1", "--json")
+    assert code == 0, err
+    report = json.loads(out, parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
+    assert report["run"]["protocol"] == "whole" and report["run"]["masks"] == ["small-rectangles", "blobs"]
+    assert set(report["results"]["kinds"]) == {"small-rectangles", "blobs"}
+    assert "network" in report["results"]["kinds"]["blobs"]

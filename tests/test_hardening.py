@@ -519,8 +519,8 @@ def test_identical_images_have_infinite_psnr_and_constant_images_a_finite_one():
     assert metrics.ssim(flat, flat) == pytest.approx(1.0)
     assert metrics.pooled_hole_psnr([flat, flat], [flat, flat + 0.1], [hole, hole]) == pytest.approx(23.0103, abs=1e-4)
     assert metrics.mean_psnr([flat, flat], [flat, flat + 0.1], [hole, hole]) == math.inf  # one perfect image
-    text = json.dumps(evaluation.to_jsonable({"center": {"model": {"hole_psnr": math.inf}}}))
-    assert json.loads(text)["center"]["model"]["hole_psnr"] == math.inf
+    text = json.dumps(evaluation.to_jsonable({"center": {"model": {"hole_psnr": math.inf}}}), allow_nan=False)
+    assert json.loads(text)["center"]["model"]["hole_psnr"] is None  # strict JSON has no Infinity
 
 
 def test_training_on_constant_images_stays_finite(tmp_path, monkeypatch):

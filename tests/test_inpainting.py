@@ -86,28 +86,31 @@ def test_a_non_binary_mask_array_is_a_value_error_naming_a_bad_value(model):
         deconvlab.inpaint(photo(10, 12), m, model=model)
 
 
-def test_tile_margin_covers_the_receptive_field():
-    """Change one input pixel and see which outputs move: for each of the 8 alignments on the network's grid,
-    the farthest moved output must be closer than TILE_MARGIN, or tiling would change the result."""
+def test_the_margin_covers_the_receptive_field_that_the_network_declares():
+    """Change one input pixel and see which outputs move: over all 8 x 8 alignments on the network's grid, the
+    farthest moved output is exactly InpaintNet.receptive_radius away, and inpaint's margin is larger, or
+    cutting the photo into regions and tiles would change the result."""
     net = InpaintNet(2, dtype=np.float64, rng=0)
     n = 160
     rng = np.random.default_rng(0)
     x = rng.random((1, 3, n, n))
-    hole = np.ones((1, 1, n, n))  # the network then reads only the start values, which we perturb
+    hole = np.ones((64, 1, n, n))  # the network then reads only the start values, which we perturb
     start = rng.random((1, 3, n, n))
     with no_grad():
-        before = net(x, hole, start).data
+        before = net(x, hole[:1], start).data
+    moved = np.repeat(start, 64, axis=0)
+    for k in range(64):
+        moved[k, :, n // 2 + k // 8, n // 2 + k % 8] += 0.5
+    with no_grad():
+        after = net(np.repeat(x, 64, axis=0), hole, moved).data
     reach = 0
-    for offset in range(8):
-        p = n // 2 + offset
-        moved = start.copy()
-        moved[0, :, p, p] += 0.5
-        with no_grad():
-            after = net(x, hole, moved).data
-        rows, cols = np.nonzero(np.abs(after - before).max(axis=(0, 1)) > 0)
-        reach = max(reach, np.abs(rows - p).max(), np.abs(cols - p).max())
-    print(f"receptive field reaches {reach} pixels; TILE_MARGIN = {inpainting.TILE_MARGIN}")
-    assert 30 <= reach < inpainting.TILE_MARGIN
+    for k in range(64):
+        # 1e-12: a batch of 64 is summed in another order than a batch of 1, which moves outputs by ~1e-16
+        rows, cols = np.nonzero(np.abs(after[k] - before[0]).max(axis=0) > 1e-12)
+        reach = max(reach, np.abs(rows - n // 2 - k // 8).max(), np.abs(cols - n // 2 - k % 8).max())
+    print(f"receptive field reaches {reach} pixels; inpaint's margin: {inpainting.margin_of(net)}")
+    assert reach == InpaintNet.receptive_radius
+    assert inpainting.margin_of(net) > reach and inpainting.margin_of(net) % 8 == 0
 
 
 def test_tiled_result_equals_the_untiled_result(model):
@@ -146,9 +149,9 @@ def test_a_hole_deeper_than_reach_is_filled_coarse_to_fine(model, monkeypatch):
     calls = []
     fill_rgb = inpainting._fill_rgb
 
-    def spy(net, im, m, tile):
+    def spy(net, im, m, tile, *rest):
         calls.append(m.shape)
-        return fill_rgb(net, im, m, tile)
+        return fill_rgb(net, im, m, tile, *rest)
 
     monkeypatch.setattr(inpainting, "_fill_rgb", spy)
     out = deconvlab.inpaint(image, hole, model=model)
@@ -286,3 +289,107 @@ def test_the_pretrained_network_beats_the_mean_fill_on_a_held_out_photo():
     print(f"hole PSNR: network {network:.2f} dB, mean fill {mean:.2f} dB")
     assert network > mean
 
+
+
+# ------------------------------------------------------------------------------------- cost follows the hole
+
+def _random_harmonic_net(seed=0):
+    """A small harmonic-start InpaintNet whose last layer is not zero (so its correction is not nothing)."""
+    net = InpaintNet(4, rng=seed, start="harmonic")
+    rng = np.random.default_rng(seed)
+    net.out.weight.data[...] = rng.normal(0, 0.05, net.out.weight.shape).astype(np.float32)
+    net.eval()
+    return net
+
+
+def _dense_reference(net, image, hole):
+    """inpaint as one pass over the whole photo, written independently: pad to the 8-pixel grid, run the network
+    on everything, fade its correction with the distance to known pixels, clip, paste."""
+    h, w = hole.shape
+    fill = harmonic_fill(image, hole, tol=inpainting.HARMONIC_TOL)
+    ph, pw = (-h) % 8, (-w) % 8
+    pad = lambda a: np.pad(a, ((0, ph), (0, pw)) + ((0, 0),) * (a.ndim - 2), mode="reflect")
+    x = pad(image).transpose(2, 0, 1)[None]
+    m = pad(hole)[None, None].astype(np.float32)
+    f = pad(fill).transpose(2, 0, 1)[None]
+    from deconvlab.models import predict
+
+    out = predict(net, x, m, f)[0].transpose(1, 2, 0)[:h, :w]
+    weight = inpainting.correction_weight(hole)[:, :, None]
+    out = np.clip(fill + weight * (out - fill), 0, 1)
+    return np.where(hole[:, :, None], out, image)
+
+
+@pytest.mark.parametrize("case", ["far-apart", "borders", "tile-edges", "scattered"])
+def test_skipping_and_regions_give_the_result_of_one_pass_over_the_whole_photo(case):
+    rng = np.random.default_rng(hash(case) % 2**32)
+    h, w = 420, 530  # not multiples of 8; several 256-pixel tiles each way
+    image = photo(h, w, seed=7)
+    hole = np.zeros((h, w), dtype=bool)
+    if case == "far-apart":
+        hole[20:30, 30:44] = hole[380:400, 480:500] = hole[200:203, 60:200] = True
+    elif case == "borders":
+        hole[:12, :40] = hole[h - 9:, w - 30:] = hole[100:140, w - 5:] = hole[h - 3:, 10:20] = True
+    elif case == "tile-edges":  # straddling the kept/margin boundaries of 256-pixel tiles (kept parts ~176)
+        for r in (170, 176, 182, 346, 352):
+            hole[r - 2:r + 3, 40:500] = True
+    else:
+        hole = masks.bernoulli(h, w, p=0.02, seed=rng) | masks.small_rectangles(h, w, seed=rng)
+    net = _random_harmonic_net()
+    expected = _dense_reference(net, image, hole)
+    for tile in (inpainting.MIN_TILE, 512, 1024):
+        got = deconvlab.inpaint(image, hole, model=net, tile=tile)
+        diff = np.abs(got - expected).max()
+        print(f"{case}, tile {tile}: max |regions - one pass| = {diff:.2g}")
+        assert diff <= 1e-5
+        np.testing.assert_array_equal(got[~hole], image[~hole])
+
+
+def test_far_apart_holes_are_separate_regions_and_hole_free_tiles_are_not_computed(monkeypatch):
+    h, w = 1600, 2000
+    hole = np.zeros((h, w), dtype=bool)
+    hole[100:110, 200:260] = hole[1400:1420, 1700:1720] = True
+    regions = inpainting.hole_regions(hole, margin=40)
+    assert [window for window, _ in regions] == [(56, 152, 160, 304), (1360, 1464, 1656, 1760)]
+    image = photo(h, w, seed=2)
+    seen = []
+    predict = inpainting.predict
+    monkeypatch.setattr(inpainting, "predict", lambda net, x, *rest: (seen.append(x.shape), predict(net, x, *rest))[1])
+    out = deconvlab.inpaint(image, hole, model=_random_harmonic_net(), tile=256)
+    computed = sum(n * hh * ww for n, _, hh, ww in seen)
+    print(f"network pixels: {computed} of {h * w} ({computed / (h * w):.2%})")
+    assert computed == 96 * 144 + 104 * 104
+    np.testing.assert_array_equal(out[~hole], image[~hole])
+
+
+def test_tiles_in_flight_follow_the_memory_budget_not_the_thread_count(monkeypatch):
+    net = _random_harmonic_net()
+    per_tile = inpainting.BYTES_PER_TILE_PIXEL * net.width * 256 * 256
+    monkeypatch.setattr(inpainting, "MEMORY_BUDGET", 3 * per_tile)
+    for threads, expected in ((1, 1), (2, 2), (16, 3)):
+        monkeypatch.setattr(parallel._state, "requested", threads)
+        assert inpainting.tiles_in_flight(net, 256 * 256) == expected
+    monkeypatch.setattr(inpainting, "MEMORY_BUDGET", 1)
+    assert inpainting.tiles_in_flight(net, 256 * 256) == 1  # at least one tile, whatever the budget
+    h, w = 900, 900
+    image = photo(h, w, seed=3)
+    hole = masks.thin_strokes(h, w, seed=4) | masks.small_rectangles(h, w, seed=5)
+    monkeypatch.setattr(inpainting, "MEMORY_BUDGET", 3 * per_tile)
+    monkeypatch.setattr(parallel._state, "requested", 16)
+    batches = []
+    predict = inpainting.predict
+    monkeypatch.setattr(inpainting, "predict",
+                        lambda m, x, *rest: (batches.append(len(x)), predict(m, x, *rest))[1])
+    deconvlab.inpaint(image, hole, model=net, tile=256)
+    assert max(batches) == 3 and len(batches) > 1
+
+
+def test_progress_bar_only_when_asked(capsys, monkeypatch):
+    image = photo(64, 64)
+    hole = masks.center_square(64, 64, 16)
+    net = _random_harmonic_net()
+    deconvlab.inpaint(image, hole, model=net)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(inpainting, "PROGRESS_DELAY", 0)
+    deconvlab.inpaint(image, hole, model=net, progress=True)
+    assert "inpainting" in capsys.readouterr().err

@@ -199,11 +199,12 @@ def test_fast_and_readable_agree_to_1e_12(c, t):
 
 
 @settings(max_examples=FEW)
-@given(conv_cases(max_batch=4), conv_transpose_cases(max_batch=4))
-def test_fast_and_readable_agree_when_the_batch_is_split_into_chunks(c, t):
-    """fast unrolls the batch in chunks of CHUNK_BYTES; at 1 byte every sample is a chunk of its own."""
-    saved = fast.CHUNK_BYTES
-    fast.CHUNK_BYTES = 1
+@given(conv_cases(max_batch=4), conv_transpose_cases(max_batch=4), st.sampled_from([fast.BAND_ROWS, 1, 2]))
+def test_fast_and_readable_agree_when_the_batch_is_split_into_chunks(c, t, band_rows):
+    """fast unrolls the batch in chunks of CHUNK_BYTES; at 1 byte every sample is a chunk of its own, cut into
+    bands of BAND_ROWS output rows (1 and 2 here, so that a sample spans several bands)."""
+    saved = fast.CHUNK_BYTES, fast.BAND_ROWS
+    fast.CHUNK_BYTES, fast.BAND_ROWS = 1, band_rows
     try:
         gy = random_like(conv(READABLE, c))
         for a, b in zip((conv(FAST, c),) + fast.conv2d_backward(gy, c.x, c.w, c.stride, c.padding, c.dilation),
@@ -216,7 +217,7 @@ def test_fast_and_readable_agree_when_the_batch_is_split_into_chunks(c, t):
                         (conv_t(READABLE, t),) + readable.conv_transpose2d_backward(gy, t.x, t.w, *args)):
             assert rel_error(a, b) <= 1e-12
     finally:
-        fast.CHUNK_BYTES = saved
+        fast.CHUNK_BYTES, fast.BAND_ROWS = saved
 
 
 def test_public_kernels_are_the_fast_ones():

@@ -1,6 +1,8 @@
 """Tests for deconvlab.masks: each mask's geometry, reproducibility from a seed, files, batches."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from deconvlab import masks
@@ -148,3 +150,74 @@ def test_unreadable_mask_file_names_the_path(tmp_path):
         masks.mask_from_image(tmp_path / "bad.png")
     with pytest.raises(FileNotFoundError, match="gone.png"):
         masks.mask_from_image(tmp_path / "gone.png")
+
+
+# ------------------------------------------------------------------------------- whole-photo kinds, components
+
+@pytest.mark.parametrize("kind", masks.WHOLE_KINDS)
+def test_whole_photo_kinds_are_seeded_and_have_their_sizes(kind):
+    a = masks.make_mask(kind, 384, 320, seed=3)
+    assert a.dtype == bool and a.shape == (384, 320) and a.any() and not a.all()
+    np.testing.assert_array_equal(a, masks.make_mask(kind, 384, 320, seed=3))
+    assert not np.array_equal(a, masks.make_mask(kind, 384, 320, seed=4))
+    labels, boxes = masks.components(a)
+    sides = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    if kind.startswith("square-"):
+        size = int(kind.split("-")[1])
+        assert set(sides) == {size} and 1 <= len(boxes) <= 3 and a.sum() == len(boxes) * size * size
+    elif kind == "small-rectangles":
+        assert sides.max() <= 2 * 24  # rectangles of 8-24 px (two may touch)
+    elif kind == "blobs":
+        assert len(boxes) == 1 and 0.2 * 320 * 0.6 <= sides[0] <= 0.3 * 320 * 1.6
+    else:  # thin strokes: 2-6 px wide (7 across a round joint), so a 9x9 square of hole pixels never fits
+        assert not _holds_square(a, 9)
+
+
+def _holds_square(mask, k):
+    c = np.pad(np.cumsum(np.cumsum(mask, 0), 1), ((1, 0), (1, 0)))
+    return bool(((c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]) == k * k).any())
+
+
+def test_squares_leave_known_pixels_in_a_small_patch():
+    m = masks.squares(64, 64, 96, seed=0)
+    assert m.any() and not m.all() and m.sum() == 48 * 48
+
+
+def test_components_of_a_hand_drawn_mask():
+    m = np.array([[1, 1, 0, 0, 1],
+                  [0, 1, 0, 1, 0],
+                  [0, 0, 0, 0, 0],
+                  [1, 0, 1, 1, 1]], dtype=bool)
+    labels, boxes = masks.components(m, connectivity=8)
+    np.testing.assert_array_equal(labels, [[1, 1, 0, 0, 2], [0, 1, 0, 2, 0], [0, 0, 0, 0, 0], [3, 0, 4, 4, 4]])
+    np.testing.assert_array_equal(boxes, [[0, 0, 2, 2], [0, 3, 2, 5], [3, 0, 4, 1], [3, 2, 4, 5]])
+    labels4, _ = masks.components(m, connectivity=4)
+    assert labels4.max() == 5  # the diagonal pair in the top right is two components by sides only
+    assert masks.components(np.zeros((3, 4), bool))[1].shape == (0, 4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 30), st.integers(1, 30), st.floats(0.05, 0.8), st.integers(0, 2**16), st.sampled_from([4, 8]))
+def test_components_agree_with_a_flood_fill(h, w, p, seed, connectivity):
+    m = np.random.default_rng(seed).random((h, w)) < p
+    labels, boxes = masks.components(m, connectivity)
+    steps = [(0, 1), (1, 0), (0, -1), (-1, 0)] + ([(1, 1), (1, -1), (-1, 1), (-1, -1)] if connectivity == 8 else [])
+    seen, count = np.zeros_like(m), 0
+    for r0, c0 in zip(*np.nonzero(m)):
+        if seen[r0, c0]:
+            continue
+        count += 1
+        stack, members = [(r0, c0)], []
+        seen[r0, c0] = True
+        while stack:
+            r, c = stack.pop()
+            members.append((r, c))
+            for dr, dc in steps:
+                rr, cc = r + dr, c + dc
+                if 0 <= rr < h and 0 <= cc < w and m[rr, cc] and not seen[rr, cc]:
+                    seen[rr, cc] = True
+                    stack.append((rr, cc))
+        rows, cols = np.array(members).T
+        assert len(set(labels[rows, cols])) == 1 and labels[r0, c0] == count  # numbered by first pixel
+        assert tuple(boxes[count - 1]) == (rows.min(), cols.min(), rows.max() + 1, cols.max() + 1)
+    assert labels.max() == count and not labels[~m].any()

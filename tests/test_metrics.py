@@ -154,3 +154,52 @@ def test_inpainting_scores_reports_every_metric():
     scores = metrics.inpainting_scores(preds, targets, masks)
     assert set(scores) == {"hole_psnr", "mean_hole_psnr", "full_psnr", "hole_l1", "ssim"}
     assert scores["hole_psnr"] == metrics.pooled_hole_psnr(preds, targets, masks)
+
+
+# ------------------------------------------------------------------------------ around the holes, and texture
+
+def _texture(size=96, seed=0):
+    rng = np.random.default_rng(seed)
+    planes = [metrics._blur(metrics._blur(rng.random((size, size)))) for _ in range(3)]
+    tex = np.stack(planes, axis=2)
+    return (tex - tex.min()) / (tex.max() - tex.min())
+
+
+def test_the_blur_is_the_binomial_filter_and_the_pyramid_removes_constants():
+    delta = np.zeros((9, 9))
+    delta[4, 4] = 1
+    taps = np.array([1, 4, 6, 4, 1]) / 16
+    np.testing.assert_allclose(metrics._blur(delta)[2:7, 2:7], np.outer(taps, taps))
+    for band in metrics.laplacian_pyramid(np.full((20, 24, 3), 0.3), levels=2):
+        np.testing.assert_allclose(band, 0, atol=1e-12)
+    bands = metrics.laplacian_pyramid(np.random.default_rng(0).random((21, 30)), levels=2)
+    assert [b.shape for b in bands] == [(21, 30, 1), (11, 15, 1)]
+
+
+def test_patch_swd_is_zero_for_identical_patches_and_punishes_blur_more_than_misplaced_texture():
+    from deconvlab.baselines import harmonic_fill
+
+    tex = _texture()
+    hole = np.zeros(tex.shape[:2], dtype=bool)
+    hole[24:72, 24:72] = True
+    assert metrics.patch_swd(tex, tex, hole) == 0.0
+    blurred = harmonic_fill(tex, hole)
+    misplaced = np.where(hole[:, :, None], np.roll(tex, 17, axis=1), tex)
+    swd_blur, swd_misplaced = metrics.patch_swd(blurred, tex, hole), metrics.patch_swd(misplaced, tex, hole)
+    psnr_blur, psnr_misplaced = metrics.hole_psnr(blurred, tex, hole), metrics.hole_psnr(misplaced, tex, hole)
+    print(f"SWD blur {swd_blur:.1f} misplaced {swd_misplaced:.1f}; PSNR blur {psnr_blur:.2f} misplaced {psnr_misplaced:.2f}")
+    assert swd_blur > 3 * swd_misplaced and psnr_blur > psnr_misplaced  # PSNR prefers the blur; SWD does not
+    assert metrics.patch_swd(blurred, tex, hole, seed=5) == pytest.approx(swd_blur, rel=0.2)
+
+
+def test_box_ssim_scores_the_holes_not_the_whole_image():
+    tex = _texture()
+    hole = np.zeros(tex.shape[:2], dtype=bool)
+    hole[40:48, 40:48] = True
+    wrong = np.where(hole[:, :, None], 1 - tex, tex)
+    assert metrics.box_ssim(tex, tex, hole) == pytest.approx(1.0)
+    assert metrics.box_ssim(wrong, tex, hole) < metrics.ssim(wrong, tex) - 0.2
+    assert metrics.hole_boxes(hole, margin=8) == [(32, 32, 56, 56)]
+    corner = np.zeros((30, 30), dtype=bool)
+    corner[0, 0] = True
+    assert metrics.hole_boxes(corner, margin=2) == [(0, 0, 11, 11)]  # grown to SSIM's 11x11 window

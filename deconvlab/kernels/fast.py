@@ -169,10 +169,11 @@ def _crop_into(y_ext, y):
 
 
 @njit()
-def im2col(phases, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, w_cols, cols):
-    """cols[(c·kh + u)·kw + v, (n − n0)·L + i·w_cols + j] = P[phase_h[u], phase_w[v], n, c, i + shift_h[u], j + shift_w[v]]
-    for samples n0 <= n < n1, i < h_out, j < w_cols, L = h_out·w_cols. On the extended grid (w_cols = W_ext) that is
-    one contiguous run of L per (row, sample); on the compact one (w_cols = W_out), h_out runs of W_out."""
+def im2col(phases, n0, n1, row0, phase_h, shift_h, phase_w, shift_w, h_out, w_cols, cols):
+    """cols[(c·kh + u)·kw + v, (n − n0)·L + i·w_cols + j] = P[phase_h[u], phase_w[v], n, c, row0 + i + shift_h[u], j + shift_w[v]]
+    for samples n0 <= n < n1, output rows row0 <= row0 + i < row0 + h_out, j < w_cols, L = h_out·w_cols. On the
+    extended grid (w_cols = W_ext) that is one contiguous run of L per (row, sample); on the compact one
+    (w_cols = W_out), h_out runs of W_out."""
     c_in, w_ph = phases.shape[3], phases.shape[5]
     plane = phases.shape[4] * w_ph
     flat = phases.reshape(phases.shape[0], phases.shape[1], -1)
@@ -186,7 +187,7 @@ def im2col(phases, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, w_cols, co
         src = flat[phase_h[u], phase_w[v]]
         dst = cols[row]
         for n in range(n0, n1):
-            s0 = np.uint64((n * c_in + c) * plane + shift_h[u] * w_ph + shift_w[v])
+            s0 = np.uint64((n * c_in + c) * plane + (row0 + shift_h[u]) * w_ph + shift_w[v])
             d0 = np.uint64(n - n0) * length
             for r in range(runs):
                 for t in range(run):
@@ -196,8 +197,8 @@ def im2col(phases, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, w_cols, co
 
 
 @njit()
-def col2im(cols, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, w_cols, phases):
-    """The adjoint of im2col: P[phase_h[u], phase_w[v], n, c, i + shift_h[u], j + shift_w[v]] +=
+def col2im(cols, n0, n1, row0, phase_h, shift_h, phase_w, shift_w, h_out, w_cols, phases):
+    """The adjoint of im2col: P[phase_h[u], phase_w[v], n, c, row0 + i + shift_h[u], j + shift_w[v]] +=
     cols[(c·kh + u)·kw + v, (n − n0)·L + i·w_cols + j] for samples n0 <= n < n1 (P accumulates).
 
     Rows are read in order, each from start to end, like im2col writes them. Each pixel receives its taps in
@@ -216,7 +217,7 @@ def col2im(cols, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, w_cols, phas
         dst = flat[phase_h[u], phase_w[v]]
         for n in range(n0, n1):
             s0 = np.uint64(n - n0) * length
-            d0 = np.uint64((n * c_in + c) * plane + shift_h[u] * w_ph + shift_w[v])
+            d0 = np.uint64((n * c_in + c) * plane + (row0 + shift_h[u]) * w_ph + shift_w[v])
             for r in range(runs):
                 for t in range(run):
                     dst[d0 + t] += src[s0 + t]
@@ -239,32 +240,43 @@ def _col_width(w_out, w_ext):
 # The column matrix of a whole batch can be far larger than the CPU caches (80 MB for a 3x3 convolution with
 # 64 input channels over 32 images of 32x32), and streaming it through memory three times costs more than the
 # matrix products. So the batch is processed in chunks of samples whose columns fit in this many bytes (a
-# core's L2 cache; the size was chosen by measurement, see docs/performance.md).
+# core's L2 cache; the size was chosen by measurement, see docs/performance.md). A single image too large for
+# one chunk (a photo tile) goes in bands of output rows, at least BAND_ROWS at a time, so that memory stays
+# bounded by the activations rather than by the column matrix (C·kH·kW times the image).
 CHUNK_BYTES = 1 << 20
+BAND_ROWS = 8
 
 
-def _chunks(n_batch, rows, length, itemsize):
-    """Sample ranges [n0, n1) whose column matrix (rows × (n1 − n0)·length) stays within CHUNK_BYTES."""
-    per_chunk = max(1, CHUNK_BYTES // max(1, rows * length * itemsize))
-    return [(n0, min(n_batch, n0 + per_chunk)) for n0 in range(0, n_batch, per_chunk)]
+def _chunks(n_batch, h_out, rows, w_cols, itemsize):
+    """Pieces (n0, n1, i0, i1) of the output, samples [n0, n1) and output rows [i0, i1), whose column matrix
+    (rows × (n1 − n0)·(i1 − i0)·w_cols) stays within CHUNK_BYTES: whole samples when one fits, else one sample
+    at a time in bands of output rows (at least BAND_ROWS)."""
+    per_sample = rows * h_out * w_cols * itemsize
+    if per_sample <= CHUNK_BYTES:
+        per_chunk = max(1, CHUNK_BYTES // max(1, per_sample))
+        return [(n0, min(n_batch, n0 + per_chunk), 0, h_out) for n0 in range(0, n_batch, per_chunk)]
+    band = max(BAND_ROWS, CHUNK_BYTES // max(1, rows * w_cols * itemsize))
+    return [(n, n + 1, i0, min(h_out, i0 + band)) for n in range(n_batch) for i0 in range(0, h_out, band)]
 
 
 def _unrolled(x, kernel_hw, s, p, d, out_hw):
-    """Yield (n0, n1, cols) chunk by chunk: the unrolled windows of samples n0..n1 of x on the extended grid,
-    (C·kH·kW, (n1 − n0)·H_out·W_ext). One buffer serves every chunk: use each before asking for the next."""
+    """Yield (n0, n1, i0, i1, cols) chunk by chunk (``_chunks``): the unrolled windows of samples n0..n1 and
+    output rows i0..i1 of x on the column grid, (C·kH·kW, (n1 − n0)·(i1 − i0)·w_cols). One buffer serves every
+    chunk: use each before asking for the next."""
     n_batch, c_in = x.shape[:2]
     (res_h, phase_h, shift_h), (res_w, phase_w, shift_w) = (_taps(kernel_hw[i], s[i], d[i]) for i in range(2))
     h_ph, w_ext = _grid(kernel_hw, s, d, out_hw)
     phases = np.empty((res_h.size, res_w.size, n_batch, c_in, h_ph, w_ext), dtype=x.dtype)
     phase_split(x, res_h, res_w, s, p, phases)
     w_cols = _col_width(out_hw[1], w_ext)
-    rows, length = c_in * kernel_hw[0] * kernel_hw[1], out_hw[0] * w_cols
-    chunks = _chunks(n_batch, rows, length, x.itemsize)
-    buffer = np.empty(rows * (chunks[0][1] - chunks[0][0]) * length if chunks else 0, dtype=x.dtype)
-    for n0, n1 in chunks:
-        cols = buffer[: rows * (n1 - n0) * length].reshape(rows, -1)
-        im2col(phases, n0, n1, phase_h, shift_h, phase_w, shift_w, out_hw[0], w_cols, cols)
-        yield n0, n1, cols
+    rows = c_in * kernel_hw[0] * kernel_hw[1]
+    chunks = _chunks(n_batch, out_hw[0], rows, w_cols, x.itemsize)
+    size = max(((n1 - n0) * (i1 - i0) for n0, n1, i0, i1 in chunks), default=0)
+    buffer = np.empty(rows * size * w_cols, dtype=x.dtype)
+    for n0, n1, i0, i1 in chunks:
+        cols = buffer[: rows * (n1 - n0) * (i1 - i0) * w_cols].reshape(rows, -1)
+        im2col(phases, n0, n1, i0, phase_h, shift_h, phase_w, shift_w, i1 - i0, w_cols, cols)
+        yield n0, n1, i0, i1, cols
 
 
 def _extend(g, w_ext):
@@ -275,10 +287,20 @@ def _extend(g, w_ext):
     return g_ext.reshape(c, -1)
 
 
-def _crop_to(y_ext, y):
-    """y (N, C, H_out, W_out) <- y_ext (C, N·H_out·W_ext), dropping the scratch columns; the inverse of ``_extend``."""
-    n_batch, c, h_out, _ = y.shape
-    _crop_into(y_ext.reshape(c, n_batch, h_out, -1), y)
+def _crop_to(y_ext, y, i0=0, i1=None):
+    """y[:, :, i0:i1] (of y (N, C, H_out, W_out)) <- y_ext (C, N·(i1 − i0)·W_cols), dropping the scratch columns;
+    the inverse of ``_extend``. A band of rows (not all of y) is copied by NumPy."""
+    n_batch, c, h_out, w_out = y.shape
+    i1 = h_out if i1 is None else i1
+    if (i0, i1) == (0, h_out):
+        _crop_into(y_ext.reshape(c, n_batch, h_out, -1), y)
+    else:
+        y[:, :, i0:i1] = y_ext.reshape(c, n_batch, i1 - i0, -1)[:, :, :, :w_out].transpose(1, 0, 2, 3)
+
+
+def _extended_band(g, i0, i1, w_cols):
+    """``_extend`` of output rows [i0, i1) of g."""
+    return _extend(g if (i0, i1) == (0, g.shape[2]) else np.ascontiguousarray(g[:, :, i0:i1]), w_cols)
 
 
 def correlate(x, w, s, p, d, out_hw, b=None):
@@ -292,10 +314,10 @@ def _correlate_into(x, w, s, p, d, out_hw, y, b=None):
     """``correlate`` of one part of the batch, on the calling thread, written into y (the bias added chunk by
     chunk, while the chunk is in cache)."""
     w2 = w.reshape(w.shape[0], -1)
-    for n0, n1, cols in _unrolled(x, w.shape[2:], s, p, d, out_hw):
-        _crop_to(w2 @ cols, y[n0:n1])
+    for n0, n1, i0, i1, cols in _unrolled(x, w.shape[2:], s, p, d, out_hw):
+        _crop_to(w2 @ cols, y[n0:n1], i0, i1)
         if b is not None:
-            y[n0:n1] += b.reshape(1, -1, 1, 1)
+            y[n0:n1, :, i0:i1] += b.reshape(1, -1, 1, 1)
 
 
 def scatter(g, w, s, p, d, in_hw, b=None):
@@ -326,9 +348,9 @@ def _scatter_into(g, w, s, p, d, x, b=None):
     w2t = w.reshape(c_out, -1).T
     phases = np.zeros((res_h.size, res_w.size, n_batch, c_in, h_ph, w_ext), dtype=g.dtype)
     w_cols = _col_width(w_out, w_ext)
-    for n0, n1 in _chunks(n_batch, c_in * kh * kw, h_out * w_cols, g.itemsize):
-        cols = w2t @ _extend(g[n0:n1], w_cols)
-        col2im(cols, n0, n1, phase_h, shift_h, phase_w, shift_w, h_out, w_cols, phases)
+    for n0, n1, i0, i1 in _chunks(n_batch, h_out, c_in * kh * kw, w_cols, g.itemsize):
+        cols = w2t @ _extended_band(g[n0:n1], i0, i1, w_cols)
+        col2im(cols, n0, n1, i0, phase_h, shift_h, phase_w, shift_w, i1 - i0, w_cols, phases)
     phase_merge(phases, res_h, res_w, s, p, x)
     if b is not None:
         x += b.reshape(1, -1, 1, 1)
@@ -373,13 +395,13 @@ def _weight_grad_part(g, x, kernel_hw, s, p, d, gx_weight, scatter_weight, y):
         w2t = scatter_weight.reshape(scatter_weight.shape[0], -1).T
         (res_h, phase_h, shift_h), (res_w, phase_w, shift_w) = (_taps(kernel_hw[i], s[i], d[i]) for i in range(2))
         gx_phases = np.zeros((res_h.size, res_w.size) + x.shape[:2] + (h_ph, w_ext), dtype=x.dtype)
-    for n0, n1, cols in _unrolled(x, kernel_hw, s, p, d, out_hw):
-        g_cols = _extend(g[n0:n1], w_cols)
+    for n0, n1, i0, i1, cols in _unrolled(x, kernel_hw, s, p, d, out_hw):
+        g_cols = _extended_band(g[n0:n1], i0, i1, w_cols)
         gw_t += cols @ g_cols.T
         if gx_weight is not None:
-            _crop_to(w2 @ cols, y[n0:n1])
+            _crop_to(w2 @ cols, y[n0:n1], i0, i1)
         if scatter_weight is not None:
-            col2im(w2t @ g_cols, n0, n1, phase_h, shift_h, phase_w, shift_w, out_hw[0], w_cols, gx_phases)
+            col2im(w2t @ g_cols, n0, n1, i0, phase_h, shift_h, phase_w, shift_w, i1 - i0, w_cols, gx_phases)
     if scatter_weight is not None:
         phase_merge(gx_phases, res_h, res_w, s, p, y)
     return gw_t
