@@ -17,9 +17,9 @@ documented:
   from every hole are never computed.
 - Tiles and memory. A window larger than ``tile`` pixels a side goes in overlapping tiles of that size (each its
   kept centre plus the margin of context); tiles whose centre holds no hole pixel are skipped. Tiles of one size
-  go through the network together, one per thread the kernels use, but never more than MEMORY_BUDGET allows
-  (``tiles_in_flight``): memory is set by the tile size and the budget, not by the number of threads. Whole-image
-  buffers are float32.
+  go through the network together, one per thread the kernels use, but never more than there are CPUs or than
+  MEMORY_BUDGET allows (``tiles_in_flight``): memory is set by the tile size and the budget, not by the number
+  of threads. Whole-image buffers are float32.
 - Large holes. The network sees about ``REACH`` pixels around each missing pixel; with the harmonic start its
   correction is kept there and fades out deeper inside (``correction_weight``), where the result is the smooth
   harmonic fill.
@@ -269,9 +269,10 @@ measured about 590 bytes a pixel at width 32 (docs/performance.md). Tiles in fli
 
 def tiles_in_flight(model, tile_pixels):
     """How many tiles of ``tile_pixels`` pixels ``inpaint`` sends through ``model`` at once: one per thread of
-    the kernels (each core then has a tile of its own), but no more than MEMORY_BUDGET allows."""
+    the kernels (each core then has a tile of its own), but no more than there are CPUs to run them (more
+    would only hold more memory) and no more than MEMORY_BUDGET allows; at least one."""
     per_tile = BYTES_PER_TILE_PIXEL * getattr(model, "width", 32) * tile_pixels
-    return max(1, min(parallel.get_num_threads(), MEMORY_BUDGET // max(1, per_tile)))
+    return max(1, min(parallel.get_num_threads(), parallel.cpu_count(), MEMORY_BUDGET // max(1, per_tile)))
 
 
 def _network(model, image, mask, fill, regions, tile, margin, bar):

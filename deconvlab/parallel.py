@@ -125,6 +125,14 @@ def blas_info():
     return [] if controller is None else [lib.info() for lib in controller.lib_controllers]
 
 
+def cpu_count():
+    """The number of CPUs this process may run on (its affinity mask on Linux, else ``os.cpu_count()``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def get_num_threads():
     """How many parts a batch of many samples is split into now: the budget if one is set, else the BLAS's
     thread count; 1 without threadpoolctl."""

@@ -382,3 +382,14 @@ def test_evaluate_whole_photos_as_strict_json(files, capsys):
     assert report["run"]["protocol"] == "whole" and report["run"]["masks"] == ["small-rectangles", "blobs"]
     assert set(report["results"]["kinds"]) == {"small-rectangles", "blobs"}
     assert "network" in report["results"]["kinds"]["blobs"]
+
+
+def test_inpaint_shows_a_progress_bar_on_a_terminal_unless_quiet(files, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(inpainting, "PROGRESS_DELAY", 0)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    args = ["inpaint", files / "photo.png", "--mask", files / "mask.png", "--model", files / "tiny.npz"]
+    code, _, err = run(capsys, *args, "-o", tmp_path / "a.png")
+    assert code == 0 and "inpainting" in err
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, _, err = run(capsys, *args, "-o", tmp_path / "b.png", "--quiet")
+    assert code == 0 and err == ""

@@ -366,11 +366,16 @@ def test_tiles_in_flight_follow_the_memory_budget_not_the_thread_count(monkeypat
     net = _random_harmonic_net()
     per_tile = inpainting.BYTES_PER_TILE_PIXEL * net.width * 256 * 256
     monkeypatch.setattr(inpainting, "MEMORY_BUDGET", 3 * per_tile)
+    monkeypatch.setattr(parallel, "cpu_count", lambda: 8)
     for threads, expected in ((1, 1), (2, 2), (16, 3)):
         monkeypatch.setattr(parallel._state, "requested", threads)
         assert inpainting.tiles_in_flight(net, 256 * 256) == expected
     monkeypatch.setattr(inpainting, "MEMORY_BUDGET", 1)
     assert inpainting.tiles_in_flight(net, 256 * 256) == 1  # at least one tile, whatever the budget
+    monkeypatch.setattr(inpainting, "MEMORY_BUDGET", 100 * per_tile)
+    monkeypatch.setattr(parallel, "cpu_count", lambda: 2)
+    assert inpainting.tiles_in_flight(net, 256 * 256) == 2  # 16 threads on 2 CPUs: no more tiles than CPUs
+    monkeypatch.setattr(parallel, "cpu_count", lambda: 8)
     h, w = 900, 900
     image = photo(h, w, seed=3)
     hole = masks.thin_strokes(h, w, seed=4) | masks.small_rectangles(h, w, seed=5)
