@@ -1,4 +1,6 @@
-"""Writing files whole or not at all: the one place deconvlab writes a file a user keeps."""
+"""Writing files whole or not at all, and locking a folder a run writes: the one place deconvlab writes a file a
+user keeps."""
+import contextlib
 import os
 import secrets
 
@@ -28,3 +30,30 @@ def atomic_write(path, write, make_folder=False):
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+class FolderInUse(RuntimeError):
+    """Another process holds the lock of a folder (see ``folder_lock``)."""
+
+
+@contextlib.contextmanager
+def folder_lock(folder):
+    """Hold an exclusive lock on ``folder`` (the file ``.lock`` in it, created if needed) for the ``with`` block;
+    FolderInUse at once if another process (or another ``folder_lock`` of this one) holds it. The lock is an
+    ``flock`` on an open file, so it goes with the process: a killed run leaves no stale lock. Where ``fcntl``
+    does not exist (Windows) the block runs unlocked."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, ".lock"), "a+b") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FolderInUse(folder) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -18,6 +18,7 @@ networks). Every file is written atomically (``_files.atomic_write``).
 import dataclasses
 import json
 import os
+import zipfile
 
 import numpy as np
 
@@ -38,11 +39,12 @@ def _write_npz(path, arrays, meta):
     atomic_write(path, lambda f: np.savez(f, **arrays), make_folder=True)
 
 
-def save_checkpoint(path, model, optimizer, scheduler, step, rngs, history, config, pending=None):
+def save_checkpoint(path, model, optimizer, scheduler, step, rngs, history, config, pending=None, run=None):
     """Save everything needed to resume (atomically): parameters, optimiser/scheduler state, generators, history,
     and ``pending``: the per-step values gathered since the last history entry (so a resumed run logs the same).
 
-    ``rngs`` maps names to ``numpy.random.Generator``s; ``config`` is the run's settings (dataclass or dict).
+    ``rngs`` maps names to ``numpy.random.Generator``s; ``config`` is the run's settings (dataclass or dict);
+    ``run`` a dict of facts about the run checked on resume (the training data's digest, the thread count).
     """
     arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
     opt_state = optimizer.state_dict()
@@ -63,17 +65,47 @@ def save_checkpoint(path, model, optimizer, scheduler, step, rngs, history, conf
         rngs={name: g.bit_generator.state for name, g in rngs.items()},
         history=history,
         pending=pending or {},
+        run=run or {},
     )
     _write_npz(path, arrays, meta)
 
 
+MAX_ARRAY_BYTES = 1 << 30
+"""The most a checkpoint or weights file may hold, in bytes of arrays (read from the archive's headers before
+any array is read)."""
+MAX_META_BYTES = 1 << 24
+
+
+def _member_sizes(path):
+    """{member name: bytes of its array} from the .npy headers inside the archive (nothing else is read);
+    ValueError naming ``path`` for a member deconvlab's formats do not have, or too many bytes."""
+    sizes = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            if name != "meta" and not name.startswith(("model/", "optim/")):
+                raise ValueError(f"{path!r} holds {info.filename!r}, which no deconvlab file has")
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                shape, _, dtype = (np.lib.format.read_array_header_1_0(member) if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0(member))
+            sizes[name] = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if sizes.get("meta", 0) > MAX_META_BYTES or sum(sizes.values()) > MAX_ARRAY_BYTES:
+        raise ValueError(f"{path!r} holds {sum(sizes.values())} bytes of arrays, more than a deconvlab network has "
+                         f"(at most {MAX_ARRAY_BYTES})")
+    return sizes
+
+
 def read_npz(path, formats):
     """The arrays and the meta dict of a file of one of ``formats``; FileNotFoundError when missing, ValueError
-    naming the path when it is not such a file (truncated, foreign, damaged)."""
+    naming the path when it is not such a file (not a regular file, truncated, foreign, damaged, members it
+    should not have, too large)."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise FileNotFoundError(f"{path!r} does not exist")
     expected = " or ".join(repr(f) for f in formats)
+    if not os.path.isfile(path):
+        raise ValueError(f"{path!r} is not a regular file, so not a deconvlab file ({expected})")
     with open(path, "rb") as f:
         magic = f.read(4)
     if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
@@ -81,8 +113,14 @@ def read_npz(path, formats):
             f"{path!r} is not an .npz archive (it starts with {magic!r}), so not a deconvlab file ({expected})"
         )
     try:
+        _member_sizes(path)
         with np.load(path, allow_pickle=False) as z:
             files = {k: z[k] for k in z.files}
+    except ValueError as exc:
+        if str(exc).startswith(repr(path)):
+            raise
+        raise ValueError(f"{path!r} is not a readable deconvlab checkpoint or weights file, it may be truncated "
+                         f"(ValueError: {exc})") from None
     except Exception as exc:
         raise ValueError(
             f"{path!r} is not a readable deconvlab checkpoint or weights file, it may be truncated "
@@ -94,7 +132,7 @@ def read_npz(path, formats):
         )
     try:
         meta = json.loads(files.pop("meta").tobytes().decode())
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ValueError(
             f"{path!r} has a 'meta' entry that is not deconvlab's JSON ({type(exc).__name__}: {exc})"
         ) from None
@@ -104,7 +142,31 @@ def read_npz(path, formats):
     missing = [k for k in ("step", "config", "history") if k not in meta]
     if missing:
         raise ValueError(f"{path!r} lacks the entries {missing} of format {meta['format']!r}")
+    _check_meta(path, meta)
+    for key, value in files.items():
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise ValueError(f"{path!r} holds NaN or infinite numbers in {key!r}; it is not a usable network")
     return files, meta
+
+
+HISTORY_FIELDS = ("step", "seconds", "loss", "grad_norm", "center_hole_psnr")
+"""The fields of one history entry (one line of history.csv)."""
+
+
+def _check_meta(path, meta):
+    """ValueError naming ``path`` unless the step is a non-negative integer and the history a list of entries
+    with exactly HISTORY_FIELDS, each a finite number (what history.csv is written from)."""
+    step = meta["step"]
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"{path!r} has step {step!r}; expected a non-negative integer")
+    history = meta["history"]
+    if not isinstance(history, list):
+        raise ValueError(f"{path!r} has a history of type {type(history).__name__}; expected a list")
+    for entry in history:
+        if not isinstance(entry, dict) or set(entry) != set(HISTORY_FIELDS) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in entry.values()):
+            raise ValueError(f"{path!r} has a history entry {str(entry)[:80]!r}; expected the numbers "
+                             f"{', '.join(HISTORY_FIELDS)}")
 
 
 def load_checkpoint(path):
@@ -159,13 +221,18 @@ def export_weights(checkpoint_path, weights_path, storage_dtype=None):
     save_weights(weights_path, model, meta["config"], meta["history"], meta["step"], storage_dtype)
 
 
-def build_from_meta(meta):
+def build_from_meta(meta, parameters=None):
     """A fresh network of the kind a file's meta describes (``models.build`` with its config's model, width,
     start and dtype; a file without ``start`` holds a mean-start network). Raises ValueError or TypeError
-    when the settings describe no network."""
+    when the settings describe no network, or (with ``parameters``, the number of parameter values the file
+    holds) a network of another size — checked before any parameter is allocated."""
     config = meta["config"]
     if not isinstance(config, dict):
         raise TypeError(f"config is a {type(config).__name__}, expected a dict of settings")
+    if parameters is not None:
+        wanted = models.parameter_count(config.get("model", "inpaintnet"), config.get("width", 32))
+        if wanted != parameters:
+            raise ValueError(f"its settings describe a network of {wanted} parameters, its arrays hold {parameters}")
     return models.build(config.get("model", "inpaintnet"), width=config.get("width", 32),
                         start=config.get("start", "mean"), dtype=config.get("dtype", "float32"),
                         seed=config.get("seed", 0))
@@ -175,7 +242,7 @@ def load_model(path):
     """The model stored in a checkpoint or weights file, in eval mode (for inference)."""
     files, meta = read_npz(path, (CHECKPOINT_FORMAT, WEIGHTS_FORMAT))
     try:
-        model = build_from_meta(meta)
+        model = build_from_meta(meta, sum(v.size for k, v in files.items() if k.startswith("model/")))
     except (AttributeError, TypeError, ValueError) as exc:
         raise ValueError(f"{path!r} describes no model deconvlab can build: {exc}") from None
     try:

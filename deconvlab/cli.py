@@ -12,7 +12,8 @@ import os
 import sys
 import warnings
 
-from .commandline import Parser, UsageError, finite_float, non_negative_int, positive_float, positive_int
+from .commandline import (Parser, UsageError, argument_type, finite_float, non_negative_int, positive_float,
+                          positive_int)
 from .errors import InputError
 
 
@@ -87,6 +88,20 @@ def _check_output_path(path):
         raise UsageError(f"cannot write output {path!r}: {exc.strerror or exc}") from None
 
 
+def _check_writable_folder(folder, option):
+    """A UsageError unless ``folder`` exists and can take new files, or can be made: a probe folder is made and
+    removed in its nearest existing ancestor, so nothing is left behind."""
+    import tempfile
+
+    existing = os.path.abspath(folder)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".deconvlab-probe-", dir=existing))
+    except OSError as exc:
+        raise UsageError(f"{option} {folder!r} cannot be written ({exc.strerror or exc} in {existing!r})") from None
+
+
 def _load_model_arg(path):
     from . import checkpoints
 
@@ -113,10 +128,21 @@ def _load_model_or_pretrained(path):
                          "missing); train a network with 'deconvlab train' and pass its checkpoint with --model")
 
 
+def _refuse_to_overwrite_an_input(output, inputs, overwrite):
+    """A UsageError when ``output`` is one of the ``inputs`` (by name or as the same file), unless ``overwrite``."""
+    if overwrite or not os.path.exists(output):
+        return
+    for what, path in inputs:
+        if os.path.exists(path) and os.path.samefile(output, path):
+            raise UsageError(f"the output {output!r} is the {what} {path!r}; writing it would destroy the {what} "
+                             "(pass --overwrite to do that anyway)")
+
+
 def _cmd_inpaint(args):
     from . import data, inpainting
 
     _check_output_path(args.output)
+    _refuse_to_overwrite_an_input(args.output, [("photo", args.image), ("mask", args.mask)], args.overwrite)
     image = _load_image_arg(args.image, "image", args.max_pixels)
     mask = _load_mask_arg(args.mask, args.max_pixels)
     if mask.shape != image.shape[:2]:
@@ -247,6 +273,7 @@ def _cmd_train(args):
 
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UsageError(f"--out {args.out!r} is a file; give a folder")
+    _check_writable_folder(args.out, "--out")
     fields = {f.name for f in dataclasses.fields(train.TrainConfig)}
     settings = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     if "mask_kinds" in settings:
@@ -271,19 +298,16 @@ def _cmd_train(args):
         if not os.path.isdir(args.data):
             raise UsageError(f"data folder {args.data!r} does not exist")
         try:
-            images = train.training_images(args.data)
+            images = train.training_images(args.data, patch_size=config.patch_size)
         except InputError as exc:
-            raise UsageError.from_input_error(exc, "image") from None
+            if exc.subject is not None:  # a photo that cannot be read
+                raise UsageError.from_input_error(exc, "image") from None
+            raise UsageError(f"data folder {args.data!r} has {exc.reason(command_line=True)}") from None
         except (ValueError, OSError) as exc:
             raise UsageError(f"cannot use data folder {args.data!r}: {exc}") from None
-        small = [im.shape[:2] for im in images if min(im.shape[:2]) < config.patch_size]
-        if small:
-            raise UsageError(
-                f"data folder {args.data!r} has images smaller than the {config.patch_size}x{config.patch_size} "
-                f"patch: (height, width) {small}"
-            )
     try:
-        _, history = train.train(config, args.out, resume=args.resume, images=images, progress=not args.quiet)
+        _, history = train.train(config, args.out, resume=args.resume, images=images, progress=not args.quiet,
+                                 allow_other_data=args.allow_other_data)
     except InputError as exc:
         raise UsageError.from_input_error(exc) from None
     except train.TrainingDiverged as exc:
@@ -318,6 +342,9 @@ def _cmd_bench(args):
     else:
         raise UsageError(f"unknown benchmark {args.what!r}; expected 'kernels' or 'train-step'")
     return 0
+
+
+_crop_count = argument_type(int, lambda v: 1 <= v <= 100_000, "a number of crops from 1 to 100000")
 
 
 def _tile_size(text):
@@ -357,6 +384,7 @@ def build_parser():
                      help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS})")
     inp.add_argument("--quiet", action="store_true",
                      help="no progress bar (it shows on a terminal when a photo takes more than two seconds)")
+    inp.add_argument("--overwrite", action="store_true", help="allow -o to be the photo or the mask itself")
     inp.set_defaults(run=_cmd_inpaint)
 
     ev = sub.add_parser("evaluate", help="score the network against classical fills on the same holes",
@@ -370,8 +398,8 @@ def build_parser():
     ev.add_argument("--model", help="a checkpoint or weights file (default: the pretrained model)")
     protocol = ev.add_mutually_exclusive_group()
     protocol.add_argument("--whole", action="store_true", help="the whole-photo protocol (the default)")
-    protocol.add_argument("--crops", type=positive_int, nargs="?", const=200, metavar="N",
-                          help="the crop protocol with N crops (default 200)")
+    protocol.add_argument("--crops", type=_crop_count, nargs="?", const=200, metavar="N",
+                          help="the crop protocol with N crops (default 200, at most 100000)")
     ev.add_argument("--masks", help=f"comma-separated mask kinds (default all: {','.join(WHOLE_KINDS)} for whole "
                                     f"photos, {','.join(MASK_KINDS)} for crops)")
     ev.add_argument("--patch", type=positive_int,
@@ -405,6 +433,8 @@ def build_parser():
                     help="folder for checkpoint.npz, history.csv, history.png (default runs/inpaint)")
     tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     tr.add_argument("--overwrite", action="store_true", help="start afresh even if OUT already holds a run")
+    tr.add_argument("--allow-other-data", action="store_true",
+                    help="with --resume: go on although the training images differ from the checkpoint's")
     tr.add_argument("--data", help="folder of training images (default: the bundled training photos)")
     tr.add_argument("--model", choices=["inpaintnet", "seednet-fixed"], help=f"network (default {d.model})")
     tr.add_argument("--start", choices=["mean", "harmonic"],

@@ -5,6 +5,9 @@ The rules of the command line: a user's mistake (bad path, unreadable file, bad 
 line on stderr with exit code 2; any other failure is one line with exit code 1.
 """
 import argparse
+import difflib
+import re
+import sys
 
 
 class UsageError(Exception):
@@ -21,10 +24,45 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with a bad option reported like every other mistake: one line on stderr, exit code 2."""
+    """argparse, with a bad option reported like every other mistake: one line on stderr, exit code 2, and a
+    "did you mean" for a mistyped option or command (the closest by ``difflib``)."""
+
+    _argv = ()  # the arguments being parsed, for suggestions in errors that argparse raises before the end
+
+    def parse_args(self, args=None, namespace=None):
+        Parser._argv = tuple(sys.argv[1:] if args is None else args)
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:
+            options = [o for parser in self._chosen(namespace) for a in parser._actions for o in a.option_strings]
+            self.error(f"unrecognized arguments: {' '.join(extras)}" + _did_you_mean(extras[0].split("=")[0], options))
+        return namespace
+
+    def _chosen(self, namespace):
+        """This parser and the sub-command parsers ``namespace`` went through."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                sub = action.choices.get(getattr(namespace, action.dest, None))
+                if sub is not None:
+                    return [self] + sub._chosen(namespace)
+        return [self]
 
     def error(self, message):
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice and "did you mean" not in message:
+            message += _did_you_mean(choice.group(1), re.findall(r"'([^']*)'", choice.group(2)))
+        elif message.startswith("the following arguments are required"):
+            options = [o for a in self._actions for o in a.option_strings]
+            unknown = [str(a).split("=")[0] for a in Parser._argv if str(a).startswith("--")
+                       and not any(o.startswith(str(a).split("=")[0]) for o in options)]
+            if unknown:
+                message += f" ({unknown[0]} is not an option" + (_did_you_mean(unknown[0], options) or "") + ")"
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _did_you_mean(word, candidates):
+    """"; did you mean X?" for the candidate closest to ``word`` (difflib), or "" when none is close."""
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close and close[0] != word else ""
 
 
 def argument_type(convert, accept, what):

@@ -210,6 +210,23 @@ def build(name, width=32, start="harmonic", dtype="float32", seed=0):
     return SeedNetFixed(hidden=width, dtype=np.dtype(dtype), rng=rng)
 
 
+def parameter_count(name, width=32, in_channels=3):
+    """The number of parameter values of ``build(name, width)``, computed from the layer shapes without building
+    anything (a file's settings are checked against its arrays before a network is allocated). ValueError for an
+    unknown name or a width that is not a positive integer."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
+    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
+        raise ValueError(f"width must be a positive integer, got {width!r}")
+    w, c = int(width), in_channels
+    conv = lambda c_in, c_out, k: c_in * c_out * k * k + c_out
+    if name == "seednet-fixed":
+        return conv(c + 1, w, 3) + conv(w, c, 3)
+    return (conv(c + 1, w, 3) + conv(w, 2 * w, 4) + conv(2 * w, 4 * w, 4) + conv(4 * w, 4 * w, 4)
+            + conv(4 * w, 4 * w, 3) + conv(4 * w, 4 * w, 4) + conv(8 * w, 2 * w, 4) + conv(4 * w, w, 4)
+            + conv(2 * w, c, 3))
+
+
 def model_dtype(model):
     """The dtype of a model's parameters."""
     return next(iter(model.parameters())).dtype

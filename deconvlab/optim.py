@@ -239,7 +239,16 @@ class LRScheduler:
         return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict):
-        """Restore a state saved by ``state_dict()``."""
+        """Restore a state saved by ``state_dict()`` of a scheduler of the same kind: the same keys (no other
+        attribute can be set this way), numbers (or lists of numbers) for values."""
+        own = self.state_dict()
+        if not isinstance(state_dict, dict) or set(state_dict) != set(own):
+            keys = sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict).__name__
+            raise ValueError(f"{type(self).__name__}.load_state_dict: expected the keys {sorted(own)}, got {keys}")
+        for key, value in state_dict.items():
+            values = value if isinstance(value, list) else [value]
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                raise ValueError(f"{type(self).__name__}.load_state_dict: {key!r} is {value!r}; expected numbers")
         self.__dict__.update(copy.deepcopy(state_dict))
 
 

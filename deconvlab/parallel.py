@@ -68,11 +68,16 @@ _state = _State()
 _lock = threading.Lock()
 
 
+MAX_THREADS = 1024
+"""The largest thread budget accepted."""
+
+
 def _parse(text, source):
-    """A thread count from its text: a positive integer; ValueError naming ``source`` otherwise."""
+    """A thread count from its text: an integer from 1 to MAX_THREADS; ValueError naming ``source`` otherwise."""
     text = text.strip()
-    if not text.isdigit() or int(text) < 1:
-        raise ValueError(f"{source} must be a positive integer (the number of threads), got {text!r}")
+    if not text.isdigit() or not 1 <= int(text) <= MAX_THREADS:
+        raise ValueError(f"{source} must be a positive integer (the number of threads, at most {MAX_THREADS}), "
+                         f"got {text!r}")
     return int(text)
 
 
@@ -93,8 +98,8 @@ def set_num_threads(n):
         _state.requested = None
         _state.environment = _UNREAD
         return
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"set_num_threads: expected a positive integer or None, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_THREADS:
+        raise ValueError(f"set_num_threads: expected a positive integer (at most {MAX_THREADS}) or None, got {n!r}")
     _state.requested = int(n)
 
 

@@ -13,15 +13,17 @@ random generators and the history, so ``resume`` continues exactly where an inte
 import csv
 import dataclasses
 import glob
+import hashlib
 import io
 import os
 import time
+import warnings
 
 import numpy as np
 
-from . import baselines, data, masks, metrics, models, optim
+from . import baselines, data, masks, metrics, models, optim, parallel
 from . import functional as F
-from ._files import atomic_write
+from ._files import FolderInUse, atomic_write, folder_lock
 from .checkpoints import load_checkpoint, save_checkpoint
 from .errors import InputError, Setting
 from .evaluation import eval_masks, eval_set
@@ -71,10 +73,15 @@ class TrainConfig:
                               got=getattr(self, name))
 
         for name in ("width", "steps", "batch_size", "eval_every", "eval_crops", "checkpoint_every"):
-            value = getattr(self, name)
-            yield None if _is_int(value) and value >= 1 else bad(name, "a positive integer")
-        ok = _is_int(self.patch_size) and self.patch_size >= 8 and self.patch_size % 8 == 0
-        yield None if ok else bad("patch_size", "a multiple of 8")
+            value, most = getattr(self, name), LIMITS.get(name)
+            if not (_is_int(value) and value >= 1):
+                yield bad(name, "a positive integer")
+            elif most is not None and value > most:
+                yield bad(name, f"at most {most}")
+        if not (_is_int(self.patch_size) and self.patch_size >= 8 and self.patch_size % 8 == 0):
+            yield bad("patch_size", "a multiple of 8")
+        elif self.patch_size > LIMITS["patch_size"]:
+            yield bad("patch_size", f"at most {LIMITS['patch_size']}")
         yield None if _is_int(self.seed) and self.seed >= 0 else bad("seed", "a non-negative integer")
         yield None if 0 <= self.momentum < 1 else bad("momentum", "in [0, 1)")
         for name in ("weight_decay", "l1_weight"):
@@ -94,6 +101,11 @@ class TrainConfig:
             yield InputError("", "mask_weights {got!r} must be one non-negative weight per mask kind, not all zero",
                              got=self.mask_weights)
         yield None if self.dtype in ("float32", "float64") else bad("dtype", "'float32' or 'float64'")
+
+
+LIMITS = {"width": 512, "batch_size": 4096, "patch_size": 1024, "eval_crops": 100_000}
+"""The largest values TrainConfig accepts: beyond them a run would not fit in memory (a width of 512 is already
+290 M parameters)."""
 
 
 def _is_int(value):
@@ -123,14 +135,23 @@ def augment(batch, rng):
     return out
 
 
-def training_images(folder=None):
+def training_images(folder=None, patch_size=None):
     """The training photos (the bundled TRAIN_PHOTOS, or every image of ``folder``), each also at half size
-    (``baselines.downsample2x``) when it is at least 64 pixels on its shorter side."""
+    (``baselines.downsample2x``) when it is at least 64 pixels on its shorter side and, with ``patch_size``,
+    when the half still holds a patch. A photo smaller than ``patch_size`` is an InputError naming it."""
     if folder is None:
-        images = list(data.bundled_photos("train").values())
+        named = data.bundled_photos("train")
     else:
-        images = list(data.ImageFolder(folder))
-    halves = [baselines.downsample2x(im).astype(np.float32) for im in images if min(im.shape[:2]) >= 64]
+        found = data.ImageFolder(folder)
+        named = {os.fspath(path): found[i] for i, path in enumerate(found.paths)}
+    minimum = 1 if patch_size is None else patch_size
+    small = [f"{name} ({im.shape[1]}x{im.shape[0]})" for name, im in named.items() if min(im.shape[:2]) < minimum]
+    if small:
+        raise InputError("train", "photos smaller than the {p}x{p} patch ({setting}): {small}", p=patch_size,
+                         setting=Setting("patch_size", patch_size), small=", ".join(small))
+    images = list(named.values())
+    halves = [baselines.downsample2x(im).astype(np.float32) for im in images
+              if min(im.shape[:2]) >= max(64, 2 * minimum)]
     return images + halves
 
 
@@ -210,11 +231,23 @@ def _remove_stale_temporaries(out_dir):
             os.unlink(stale)
 
 
+def data_digest(images):
+    """A digest of training images (SHA-256 of their shapes and pixels, in order): a resumed run checks that it
+    trains on the same data."""
+    digest = hashlib.sha256()
+    for image in images:
+        array = np.ascontiguousarray(image, dtype=np.float32)
+        digest.update(str(array.shape).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
 class _Run:
     """The state of one training run: model, optimiser, scheduler, batch source, generators and logs."""
 
     def __init__(self, config, out_dir, images, eval_images):
         self.config, self.out_dir = config, out_dir
+        self.facts = {"data_digest": data_digest(images), "threads": parallel.get_num_threads()}
         self.checkpoint_path = os.path.join(out_dir, "checkpoint.npz")
         self.val_x = eval_set(eval_images, config.eval_crops, config.patch_size)
         self.val_m = eval_masks("center", self.val_x.shape[0], config.patch_size)
@@ -291,7 +324,7 @@ class _Run:
         """The checkpoint, then the history (so an interrupted run keeps its curve up to the checkpoint)."""
         save_checkpoint(self.checkpoint_path, self.model, self.opt, self.sched, self.step,
                         {"sampler": self.sampler.rng, "train": self.rng}, self.history, self.config,
-                        pending={"losses": self.losses, "grad_norms": self.norms})
+                        pending={"losses": self.losses, "grad_norms": self.norms}, run=self.facts)
         write_history(self.history, self.out_dir)
 
 
@@ -300,9 +333,11 @@ def _overflow_ends_as_divergence():
     return np.errstate(over="ignore", invalid="ignore", divide="ignore")
 
 
-def _check_resume(run, resume):
-    """Load the checkpoint into ``run`` when resuming from one; InputError if its settings differ or it is
-    already at (or past) the run's last step."""
+def _check_resume(run, resume, allow_other_data):
+    """Load the checkpoint into ``run`` when resuming from one; InputError if its settings differ, if it was
+    trained on other images (unless ``allow_other_data``) or if it is already at (or past) the run's last step.
+    Warns (RuntimeWarning) when the thread count differs from the checkpoint's (the batch split changes the order of
+    sums, so the parameters may then differ in the last bits from an uninterrupted run's)."""
     if not resume:
         return
     _remove_stale_temporaries(run.out_dir)
@@ -314,29 +349,51 @@ def _check_resume(run, resume):
         raise InputError("train", "the run in {out!r} is already at step {step} of {steps}; pass a larger {name} "
                          "to continue it", out=run.out_dir, step=meta["step"], steps=run.config.steps,
                          name=Setting("steps"))
+    saved = meta.get("run") if isinstance(meta.get("run"), dict) else {}
+    if not allow_other_data and saved.get("data_digest") not in (None, run.facts["data_digest"]):
+        raise InputError("train", "the run in {out!r} was trained on other images than these; resume it on the "
+                         "same data, or pass {flag} to go on with these", out=run.out_dir,
+                         flag=Setting("allow_other_data"))
+    if saved.get("threads") not in (None, run.facts["threads"]):
+        warnings.warn(f"the checkpoint was written with {saved['threads']} threads, this run uses "
+                      f"{run.facts['threads']}; the batch is split differently, so the parameters may differ in the "
+                      "last bits from an uninterrupted run's", RuntimeWarning, stacklevel=3)
     run.restore(meta, model_state, opt_state)
 
 
-def train(config, out_dir, resume=False, images=None, eval_images=None, progress=True, log=print):
+def train(config, out_dir, resume=False, images=None, eval_images=None, progress=True, log=print,
+          allow_other_data=False):
     """Train a model as ``config`` says, writing ``out_dir``/checkpoint.npz, history.csv and history.png.
 
     ``images``: training images (default: the bundled training photos and their half-size copies);
     ``eval_images``: images for the periodic evaluation (default: the bundled held-out photos; only measured,
     never used to choose or stop, so training never sees them). Returns (model, history).
     With ``resume``, continues from ``out_dir``/checkpoint.npz (if there is one) with the same settings, except
-    those of RESUMABLE_CHANGES, and with more ``steps`` than it has done (InputError otherwise); the parameters
-    are then bit-identical to an uninterrupted run's, and temporary files left by a killed run are removed.
+    those of RESUMABLE_CHANGES, with more ``steps`` than it has done and on the same images (their digest is in
+    the checkpoint; ``allow_other_data`` lets a run go on with others), else an InputError; the parameters are
+    then bit-identical to an uninterrupted run's with the same number of threads (``parallel``), and temporary
+    files left by a killed run are removed.
     Every file is written atomically: a run killed at any moment leaves the previous checkpoint intact. A NaN
     or infinite loss, gradient norm or parameter stops the run with TrainingDiverged (the last checkpoint,
-    saved before, holds finite values).
+    saved before, holds finite values). The run holds an exclusive lock on ``out_dir`` (``_files.folder_lock``):
+    a second run on the same folder is an InputError at once.
     """
+    try:
+        with folder_lock(out_dir):
+            return _train_locked(config, out_dir, resume, images, eval_images, progress, log, allow_other_data)
+    except FolderInUse:
+        raise InputError("train", "the run folder {out!r} is in use by another training run; wait for it to end "
+                         "or choose another {name}", out=out_dir, name=Setting("out")) from None
+
+
+def _train_locked(config, out_dir, resume, images, eval_images, progress, log, allow_other_data):
+    """``train`` while holding the lock of ``out_dir``."""
     from tqdm.auto import tqdm
 
-    os.makedirs(out_dir, exist_ok=True)
-    images = training_images() if images is None else images
+    images = training_images(patch_size=config.patch_size) if images is None else images
     eval_images = list(data.bundled_photos("test").values()) if eval_images is None else eval_images
     run = _Run(config, out_dir, images, eval_images)
-    _check_resume(run, resume)
+    _check_resume(run, resume, allow_other_data)
     if run.step:
         log(f"resumed from {run.checkpoint_path} at step {run.step}")
     bar = tqdm(total=config.steps, initial=run.step, disable=not progress, desc="training", unit="step")

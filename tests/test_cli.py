@@ -134,7 +134,7 @@ def test_train_a_few_steps_then_resume_longer(files, tmp_path, capsys):
     code, out, err = run(capsys, "train", "--out", out_dir, "--steps", 2, *common)
     assert code == 0, err
     assert "step 2: loss" in out
-    assert sorted(os.listdir(out_dir)) == ["checkpoint.npz", "history.csv", "history.png"]
+    assert sorted(os.listdir(out_dir)) == [".lock", "checkpoint.npz", "history.csv", "history.png"]
     code, out, err = run(capsys, "train", "--out", out_dir, "--resume", "--steps", 4, "--quiet",
                          "--data", files / "photos")
     assert code == 0, err
@@ -244,7 +244,7 @@ MISTAKES = [
     ("evaluate {f}/photos --model {f}/tiny.npz --patch 16", "--patch sets the crop size of --crops"),
     ("evaluate {f}/photos --model {f}/tiny.npz --whole --crops 3", "not allowed with argument --whole"),
     ("evaluate {f}/photos --data {f}/photos --model {f}/tiny.npz", "give the folder of photos once"),
-    ("evaluate {f}/photos --model {f}/tiny.npz --crops 0", "--crops: expected a positive integer, got '0'"),
+    ("evaluate {f}/photos --model {f}/tiny.npz --crops 0", "--crops: expected a number of crops from 1 to 100000, got '0'"),
     ("evaluate {f}/photos --model {f}/tiny.npz --max-pixels 500", "more than --max-pixels 500"),
     ("train --out {t}/run --steps 0", "--steps: expected a positive integer, got '0'"),
     ("train --out {t}/run --lr nan", "--lr: expected a positive number, got 'nan'"),

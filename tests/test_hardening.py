@@ -8,6 +8,7 @@ documented edge cases of losses and metrics (empty holes, identical and constant
 import contextlib
 import io
 import json
+import re
 import math
 import os
 import shutil
@@ -87,10 +88,11 @@ def run_cli(*args):
     return code, out.getvalue(), err.getvalue()
 
 
-def assert_one_line_error(code, err, needle=""):
+def assert_one_line_error(code, err, *needles):
     assert code == 2, err
     assert err.count("\n") == 1 and err.endswith("\n") and "Traceback" not in err, err
-    assert needle in err, err
+    for needle in needles:
+        assert needle in err, err
 
 
 def write_mask(path, h, w):
@@ -530,3 +532,171 @@ def test_training_on_constant_images_stays_finite(tmp_path, monkeypatch):
                                checkpoint_every=3, clip_grad_norm=0.5)
     _, history = train.train(config, str(tmp_path), images=flat, eval_images=flat, progress=False, log=lambda *_: None)
     assert np.isfinite(history[-1]["loss"]) and history[-1]["center_hole_psnr"] > 0
+
+
+# ------------------------------------------------------------------------ faults a fault-injection run found
+
+def _small_photos(folder, sizes):
+    folder.mkdir()
+    for i, (h, w) in enumerate(sizes):
+        data.save_image(folder / f"p{i}.png", np.random.default_rng(i).random((h, w, 3)).astype(np.float32))
+    return folder
+
+
+def test_a_second_training_run_on_the_same_folder_is_refused_while_the_first_holds_it(tmp_path):
+    from deconvlab._files import folder_lock
+
+    photos = _small_photos(tmp_path / "photos", [(40, 40)])
+    with folder_lock(tmp_path / "run"):
+        code, _, err = run_cli("train", "--out", tmp_path / "run", "--data", photos, "--steps", 1, "--width", 4,
+                               "--batch-size", 1, "--patch-size", 16, "--quiet")
+    assert_one_line_error(code, err, "is in use by another training run", "--out")
+    assert not (tmp_path / "run" / "checkpoint.npz").exists()
+
+
+def test_photos_smaller_than_the_patch_are_named_and_half_size_copies_never_are_too_small(tmp_path):
+    photos = _small_photos(tmp_path / "photos", [(80, 90), (40, 50)])
+    code, _, err = run_cli("train", "--out", tmp_path / "run", "--data", photos, "--patch-size", 48, "--quiet")
+    assert_one_line_error(code, err, "smaller than the 48x48 patch (--patch-size 48)", "p1.png (50x40)")
+    images = train.training_images(str(photos), patch_size=40)
+    assert all(min(im.shape[:2]) >= 40 for im in images) and len(images) == 3  # the 80x90 photo's half: 40x45
+    bundled = train.training_images(patch_size=136)
+    assert all(min(im.shape[:2]) >= 136 for im in bundled)
+
+
+def test_non_finite_weights_are_refused_when_loading_naming_the_file(tmp_path, tiny_model):
+    path = tmp_path / "nan.npz"
+    checkpoints.save_weights(path, tiny_model, train.TrainConfig(width=4, start="mean"))
+    with np.load(path) as z:
+        arrays = dict(z)
+    arrays["model/out.bias"] = np.full_like(arrays["model/out.bias"], np.nan)
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=r"nan.npz' holds NaN or infinite numbers in 'model/out.bias'"):
+        checkpoints.load_model(path)
+    image = np.random.default_rng(0).random((32, 32, 3)).astype(np.float32)
+    data.save_image(tmp_path / "p.png", image)
+    data.save_image(tmp_path / "m.png", masks.center_square(32, 32, 8).astype(np.float32))
+    code, _, err = run_cli("inpaint", tmp_path / "p.png", "--mask", tmp_path / "m.png", "-o", tmp_path / "o.png",
+                           "--model", path)
+    assert_one_line_error(code, err, "nan.npz", "NaN or infinite")
+
+
+@pytest.mark.parametrize("field, value, needle", [
+    ("step", -3, "has step -3; expected a non-negative integer"),
+    ("step", "4", "has step '4'"),
+    ("history", [{"step": 1, "seconds": 1, "loss": 1, "grad_norm": 1, "=HYPERLINK(\"x\")": 1}], "history entry"),
+    ("history", [{"step": 1, "seconds": 1, "loss": "=1+1", "grad_norm": 1, "center_hole_psnr": 1}], "history entry"),
+])
+def test_checkpoint_metadata_is_validated(tmp_path, tiny_model, field, value, needle):
+    path = tmp_path / "w.npz"
+    checkpoints.save_weights(path, tiny_model, train.TrainConfig(width=4, start="mean"))
+    with np.load(path) as z:
+        arrays = dict(z)
+    meta = json.loads(arrays["meta"].tobytes().decode())
+    meta[field] = value
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=re.escape(needle)):
+        checkpoints.load_model(path)
+
+
+def test_a_scheduler_state_can_only_set_its_own_numbers():
+    from deconvlab import optim
+
+    param = deconvlab.Tensor(np.zeros(2), requires_grad=True)
+    sched = optim.CosineAnnealingLR(optim.Adam([param]), T_max=10)
+    state = sched.state_dict()
+    with pytest.raises(ValueError, match="expected the keys"):
+        sched.load_state_dict({**state, "optimizer": None})
+    with pytest.raises(ValueError, match="'T_max' is 'x'; expected numbers"):
+        sched.load_state_dict({**state, "T_max": "x"})
+    sched.load_state_dict(state)
+
+
+def test_the_output_may_not_be_the_photo_or_the_mask_unless_asked(tmp_path, tiny_weights):
+    image = np.random.default_rng(0).random((32, 32, 3)).astype(np.float32)
+    data.save_image(tmp_path / "p.png", image)
+    data.save_image(tmp_path / "m.png", masks.center_square(32, 32, 8).astype(np.float32))
+    before = (tmp_path / "p.png").read_bytes()
+    for target in ("p.png", "m.png"):
+        code, _, err = run_cli("inpaint", tmp_path / "p.png", "--mask", tmp_path / "m.png", "-o", tmp_path / target,
+                               "--model", tiny_weights)
+        assert_one_line_error(code, err, "writing it would destroy the", "--overwrite")
+    assert (tmp_path / "p.png").read_bytes() == before
+    code, _, err = run_cli("inpaint", tmp_path / "p.png", "--mask", tmp_path / "m.png", "-o", tmp_path / "p.png",
+                           "--model", tiny_weights, "--overwrite")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["inpaint", "x.png", "--mask", "m.png", "-o", "o.png", "--tiles", "300"], "did you mean --tile?"),
+    (["inpaint", "x.png", "--mak", "m.png", "-o", "o.png"], "--mak is not an option; did you mean --mask?"),
+    (["inpiant", "x.png"], "did you mean inpaint?"),
+    (["exercises", "grde", "x"], "did you mean grade?"),
+])
+def test_a_mistyped_option_or_command_gets_a_suggestion(args, needle):
+    code, _, err = run_cli(*args)
+    assert_one_line_error(code, err, needle)
+
+
+def test_a_crafted_checkpoint_is_refused_from_its_headers_before_anything_is_allocated(tmp_path, tiny_model):
+    from deconvlab import models
+
+    path = tmp_path / "w.npz"
+    checkpoints.save_weights(path, tiny_model, train.TrainConfig(width=4, start="mean"))
+    with np.load(path) as z:
+        arrays = dict(z)
+    meta = json.loads(arrays["meta"].tobytes().decode())
+    meta["config"]["width"] = 1536  # 1.35 G parameters if built
+    crafted = dict(arrays, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    np.savez(tmp_path / "wide.npz", **crafted)
+    with pytest.raises(ValueError, match="describe a network of .* parameters, its arrays hold 18627"):
+        checkpoints.load_model(tmp_path / "wide.npz")
+    np.savez(tmp_path / "junk.npz", **dict(arrays, junk=np.zeros(3)))
+    with pytest.raises(ValueError, match="holds 'junk.npy', which no deconvlab file has"):
+        checkpoints.load_model(tmp_path / "junk.npz")
+    monkeypatched = checkpoints.MAX_ARRAY_BYTES
+    try:
+        checkpoints.MAX_ARRAY_BYTES = 1000
+        with pytest.raises(ValueError, match="bytes of arrays, more than a deconvlab network has"):
+            checkpoints.load_model(path)
+    finally:
+        checkpoints.MAX_ARRAY_BYTES = monkeypatched
+    nested = dict(arrays, meta=np.frombuffer(("[" * 100000 + "]" * 100000).encode(), dtype=np.uint8))
+    np.savez(tmp_path / "nested.npz", **nested)
+    with pytest.raises(ValueError, match="not deconvlab's JSON"):
+        checkpoints.load_model(tmp_path / "nested.npz")
+    assert models.parameter_count("inpaintnet", 32) == 1166851
+
+
+@pytest.mark.parametrize("make", ["directory", "devzero"])
+def test_a_checkpoint_that_is_not_a_regular_file_is_a_one_line_usage_error(tmp_path, make):
+    out = tmp_path / "run"
+    out.mkdir()
+    if make == "directory":
+        (out / "checkpoint.npz").mkdir()
+    else:
+        os.symlink("/dev/zero", out / "checkpoint.npz")
+    code, _, err = run_cli("train", "--out", out, "--resume", "--quiet")
+    assert_one_line_error(code, err, "is not a regular file")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["train", "--out", "{t}/r", "--width", "100000"], "--width must be at most 512"),
+    (["train", "--out", "{t}/r", "--batch-size", "10000000"], "--batch-size must be at most 4096"),
+    (["evaluate", "--crops", "10000000"], "a number of crops from 1 to 100000"),
+    (["train", "--out", "/proc/deconvlab-run"], "cannot be written"),
+])
+def test_absurd_values_are_one_line_usage_errors(tmp_path, args, needle):
+    code, _, err = run_cli(*[a.format(t=tmp_path) for a in args])
+    assert_one_line_error(code, err, needle)
+
+
+def test_an_overflowing_thread_count_is_a_one_line_usage_error(monkeypatch):
+    from deconvlab import parallel
+
+    monkeypatch.setenv(parallel.ENV, "9" * 30)
+    code, _, err = run_cli("demo", "-o", "x.png")
+    monkeypatch.delenv(parallel.ENV)
+    parallel.set_num_threads(None)
+    assert_one_line_error(code, err, "DECONVLAB_NUM_THREADS must be a positive integer", "at most 1024")

@@ -227,7 +227,7 @@ def test_the_environment_is_read_once_until_the_budget_is_reset(monkeypatch):
 
 @pytest.mark.parametrize("value", [0, -1, 2.0, "2", True])
 def test_set_num_threads_refuses_anything_but_a_positive_integer(value):
-    with pytest.raises(ValueError, match="set_num_threads: expected a positive integer or None"):
+    with pytest.raises(ValueError, match=r"set_num_threads: expected a positive integer \(at most 1024\) or None"):
         parallel.set_num_threads(value)
 
 

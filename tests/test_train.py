@@ -57,7 +57,7 @@ def assert_same_parameters(a, b):
 def test_a_short_run_writes_checkpoint_history_csv_and_plot(tmp_path, monkeypatch):
     monkeypatch.setattr(train, "plot_history", PLOT_HISTORY)
     model, history = run(tiny_config(), tmp_path)
-    assert sorted(os.listdir(tmp_path)) == ["checkpoint.npz", "history.csv", "history.png"]
+    assert sorted(os.listdir(tmp_path)) == [".lock", "checkpoint.npz", "history.csv", "history.png"]  # .lock: the run's
     assert [h["step"] for h in history] == [2, 4]
     lines = (tmp_path / "history.csv").read_text().splitlines()
     assert lines[0].split(",") == ["step", "seconds", "loss", "grad_norm", "center_hole_psnr"]
@@ -347,3 +347,19 @@ def test_resumed_config_puts_the_given_settings_over_the_checkpoints(tmp_path):
     run(tiny_config(), tmp_path)
     config = train.resumed_config(str(tmp_path), steps=8)
     assert config == tiny_config(steps=8)
+
+
+def test_resume_checks_that_the_images_are_the_same_and_warns_about_another_thread_count(tmp_path, monkeypatch):
+    from deconvlab import parallel
+
+    run(tiny_config(), tmp_path)
+    other = photos(seed=5)
+    with pytest.raises(ValueError, match="was trained on other images than these"):
+        train.train(tiny_config(steps=6), str(tmp_path), resume=True, images=other, eval_images=photos(1),
+                    progress=False, log=lambda *_: None)
+    train.train(tiny_config(steps=6), str(tmp_path), resume=True, images=other, eval_images=photos(1),
+                progress=False, log=lambda *_: None, allow_other_data=True)
+    monkeypatch.setattr(parallel._state, "requested", parallel.get_num_threads() + 1)
+    with pytest.warns(RuntimeWarning, match="written with .* threads, this run uses"):
+        train.train(tiny_config(steps=8), str(tmp_path), resume=True, images=other, eval_images=photos(1),
+                    progress=False, log=lambda *_: None)
