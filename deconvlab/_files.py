@@ -5,6 +5,13 @@ import os
 import secrets
 
 
+def temporary_name(name):
+    """The name of ``atomic_write``'s temporary file for ``name``: ``.NAME.<random>.tmp``, the name cut to 200
+    bytes so that the whole stays within the 255 bytes a file name may have."""
+    short = os.fsencode(name)[:200].decode(errors="ignore")
+    return f".{short}.{secrets.token_hex(6)}.tmp"
+
+
 def atomic_write(path, write, make_folder=False):
     """Write ``path`` whole or not at all.
 
@@ -19,7 +26,7 @@ def atomic_write(path, write, make_folder=False):
         os.makedirs(folder, exist_ok=True)
     elif not os.path.isdir(folder):
         raise FileNotFoundError(f"folder {folder!r} does not exist (writing {name!r})")
-    temporary = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
+    temporary = os.path.join(folder, temporary_name(name))
     try:
         with open(temporary, "xb") as handle:
             write(handle)

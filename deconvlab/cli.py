@@ -14,6 +14,7 @@ import warnings
 
 from .commandline import (Parser, UsageError, argument_type, finite_float, non_negative_int, positive_float,
                           positive_int)
+from ._files import temporary_name
 from .errors import InputError
 
 
@@ -77,7 +78,14 @@ def _check_output_path(path):
         raise UsageError(f"the folder of output {path!r} does not exist")
     if os.path.isdir(path):
         raise UsageError(f"output {path!r} is a folder; give a file name")
-    probe = os.path.join(folder, f".{os.path.basename(path)}.000000000000.tmp")  # as long as atomic_write's name
+    try:
+        longest = os.pathconf(folder, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):
+        longest = 255
+    if len(os.fsencode(os.path.basename(path))) > longest:
+        raise UsageError(f"cannot write output {path!r}: its name is longer than the {longest} bytes a file name "
+                         "may have here")
+    probe = os.path.join(folder, temporary_name(os.path.basename(path)))  # what atomic_write will make
     try:
         with open(probe, "xb"):
             pass
@@ -146,10 +154,16 @@ def _cmd_inpaint(args):
     image = _load_image_arg(args.image, "image", args.max_pixels)
     mask = _load_mask_arg(args.mask, args.max_pixels)
     if mask.shape != image.shape[:2]:
+        turned = [p for p in (args.image, args.mask) if data.exif_orientation(p) in (5, 6, 7, 8)]
+        why = (f" ({turned[0]!r} has an EXIF orientation that turns it by 90 degrees when read; save it upright, "
+               "or turn the other file the same way)") if turned and mask.shape == image.shape[1::-1] else ""
         raise UsageError(
             f"mask {args.mask!r} is {mask.shape[1]}x{mask.shape[0]} pixels but image {args.image!r} is "
-            f"{image.shape[1]}x{image.shape[0]}; they must match"
+            f"{image.shape[1]}x{image.shape[0]}; they must match{why}"
         )
+    if data.has_alpha(args.image):
+        warnings.warn(f"photo {args.image!r} has transparency: it is filled as composited over white and written "
+                      "without its alpha channel")
     if mask.all():
         raise UsageError(f"mask {args.mask!r} marks every pixel as missing; nothing is known to fill from")
     _warn_about_unlikely_masks(args.mask, mask)

@@ -72,15 +72,22 @@ def load_image(path, as_gray=False, max_pixels=DEFAULT_MAX_PIXELS, background=1.
         raise FileNotFoundError(f"load_image: no such file: {path!r}")
     if os.path.isdir(path):
         raise InputIsADirectory("load_image", "is a directory, expected an image file", subject=path)
+    if not os.path.isfile(path):
+        raise InputError("load_image", "is not a regular file (a pipe or a device?), expected an image file",
+                         subject=path)
     if os.path.getsize(path) == 0:
         raise InputError("load_image", "is empty (0 bytes), not an image", subject=path)
+    allowed = max_pixels is None or max_pixels > (Image.MAX_IMAGE_PIXELS or 0)  # our limit replaces the warning
+    with warnings.catch_warnings():
+        if allowed:
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return _load_checked(path, as_gray, max_pixels, background)
+
+
+def _load_checked(path, as_gray, max_pixels, background):
+    """``load_image`` once the path is known to be a non-empty regular file."""
     try:
-        if max_pixels is None or max_pixels > (Image.MAX_IMAGE_PIXELS or 0):  # our limit replaces the warning
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                opened = Image.open(path)
-        else:
-            opened = Image.open(path)
+        opened = Image.open(path)
     except Image.DecompressionBombError as e:
         raise InputError("load_image", "is larger than Pillow's decompression-bomb limit, which {limit} cannot "
                          "raise ({detail})", subject=path, limit=Setting("max_pixels"), detail=e) from e
@@ -162,13 +169,51 @@ def is_gray_file(path):
     return mode in ("1", "L", "LA", "I", "F") or mode.startswith("I;16")
 
 
+UNIT_RANGE_SLACK = 1e-6
+"""How far outside [0, 1] a float image may stray (rounding) and still be taken, clipped: ``save_image`` and
+``deconvlab.inpaint`` follow this one rule."""
+
+
+def check_unit_range(image, where):
+    """ValueError (an InputError naming ``where``) unless every value of the float array lies in [0, 1], give or
+    take UNIT_RANGE_SLACK, and is finite; the message gives the range found and, for a 0-255 image, the fix."""
+    if not np.isfinite(image).all():
+        raise InputError(where, "image contains {count} NaN or infinite values", count=int(np.sum(~np.isfinite(image))))
+    lo, hi = (float(image.min()), float(image.max())) if image.size else (0.0, 0.0)
+    if lo < -UNIT_RANGE_SLACK or hi > 1 + UNIT_RANGE_SLACK:
+        hint = "; it looks like 0-255 values: divide by 255" if hi > 1.5 and lo >= 0 else ""
+        raise InputError(where, "image values must lie in [0, 1], got min {lo:.6g}, max {hi:.6g}{hint}", lo=lo, hi=hi,
+                         hint=hint)
+
+
+def has_alpha(path):
+    """True when the image file at ``path`` has transparency (an alpha channel, or a palette with a transparent
+    entry), read from its header only; ``load_image`` composites it away. Unreadable files are False."""
+    try:
+        with Image.open(os.fspath(path)) as im:
+            return im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
+    except Exception:
+        return False
+
+
+def exif_orientation(path):
+    """The EXIF orientation tag (1-8) of the image file at ``path``, or None; 5 to 8 mean ``load_image`` turns it
+    by 90 degrees (width and height swap)."""
+    try:
+        with Image.open(os.fspath(path)) as im:
+            return im.getexif().get(0x0112)
+    except Exception:
+        return None
+
+
 def save_image(path, image, quality=95):
     """Write a float image in [0, 1] to a PNG or JPEG file (format chosen by the extension).
 
-    ``image`` is HxW, HxWx1 or HxWx3, float32/float64 (or bool, saved as 0/255). Values are clipped to
-    [0, 1] and rounded: byte = round(255 * clip(x, 0, 1)) (halves to even). NaN or inf is ValueError. JPEG uses
-    ``quality`` (1-95). The write is atomic: the data goes to a temporary file in the same directory,
-    which then replaces ``path`` (os.replace), so a reader never sees a half-written file.
+    ``image`` is HxW, HxWx1 or HxWx3, float32/float64 (or bool, saved as 0/255) with values in [0, 1]
+    (``check_unit_range``: outside it, or NaN or inf, is a ValueError — the rule ``inpaint`` follows too; rounding
+    slack is clipped). byte = round(255 * clip(x, 0, 1)) (halves to even). JPEG uses ``quality`` (1-95). The write
+    is atomic: the data goes to a temporary file in the same directory, which then replaces ``path``
+    (os.replace), so a reader never sees a half-written file.
     """
     path = os.fspath(path)
     extension = os.path.splitext(path)[1].lower()
@@ -184,8 +229,7 @@ def save_image(path, image, quality=95):
         array = array[:, :, 0]
     if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)):
         raise ValueError(f"save_image: expected an HxW, HxWx1 or HxWx3 image, got shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"save_image: image for {path!r} contains NaN or inf")
+    check_unit_range(array, "save_image")
     pixels = np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)
     picture = Image.fromarray(pixels)
     options = {"quality": int(quality)} if formats[extension] == "JPEG" else {}

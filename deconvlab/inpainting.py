@@ -31,6 +31,7 @@ from importlib import resources
 import numpy as np
 
 from . import baselines, checkpoints, nn, parallel
+from .data import check_unit_range
 from .errors import InputError, Setting
 from .models import STARTS, known_mean, predict
 
@@ -74,16 +75,21 @@ def _default_model():
     return _cached_default[0]
 
 
+def _native(a):
+    """``a`` in the machine's byte order (a big-endian array from a file or another program converted)."""
+    return a.astype(a.dtype.newbyteorder("=")) if a.dtype.byteorder not in ("=", "|") else a
+
+
 def check_image_and_mask(image, mask):
     """Validate ``inpaint``'s inputs.
 
     Returns (image as HxWxC in its own dtype, C = 1 or 3; the same as float32 HxWx3; mask as bool HxW).
-    The image must be float32 or float64 (TypeError otherwise: no silent cast), HxW, HxWx1 or HxWx3, finite,
-    with values in [0, 1]; the mask must have the image's height and width and be bool or hold only 0 and 1
+    The image must be float32 or float64 in either byte order (TypeError otherwise: no silent cast), HxW, HxWx1
+    or HxWx3, finite, with values in [0, 1] (``data.check_unit_range``, the rule of ``save_image`` too); the mask must have the image's height and width and be bool or hold only 0 and 1
     (a non-binary mask is a ValueError: thresholding is the caller's decision, see ``masks.mask_from_image``).
     """
-    image = np.asarray(image)
-    mask = np.asarray(mask)
+    image = _native(np.asarray(image))
+    mask = _native(np.asarray(mask))
     if image.dtype not in (np.float32, np.float64):
         raise TypeError(f"inpaint: image must be a float32 or float64 array in [0, 1], got dtype {image.dtype}")
     if image.ndim == 2:
@@ -92,12 +98,8 @@ def check_image_and_mask(image, mask):
         raise InputError("inpaint", "image must be HxW, HxWx1 or HxWx3, got shape {shape}", shape=image.shape)
     if min(image.shape[:2]) < 1:
         raise InputError("inpaint", "image has an empty side, shape {shape}", shape=image.shape)
-    if not np.isfinite(image).all():
-        raise InputError("inpaint", "image contains {count} NaN or infinite values",
-                         count=int(np.sum(~np.isfinite(image))))
-    lo, hi = float(image.min()), float(image.max())
-    if lo < 0 or hi > 1:
-        raise InputError("inpaint", "image values must lie in [0, 1], got min {lo:.6g}, max {hi:.6g}", lo=lo, hi=hi)
+    check_unit_range(image, "inpaint")
+    image = np.clip(image, 0.0, 1.0)  # within check_unit_range's slack
     if mask.shape != image.shape[:2]:
         raise InputError("inpaint", "mask has shape {got}, expected {expected} (the image's height and width)",
                          got=mask.shape, expected=image.shape[:2])

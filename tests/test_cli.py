@@ -263,7 +263,7 @@ MISTAKES = [
     ("bench kernels --width 5", "--width sets the network of 'bench train-step'"),
     ("bench train-step --dtype float64", "times float32 training only"),
     ("demo -o {t}/demo.png --model {f}/missing.npz", "model '{f}/missing.npz' does not exist"),
-    ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/%s.png --model {f}/tiny.npz" % ("n" * 250),
+    ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/%s.png --model {f}/tiny.npz" % ("n" * 260),
      "cannot write output"),
     ("demo -o {t}/demo.bmp", "must end in .png, .jpg or .jpeg"),
     ("demo --photo astronaut", "--photo: invalid choice: 'astronaut'"),

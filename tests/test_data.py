@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import deconvlab
+import deconvlab.models
+
 from deconvlab import data
 
 
@@ -166,10 +169,31 @@ def test_save_then_load_png_is_exact_for_byte_values(tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "s.png")), pixels)
 
 
-def test_save_clips_and_rounds(tmp_path):
-    image = np.array([[-0.5, 0.0, 0.5, 1.0, 1.5, 0.31]], dtype=np.float32)
+def test_save_rounds_clips_rounding_slack_and_refuses_values_outside_unit_range_like_inpaint(tmp_path):
+    image = np.array([[-1e-7, 0.0, 0.5, 1.0, 1 + 1e-7, 0.31]], dtype=np.float32)
     data.save_image(tmp_path / "g.png", image)
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "g.png")), [[0, 0, 128, 255, 255, 79]])
+    bytes_as_floats = np.full((2, 2, 3), 200.0, dtype=np.float32)
+    for call in (lambda: data.save_image(tmp_path / "w.png", bytes_as_floats),
+                 lambda: deconvlab.inpaint(bytes_as_floats, np.eye(2, dtype=bool))):
+        with pytest.raises(ValueError, match=r"must lie in \[0, 1\], got min 200, max 200; .*divide by 255"):
+            call()
+    assert not (tmp_path / "w.png").exists()
+
+
+def test_pipes_and_devices_are_not_read_as_empty_files(tmp_path):
+    os.mkfifo(tmp_path / "fifo")
+    for path in (tmp_path / "fifo", "/dev/zero"):
+        with pytest.raises(ValueError, match="is not a regular file"):
+            data.load_image(path)
+
+
+def test_big_endian_arrays_are_taken_in_any_byte_order():
+    image = np.random.default_rng(0).random((16, 16, 3)).astype(">f4")
+    hole = np.zeros((16, 16), dtype=">i2")
+    hole[4:8, 4:8] = 1
+    out = deconvlab.inpaint(image, hole, model=deconvlab.models.InpaintNet(4, rng=0, start="harmonic").eval())
+    assert out.dtype == np.float32 and np.array_equal(out[hole == 0], image[hole == 0])  # native byte order
 
 
 def test_save_jpeg_by_extension(tmp_path):

@@ -700,3 +700,27 @@ def test_an_overflowing_thread_count_is_a_one_line_usage_error(monkeypatch):
     monkeypatch.delenv(parallel.ENV)
     parallel.set_num_threads(None)
     assert_one_line_error(code, err, "DECONVLAB_NUM_THREADS must be a positive integer", "at most 1024")
+
+
+def test_rough_edges_of_photo_files(tmp_path, tiny_weights):
+    rgba = np.zeros((32, 40, 4), dtype=np.uint8)
+    rgba[..., :3] = 120
+    rgba[..., 3] = 200
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "alpha.png")
+    data.save_image(tmp_path / "m.png", masks.center_square(32, 40, 8).astype(np.float32))
+    code, _, err = run_cli("inpaint", tmp_path / "alpha.png", "--mask", tmp_path / "m.png", "-o", tmp_path / "o.png",
+                           "--model", tiny_weights)
+    assert code == 0 and "has transparency" in err and err.count("\n") == 1
+    turned = Image.fromarray(np.full((40, 32, 3), 90, np.uint8))
+    exif = turned.getexif()
+    exif[0x0112] = 6  # read turned by 90 degrees: 40 wide, 32 high
+    turned.save(tmp_path / "turned.jpg", exif=exif)
+    data.save_image(tmp_path / "m2.png", masks.center_square(40, 32, 8).astype(np.float32))  # 32 wide, 40 high
+    code, _, err = run_cli("inpaint", tmp_path / "turned.jpg", "--mask", tmp_path / "m2.png", "-o",
+                           tmp_path / "o2.png", "--model", tiny_weights)
+    assert_one_line_error(code, err, "EXIF orientation")
+    long_name = "n" * 240 + ".png"
+    code, _, err = run_cli("inpaint", tmp_path / "alpha.png", "--mask", tmp_path / "m.png", "-o",
+                           tmp_path / long_name, "--model", tiny_weights)
+    assert code == 0, err
+    assert (tmp_path / long_name).exists()
