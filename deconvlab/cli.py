@@ -146,38 +146,126 @@ def _refuse_to_overwrite_an_input(output, inputs, overwrite):
                              "(pass --overwrite to do that anyway)")
 
 
-def _cmd_inpaint(args):
+def _inpaint_file(image_path, mask_path, output, args, model_for):
+    """Fill one photo with its mask and write ``output``; every problem is a UsageError naming the file.
+    ``model_for()`` gives the network (loaded once, only when a mask marks pixels)."""
     from . import data, inpainting
 
-    _check_output_path(args.output)
-    _refuse_to_overwrite_an_input(args.output, [("photo", args.image), ("mask", args.mask)], args.overwrite)
-    image = _load_image_arg(args.image, "image", args.max_pixels)
-    mask = _load_mask_arg(args.mask, args.max_pixels)
+    _refuse_to_overwrite_an_input(output, [("photo", image_path), ("mask", mask_path)], args.overwrite)
+    image = _load_image_arg(image_path, "image", args.max_pixels)
+    mask = _load_mask_arg(mask_path, args.max_pixels)
     if mask.shape != image.shape[:2]:
-        turned = [p for p in (args.image, args.mask) if data.exif_orientation(p) in (5, 6, 7, 8)]
+        turned = [p for p in (image_path, mask_path) if data.exif_orientation(p) in (5, 6, 7, 8)]
         why = (f" ({turned[0]!r} has an EXIF orientation that turns it by 90 degrees when read; save it upright, "
                "or turn the other file the same way)") if turned and mask.shape == image.shape[1::-1] else ""
         raise UsageError(
-            f"mask {args.mask!r} is {mask.shape[1]}x{mask.shape[0]} pixels but image {args.image!r} is "
+            f"mask {mask_path!r} is {mask.shape[1]}x{mask.shape[0]} pixels but image {image_path!r} is "
             f"{image.shape[1]}x{image.shape[0]}; they must match{why}"
         )
-    if data.has_alpha(args.image):
-        warnings.warn(f"photo {args.image!r} has transparency: it is filled as composited over white and written "
+    if data.has_alpha(image_path):
+        warnings.warn(f"photo {image_path!r} has transparency: it is filled as composited over white and written "
                       "without its alpha channel")
     if mask.all():
-        raise UsageError(f"mask {args.mask!r} marks every pixel as missing; nothing is known to fill from")
-    _warn_about_unlikely_masks(args.mask, mask)
-    if data.is_gray_file(args.image):  # a gray photo is filled as three equal channels and written back in gray
+        raise UsageError(f"mask {mask_path!r} marks every pixel as missing; nothing is known to fill from")
+    _warn_about_unlikely_masks(mask_path, mask)
+    if data.is_gray_file(image_path):  # a gray photo is filled as three equal channels and written back in gray
         image = image[:, :, 0]
-    model = _load_model_or_pretrained(args.model) if args.model is not None or mask.any() else None  # empty: no network
+    model = model_for() if args.model is not None or mask.any() else None  # an empty mask needs no network
     try:
         result = inpainting.inpaint(image, mask, model=model, tile=args.tile,
                                     progress=not args.quiet and sys.stderr.isatty())
     except InputError as exc:
         raise UsageError.from_input_error(exc) from None
-    data.save_image(args.output, result)
-    print(f"filled {int(mask.sum())} pixels; wrote {args.output}")
+    data.save_image(output, result)
+    return int(mask.sum())
+
+
+def _model_once(path):
+    """A function giving the network of --model (or the pretrained one), loaded on its first call only."""
+    loaded = []
+    return lambda: loaded[0] if loaded else (loaded.append(_load_model_or_pretrained(path)) or loaded[0])
+
+
+def _cmd_inpaint(args):
+    if os.path.isdir(args.image):
+        return _inpaint_folder(args)
+    if args.mask is None:
+        raise UsageError("give the mask with --mask MASK (or, for a folder of photos, --mask-dir MASKS)")
+    if args.mask_dir is not None:
+        raise UsageError("--mask-dir goes with a folder of photos; for one photo give --mask")
+    _check_output_path(args.output)
+    filled = _inpaint_file(args.image, args.mask, args.output, args, _model_once(args.model))
+    print(f"filled {filled} pixels; wrote {args.output}")
     return 0
+
+
+MASK_SUFFIX = "_mask"
+"""A photo ``STEM.ext``'s mask in --mask-dir is ``STEM.<png|jpg|jpeg>`` or ``STEM_mask.<png|jpg|jpeg>``; files named
+``*_mask.*`` are masks, never photos."""
+
+
+def photo_files(folder):
+    """The photos of a folder: its PNG and JPEG files, not hidden, not masks (``MASK_SUFFIX``), sorted by name."""
+    from . import data
+
+    return sorted(p for p in os.listdir(folder) if os.path.splitext(p)[1].lower() in data.IMAGE_EXTENSIONS
+                  and not p.startswith(".") and not os.path.splitext(p)[0].endswith(MASK_SUFFIX)
+                  and os.path.isfile(os.path.join(folder, p)))
+
+
+def _mask_for(photo, mask_dir):
+    """The mask file of ``photo`` in ``mask_dir`` by the rule of MASK_SUFFIX, or None."""
+    from . import data
+
+    stem = os.path.splitext(photo)[0]
+    for name in (stem, stem + MASK_SUFFIX):
+        for ext in data.IMAGE_EXTENSIONS + tuple(e.upper() for e in data.IMAGE_EXTENSIONS):
+            if os.path.isfile(os.path.join(mask_dir, name + ext)):
+                return os.path.join(mask_dir, name + ext)
+    return None
+
+
+def _inpaint_folder(args):
+    """Every photo of the folder args.image with its mask from --mask-dir, written to -o as STEM.png."""
+    from tqdm.auto import tqdm
+
+    from ._files import FolderInUse, folder_lock
+
+    if args.mask is not None or args.mask_dir is None:
+        raise UsageError("a folder of photos takes its masks from --mask-dir MASKS (one mask per photo, same stem)")
+    if not os.path.isdir(args.mask_dir):
+        raise UsageError(f"--mask-dir {args.mask_dir!r} is not a folder")
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise UsageError(f"-o {args.output!r} is a file; for a folder of photos give the output folder")
+    _check_writable_folder(args.output, "-o")
+    photos = photo_files(args.image)
+    if not photos:
+        raise UsageError(f"no PNG or JPEG photos in {args.image!r}")
+    done, skipped, failed = 0, 0, []
+    model_for = _model_once(args.model)
+    try:
+        with folder_lock(args.output):
+            show = not args.quiet and sys.stderr.isatty()
+            for photo in tqdm(photos, desc="photos", unit="photo", disable=not show, leave=False):
+                output = os.path.join(args.output, os.path.splitext(photo)[0] + ".png")
+                if os.path.exists(output) and not args.overwrite:
+                    skipped += 1
+                    continue
+                mask = _mask_for(photo, args.mask_dir)
+                try:
+                    if mask is None:
+                        raise UsageError(f"no mask for it in {args.mask_dir!r} (STEM.png or STEM{MASK_SUFFIX}.png)")
+                    _inpaint_file(os.path.join(args.image, photo), mask, output, args, model_for)
+                    done += 1
+                except UsageError as exc:
+                    failed.append((photo, _one_line(exc)))
+    except FolderInUse:
+        raise UsageError(f"-o {args.output!r} is in use by another deconvlab run; wait for it to end") from None
+    for photo, why in failed:
+        print(f"deconvlab inpaint: {photo}: {why}", file=sys.stderr)
+    print(f"done {done}, skipped {skipped} (already written; --overwrite redoes them), failed {len(failed)}; "
+          f"wrote into {args.output}")
+    return 1 if failed else 0
 
 
 def _evaluation_photos(args, minimum):
@@ -197,10 +285,9 @@ def _evaluation_photos(args, minimum):
             raise UsageError(f"folder {folder!r} does not exist")
         if not os.path.isdir(folder):
             raise UsageError(f"{folder!r} is not a folder; give a folder of PNG or JPEG images")
-        try:
-            paths = data.ImageFolder(folder, max_pixels=args.max_pixels).paths
-        except (ValueError, OSError):
-            raise UsageError(f"no PNG or JPEG images in {folder!r}") from None
+        paths = [os.path.join(folder, name) for name in photo_files(folder)]  # *_mask files are not photos
+        if not paths:
+            raise UsageError(f"no PNG or JPEG images in {folder!r}")
         names = [os.path.basename(path) for path in paths]
         images = [_load_image_arg(path, "image", args.max_pixels) for path in paths]
         source = folder
@@ -386,11 +473,18 @@ def build_parser():
     from .inpainting import DEFAULT_TILE, MIN_TILE
     from .masks import MASK_KINDS, WHOLE_KINDS
 
-    inp = sub.add_parser("inpaint", help="fill the masked pixels of a photo")
-    inp.add_argument("image", help="the photo (PNG or JPEG)")
-    inp.add_argument("--mask", required=True,
+    inp = sub.add_parser("inpaint", help="fill the masked pixels of a photo (or of a folder of photos)",
+                         description="Fill the masked pixels of a photo. With a folder of photos and --mask-dir, fill "
+                                     "every photo: the mask of STEM.jpg is STEM.png or STEM_mask.png (any of "
+                                     ".png/.jpg/.jpeg) in the mask folder, the result OUT/STEM.png; photos already "
+                                     "written are skipped unless --overwrite; one summary line, the failures listed "
+                                     "with their reasons, exit 1 if any failed.")
+    inp.add_argument("image", help="the photo (PNG or JPEG), or a folder of photos")
+    inp.add_argument("--mask",
                      help="mask image, white = pixels to fill (gray above one half counts as white), same size as the photo")
-    inp.add_argument("-o", "--output", required=True, help="where to write the result (.png or .jpg)")
+    inp.add_argument("--mask-dir", metavar="MASKS", help="with a folder of photos: the folder of their masks")
+    inp.add_argument("-o", "--output", required=True,
+                     help="where to write the result (.png or .jpg); with a folder of photos, the output folder")
     inp.add_argument("--model", help="a checkpoint or weights file (default: the pretrained model)")
     inp.add_argument("--tile", type=_tile_size, default=DEFAULT_TILE,
                      help=f"largest side processed at once, at least {MIN_TILE} (default {DEFAULT_TILE})")
@@ -398,7 +492,8 @@ def build_parser():
                      help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS})")
     inp.add_argument("--quiet", action="store_true",
                      help="no progress bar (it shows on a terminal when a photo takes more than two seconds)")
-    inp.add_argument("--overwrite", action="store_true", help="allow -o to be the photo or the mask itself")
+    inp.add_argument("--overwrite", action="store_true",
+                     help="allow -o to be the photo or the mask itself; with a folder, redo photos already written")
     inp.set_defaults(run=_cmd_inpaint)
 
     ev = sub.add_parser("evaluate", help="score the network against classical fills on the same holes",

@@ -214,7 +214,7 @@ MISTAKES = [
     ("inpaint {f}/missing.png --mask {f}/mask.png -o {t}/o.png", "'{f}/missing.png' does not exist"),
     ("inpaint {f}/photo.png --mask {f}/missing.png -o {t}/o.png", "mask '{f}/missing.png' does not exist"),
     ("inpaint {f}/notes.txt --mask {f}/mask.png -o {t}/o.png --model {f}/tiny.npz", "not a readable image"),
-    ("inpaint {f}/photos --mask {f}/mask.png -o {t}/o.png --model {f}/tiny.npz", "is a directory"),
+    ("inpaint {f}/photos --mask {f}/mask.png -o {t}/o.png --model {f}/tiny.npz", "takes its masks from --mask-dir"),
     ("inpaint {f}/photo.png --mask {f}/mask-10x24.png -o {t}/o.png --model {f}/tiny.npz", "is 24x10 pixels but image"),
     ("inpaint {f}/photo.png --mask {f}/mask-full.png -o {t}/o.png --model {f}/tiny.npz", "every pixel"),
     ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.gif --model {f}/tiny.npz", "must end in .png, .jpg or .jpeg"),
@@ -227,7 +227,7 @@ MISTAKES = [
      "--tile: expected a tile side of at least 256"),
     ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.png --tile -3", "expected a positive integer, got '-3'"),
     ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.png --max-pixels 100", "more than --max-pixels 100; pass a larger --max-pixels"),
-    ("inpaint {f}/photo.png -o {t}/o.png", "the following arguments are required: --mask"),
+    ("inpaint {f}/photo.png -o {t}/o.png", "give the mask with --mask MASK"),
     ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.png --bogus", "unrecognized arguments: --bogus"),
     ("evaluate {f}/missing --model {f}/tiny.npz", "folder '{f}/missing' does not exist"),
     ("evaluate {f}/photo.png --model {f}/tiny.npz", "is not a folder"),
@@ -393,3 +393,36 @@ def test_inpaint_shows_a_progress_bar_on_a_terminal_unless_quiet(files, tmp_path
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     code, _, err = run(capsys, *args, "-o", tmp_path / "b.png", "--quiet")
     assert code == 0 and err == ""
+
+
+def test_inpaint_a_folder_of_photos_with_their_masks(files, tmp_path, capsys):
+    photos, mask_dir, out = tmp_path / "photos", tmp_path / "masks", tmp_path / "out"
+    photos.mkdir()
+    mask_dir.mkdir()
+    image = data.load_image(files / "photo.png")
+    for name in ("a", "b", "c"):
+        data.save_image(photos / f"{name}.png", image)
+    data.save_image(photos / "a_mask.png", np.zeros(image.shape[:2]))  # a mask beside the photos: not a photo
+    shutil.copy(files / "mask.png", mask_dir / "a.png")
+    shutil.copy(files / "mask.png", mask_dir / "b_mask.png")  # c has no mask
+    code, out_text, err = run(capsys, "inpaint", photos, "--mask-dir", mask_dir, "-o", out, "--model",
+                              files / "tiny.npz", "--quiet")
+    assert code == 1
+    assert "done 2, skipped 0" in out_text and "failed 1" in out_text
+    assert "c.png: no mask for it" in err and err.count("\n") == 1
+    assert sorted(p for p in os.listdir(out) if not p.startswith(".")) == ["a.png", "b.png"]
+    code, out_text, _ = run(capsys, "inpaint", photos, "--mask-dir", mask_dir, "-o", out, "--model",
+                            files / "tiny.npz", "--quiet")
+    assert "done 0, skipped 2" in out_text
+    code, out_text, _ = run(capsys, "inpaint", photos, "--mask-dir", mask_dir, "-o", out, "--model",
+                            files / "tiny.npz", "--quiet", "--overwrite")
+    assert "done 2, skipped 0" in out_text
+
+
+def test_evaluate_a_folder_does_not_count_mask_files_as_photos(files, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    shutil.copytree(files / "photos", folder)
+    data.save_image(folder / "x_mask.png", np.zeros((8, 8)))  # too small to be a photo: it must be skipped
+    code, out, err = run(capsys, "evaluate", "--data", folder, "--model", files / "tiny.npz", "--masks", "blobs",
+                         "--shifts", "0")
+    assert code == 0, err

@@ -630,7 +630,8 @@ def test_the_output_may_not_be_the_photo_or_the_mask_unless_asked(tmp_path, tiny
 
 @pytest.mark.parametrize("args, needle", [
     (["inpaint", "x.png", "--mask", "m.png", "-o", "o.png", "--tiles", "300"], "did you mean --tile?"),
-    (["inpaint", "x.png", "--mak", "m.png", "-o", "o.png"], "--mak is not an option; did you mean --mask?"),
+    (["inpaint", "x.png", "--mak", "m.png", "-o", "o.png"], "unrecognized arguments: --mak m.png; did you mean --mask?"),
+    (["train", "--ot", "runs/x"], "did you mean --out?"),
     (["inpiant", "x.png"], "did you mean inpaint?"),
     (["exercises", "grde", "x"], "did you mean grade?"),
 ])
