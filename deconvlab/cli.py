@@ -423,6 +423,18 @@ def _cmd_train(args):
     return 0
 
 
+def _cmd_app(args):
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        raise UsageError("the app needs Gradio, in deconvlab's 'app' extra: python -m pip install -e \".[app]\"") from None
+    from . import app
+
+    print(f"deconvlab app: serving on http://{args.host}:{args.port or 'a free port'} (Ctrl-C stops it)")
+    app.launch(host=args.host, port=args.port, max_pixels=args.max_pixels)
+    return 0
+
+
 def _cmd_bench(args):
     from .bench import run_kernels_benchmark, run_train_step_benchmark
 
@@ -528,6 +540,16 @@ def build_parser():
     demo.add_argument("-o", "--output", default="deconvlab-demo.png", help="picture to write (default deconvlab-demo.png)")
     demo.add_argument("--photo", default="chelsea", choices=TEST_PHOTOS, help="which held-out photo")
     demo.set_defaults(run=_cmd_demo)
+
+    ap = sub.add_parser("app", help="paint a mask in your browser and fill it (needs the 'app' extra)",
+                        description="Serve a page (local and private: 127.0.0.1, no share link, no analytics) where "
+                                    "you upload a photo, paint the holes with a brush or upload a mask, choose the "
+                                    "fill and download the result.")
+    ap.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this computer only)")
+    ap.add_argument("--port", type=positive_int, help="port (default: the first free one from 7860)")
+    ap.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
+                    help=f"refuse photos with more pixels than this (default {DEFAULT_MAX_PIXELS})")
+    ap.set_defaults(run=_cmd_app)
 
     from .train import TrainConfig
 
