@@ -388,6 +388,9 @@ def _cmd_train(args):
                          "afresh with --overwrite, or choose another --out")
     if args.resume and not os.path.exists(checkpoint):
         raise UsageError(f"--resume: no checkpoint.npz in {args.out!r}")
+    default_every = train.TrainConfig().eval_every
+    if not args.resume and "eval_every" not in settings and settings.get("steps", train.TrainConfig().steps) < 8 * default_every:
+        settings["eval_every"] = max(1, settings["steps"] // 8)  # a short run still logs a curve of 8 points
     try:
         config = train.resumed_config(args.out, **settings) if args.resume else train.TrainConfig(**settings)
     except InputError as exc:
@@ -584,7 +587,8 @@ def build_parser():
     tr.add_argument("--mask-kinds", help=f"comma-separated mask kinds to train on, from {', '.join(MASK_KINDS + WHOLE_KINDS)} "
                                          f"(default all, weighted {', '.join(f'{w:g}' for w in d.mask_weights)})")
     tr.add_argument("--eval-every", type=positive_int,
-                    help=f"steps between held-out evaluations (default {d.eval_every})")
+                    help=f"steps between held-out evaluations (default {d.eval_every}; a run of fewer than "
+                         f"{8 * d.eval_every} steps evaluates every eighth of its steps)")
     tr.add_argument("--checkpoint-every", type=positive_int,
                     help=f"steps between checkpoints (default {d.checkpoint_every})")
     tr.add_argument("--seed", type=non_negative_int, help=f"seed of the parameters, patches and masks (default {d.seed})")

@@ -426,3 +426,11 @@ def test_evaluate_a_folder_does_not_count_mask_files_as_photos(files, tmp_path, 
     code, out, err = run(capsys, "evaluate", "--data", folder, "--model", files / "tiny.npz", "--masks", "blobs",
                          "--shifts", "0")
     assert code == 0, err
+
+
+def test_a_short_training_run_still_logs_a_curve(files, tmp_path, capsys):
+    code, _, err = run(capsys, "train", "--out", tmp_path / "run", "--data", files / "photos", "--width", 4,
+                       "--batch-size", 1, "--patch-size", 16, "--steps", 16, "--quiet")
+    assert code == 0, err
+    lines = (tmp_path / "run" / "history.csv").read_text().splitlines()
+    assert len(lines) == 1 + 8  # header and eight points, not one
