@@ -150,10 +150,23 @@ def build(max_pixels=None):
     return page
 
 
+def warm_up():
+    """Load the pretrained network and run it once on a tiny photo, so that the first fill in the page does not
+    wait for the weights and the compiled kernels to load."""
+    from . import inpainting
+
+    photo = np.full((16, 16, 3), 0.5, dtype=np.float32)
+    hole = np.zeros((16, 16), dtype=bool)
+    hole[6:10, 6:10] = True
+    inpainting.inpaint(photo, hole)
+
+
 def launch(host="127.0.0.1", port=None, max_pixels=None):
-    """Serve the page on ``host``:``port`` (a free port when None) until interrupted; no share link."""
+    """Serve the page on ``host``:``port`` (a free port when None) until interrupted; no share link. The
+    network is loaded first (``warm_up``)."""
     import gradio as gr
 
+    warm_up()
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
                               font_mono=["ui-monospace", "monospace"])
     build(max_pixels).launch(server_name=host, server_port=port, share=False, theme=theme, inbrowser=False,

@@ -102,8 +102,8 @@ def test_a_real_browser_paints_a_stroke_and_gets_it_filled(server, tmp_path):
         page.goto(server)
         page.locator("#editor input[type=file]").first.set_input_files(str(tmp_path / "photo.png"))
         canvas = page.locator("#editor canvas").first
-        canvas.wait_for(timeout=30000)
-        page.wait_for_timeout(1500)
+        canvas.wait_for(timeout=60000)
+        page.wait_for_timeout(3000)  # the editor draws the uploaded photo
         box = canvas.bounding_box()
         y = box["y"] + box["height"] * 0.5
         page.mouse.move(box["x"] + box["width"] * 0.45, y)  # the photo sits in the middle of the canvas
@@ -113,7 +113,8 @@ def test_a_real_browser_paints_a_stroke_and_gets_it_filled(server, tmp_path):
         page.mouse.up()
         page.wait_for_timeout(500)
         page.locator("#fill").click()
-        page.locator("#result img").first.wait_for(timeout=120000)
+        page.get_by_text("Filled").first.wait_for(timeout=300000)
+        page.locator("#result img").first.wait_for(timeout=60000)
         src = page.locator("#result img").first.get_attribute("src")
         data = page.request.get(src if src.startswith("http") else server.rstrip("/") + src).body()
         page.screenshot(path=str(tmp_path / "app.png"), full_page=True)
