@@ -101,7 +101,10 @@ def add_parser(subparsers):
                       help="write into a non-empty folder, replacing exercise files of the same names")
     make.set_defaults(run=_cmd_make)
 
-    grade = actions.add_parser("grade", help="run the checks on folders of exercise files and print the scores")
+    grade = actions.add_parser("grade", help="run the checks on folders of exercise files and print the scores",
+                               description="Grade exercise files. Grading runs the files' code, each exercise in a "
+                               "child process with only its allowed modules importable and hard time and memory "
+                               "limits; grade untrusted files in a container (see the exercises page of the docs).")
     grade.add_argument("folders", nargs="+", metavar="FOLDER",
                        help="folder holding the exercise files (as written by 'make'); several for a class")
     grade.add_argument("--exercise", action="append", choices=EXERCISES,

@@ -303,18 +303,20 @@ class Check:
             if not self._strategies:
                 self._fn(Case(student, variant))
                 continue
+            cases = []
 
             @_property(self.examples, seed=seeds, **self._strategies)
             def example(seed, **drawn):
-                self._fn(Case(student, variant, seed), **drawn)
+                cases.append(Case(student, variant, seed))
+                self._fn(cases[-1], **drawn)
 
             try:
                 example()
             except Flaky:
                 raise CheckFailed(
                     f"{self.exercise}: the same inputs gave different results on two runs (does the code keep "
-                    f"state between calls, or draw random numbers?) (with {variant.description})\nreproduce: "
-                    f"grade again with -v to see the inputs") from None
+                    f"state between calls, or draw random numbers?) (with {variant.description})\n"
+                    f"reproduce: {cases[-1].reproduce()}") from None
 
     def __repr__(self):
         return f"<Check {self.exercise}.{self.name}>"

@@ -54,22 +54,26 @@ def gradient_shapes(case, layer):
     _conv_gradients(case, *_conv_problem(case, layer))
 
 
+def _conv_oracle(case, x, w, gy, s, pad):
+    return kernels.conv2d_backward(case.f64(gy), case.f64(x), case.f64(w), stride=s, padding=pad)
+
+
+def _matches_kernels(case, problem, gradients, oracle, index):
+    """The student's gradient number ``index`` (0: gx, 1: gw) against the kernels' on the same problem."""
+    what, *grads = gradients(case, *problem)
+    case.close(grads[index], oracle(case, *problem)[index], f"{what} {('gx', 'gw')[index]} against the kernels")
+
+
 @check("conv2d_backward", layer=conv_layers())
 def input_gradient_matches_kernels(case, layer):
     """gx equals deconvlab.kernels.conv2d_backward's input gradient (a transposed convolution of gy)."""
-    x, w, gy, s, pad = _conv_problem(case, layer)
-    what, gx, _, _ = _conv_gradients(case, x, w, gy, s, pad)
-    expected = kernels.conv2d_backward(case.f64(gy), case.f64(x), case.f64(w), stride=s, padding=pad)[0]
-    case.close(gx, expected, what + " gx against the kernels")
+    _matches_kernels(case, _conv_problem(case, layer), _conv_gradients, _conv_oracle, 0)
 
 
 @check("conv2d_backward", layer=conv_layers())
 def weight_gradient_matches_kernels(case, layer):
     """gw equals deconvlab.kernels.conv2d_backward's weight gradient (a correlation of x with gy)."""
-    x, w, gy, s, pad = _conv_problem(case, layer)
-    what, _, gw, _ = _conv_gradients(case, x, w, gy, s, pad)
-    expected = kernels.conv2d_backward(case.f64(gy), case.f64(x), case.f64(w), stride=s, padding=pad)[1]
-    case.close(gw, expected, what + " gw against the kernels")
+    _matches_kernels(case, _conv_problem(case, layer), _conv_gradients, _conv_oracle, 1)
 
 
 @check("conv2d_backward", layer=conv_layers())
@@ -170,9 +174,7 @@ def gradient_shapes(case, layer):
 @check("conv_transpose2d_backward", layer=transposed_layers())
 def input_gradient_matches_kernels(case, layer):
     """gx equals deconvlab.kernels.conv_transpose2d_backward's input gradient."""
-    problem = _transposed_problem(case, layer)
-    what, gx, _, _ = _transposed_gradients(case, *problem)
-    case.close(gx, _kernel_gradients(case, *problem)[0], what + " gx against the kernels")
+    _matches_kernels(case, _transposed_problem(case, layer), _transposed_gradients, _kernel_gradients, 0)
 
 
 @check("conv_transpose2d_backward", layer=transposed_layers())
@@ -187,9 +189,7 @@ def input_gradient_is_a_convolution_of_gy(case, layer):
 @check("conv_transpose2d_backward", layer=transposed_layers())
 def weight_gradient_matches_kernels(case, layer):
     """gw equals deconvlab.kernels.conv_transpose2d_backward's weight gradient."""
-    problem = _transposed_problem(case, layer)
-    what, _, gw, _ = _transposed_gradients(case, *problem)
-    case.close(gw, _kernel_gradients(case, *problem)[1], what + " gw against the kernels")
+    _matches_kernels(case, _transposed_problem(case, layer), _transposed_gradients, _kernel_gradients, 1)
 
 
 @check("conv_transpose2d_backward", layer=transposed_layers())

@@ -106,11 +106,12 @@ def specified_loop(model, optimizer, images, holes, steps, batch_size):
     return np.array(losses)
 
 
-@check("training_loop", variants=(DATA,), examples=5, net=st.integers(0, 50), n=st.integers(3, 8),
-       steps=st.integers(1, 4), batch_size=st.integers(1, 5), lr=st.sampled_from([1e-3, 1e-2]))
+@check("training_loop", variants=(DATA,), examples=5, net=st.integers(0, 50), n=st.integers(4, 8),
+       steps=st.integers(2, 4), batch_size=st.integers(1, 3), lr=st.sampled_from([1e-3, 1e-2]))
 def follows_the_specified_loop(case, net, n, steps, batch_size, lr):
-    """A few steps on a few patches give the losses and the weights of the specified loop (batches in order,
-    the hole removed from the input, the hole MSE, gradients cleared, one Adam step each), to float32 rounding."""
+    """A few steps (at least two, with batches smaller than the data, so that the batches move on) give the losses
+    and the weights of the specified loop (batches in order, the hole removed from the input, the hole MSE,
+    gradients cleared, one Adam step each), to float32 rounding."""
     what, losses, trained, (model, optimizer, images, holes) = _train(case, net, n, lr, steps, batch_size)
     expected = specified_loop(model, optimizer, images, holes, steps, batch_size)
     case.close(losses, expected, f"{what}: the losses, step by step, against the specified loop", rtol=1e-6)
