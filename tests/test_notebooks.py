@@ -6,7 +6,7 @@ SMOKE=1 makes every notebook use small sizes and few training steps (under a min
 a fresh Jupyter kernel in a temporary working directory; any exception in any cell fails the test. "With
 widgets" sets DECONVLAB_WIDGETS=on, so the controls are ipywidgets; "without" puts a folder first on the
 kernel's PYTHONPATH in which ``import ipywidgets`` fails, so every control draws its static figures instead.
-The full-size runs (SMOKE unset, a few minutes in all) run with DECONVLAB_FULL_NOTEBOOKS=1; the documentation
+The full-size runs (SMOKE unset, with and without widgets, a few minutes in all) run with DECONVLAB_FULL_NOTEBOOKS=1; the documentation
 build runs them too. Skipped when the ``notebooks`` extra (jupytext, nbclient, ipykernel) is not installed.
 """
 import os
@@ -113,8 +113,9 @@ def test_notebook_runs_top_to_bottom_in_smoke_mode(path, widgets, tmp_path, monk
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("widgets", [True, False], ids=["widgets", "no-widgets"])
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_in_full(path, tmp_path, monkeypatch):
+def test_notebook_runs_in_full(path, widgets, tmp_path, monkeypatch):
     if os.environ.get("DECONVLAB_FULL_NOTEBOOKS") != "1":
         pytest.skip("the full-size runs take minutes: set DECONVLAB_FULL_NOTEBOOKS=1")
-    _check_expectations(path, _run(path, tmp_path, monkeypatch, smoke=False, widgets=False))
+    _check_expectations(path, _run(path, tmp_path, monkeypatch, smoke=False, widgets=widgets))

@@ -2,7 +2,7 @@
 standard library and NumPy only.
 
 The grader (``sandbox``) starts this file as a script, ``python -I -B [-S] child.py --memory BYTES --cpu SECONDS
-[--fsize] [--path DIR ...]``, in a new session, so that nothing of the grader's process is reachable from it:
+[--fsize] [--path DIR ...]``, as the leader of a new process group, so that nothing of the grader's process is reachable from it:
 not its modules (the oracle, the checks), not its signal handlers, not its exit code. Here the child
 
 1. keeps stdin and stdout for the protocol and points file descriptors 0, 1 and 2 at /dev/null, so whatever
@@ -220,7 +220,7 @@ def restricted_builtins(exercise, allowed):
     return table
 
 
-# ---------------------------------------------------------------------------------------------- the session
+# ---------------------------------------------------------------------------------------------- the requests
 
 class Context:
     """What a student's Function.forward leaves for its backward: any attributes, plus ``needs_input_grad``."""
@@ -251,7 +251,7 @@ def _arrays(value, path="", depth=0):
             yield from _arrays(item, f"{path}[{key!r}]", depth + 1)
 
 
-class Session:
+class Handler:
     """The state of the child between requests: the student's module, the contexts of Function calls."""
 
     def __init__(self):
@@ -395,13 +395,13 @@ def main(argv):
     sys.path[:0] = paths
     import numpy  # noqa: F401  (before any student code, so that NumPy's own imports are not guarded)
 
-    session = Session()
+    handler = Handler()
     while True:
         frame = read_frame(requests)
         if frame is None:
             return 0
         try:
-            reply = session.handle(decode(frame))
+            reply = handler.handle(decode(frame))
         except Exception as exc:  # a malformed request is the grader's bug: say so instead of dying
             reply = {"ok": False, "error": f"the grader sent a request the child cannot read: {_error_text(exc)}"}
         try:

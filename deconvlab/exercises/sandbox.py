@@ -1,6 +1,6 @@
 """The grader's side of the process that runs a student's file; imports the standard library, NumPy and ``child``.
 
-``Sandbox(path, exercise, allowed, ...)`` starts ``child.py`` in a new session with a memory and a CPU-time
+``Sandbox(path, exercise, allowed, ...)`` starts ``child.py`` in a new process group with a memory and a CPU-time
 limit and loads the student's file there; ``request(message, deadline)`` sends one request and waits for the
 reply until the wall-clock ``deadline`` (a ``time.monotonic()`` value). A child that does not answer in time
 is killed with SIGKILL, with every process it started (it cannot ignore that signal), and the request raises

@@ -2,7 +2,7 @@
 
 The exercise files come from ``--impl FOLDER`` (an option registered in the top-level conftest.py), or are the
 instructor's solutions in the repository (``instructor/solutions``) when it is not given. Each exercise is
-graded once per session, in its own process, as ``deconvlab exercises grade`` does; each test reports one
+graded once per test run, in its own process, as ``deconvlab exercises grade`` does; each test reports one
 check's result.
 """
 import pathlib

@@ -3,7 +3,7 @@ judges the weights it comes back with; imports NumPy, Hypothesis, ``nn``, ``opti
 ``masks``, ``child`` and ``base``.
 
 ``training_task(seed, n, lr)`` builds the exercise's problem (the same network, optimizer, patches and masks
-the grader uses), so that a reproduction line can rebuild it in a Python session.
+the grader uses), so that a reproduction line can rebuild it in Python.
 """
 import numpy as np
 from hypothesis import strategies as st
