@@ -5,7 +5,7 @@ Build (offline, warnings are errors):  python -m sphinx -W -b html docs docs/_bu
 The notebooks are jupytext percent scripts in ../notebooks, outside this folder. Sphinx reads sources only
 from inside it, so each build copies them into _generated/notebooks (git-ignored) and writes the table of
 contents that notebooks.md includes. MyST-NB reads the copies as notebooks through jupytext and executes
-them (in full, in a temporary folder, about two minutes on two cores; outputs are cached in
+them (in full, in a temporary folder, a few minutes on two cores; outputs are cached in
 _build/.jupyter_cache, so a rebuild re-runs only changed notebooks), so the pages show every printed check
 and figure. An error in a notebook fails the build. Nothing needs the network. DECONVLAB_DOCS_EXECUTE=off
 builds the pages without running the notebooks (code and prose only).
@@ -48,6 +48,7 @@ nb_execution_in_temp = True
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 os.environ.pop("SMOKE", None)  # the docs show the full runs of the notebooks, not the smoke-test sizes
+os.environ["DECONVLAB_WIDGETS"] = "off"  # no front end draws widgets here: the controls draw static figures
 
 # API reference from the docstrings, in source order. The docstrings are written as plain text for
 # help(); _plain_text_to_rst below reads them the way a person does (see its docstring).

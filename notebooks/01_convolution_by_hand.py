@@ -20,17 +20,25 @@
 # y(i,j) = \sum_{p=0}^{P-1} \sum_{q=0}^{Q-1} x(p,q) \cdot h(i-p, j-q)
 # $$
 #
-# where $x$ is a $P \times Q$ image and $h$ a small kernel. In this notebook we
+# where $x$ is a $P \times Q$ image and $h$ a small kernel.
 #
-# 1. evaluate that formula literally, one term at a time, and look at what it produces;
-# 2. see that it is a *true* convolution (the kernel is flipped), while the "convolution" of deep-learning
-#    layers is a *cross-correlation* (no flip) — and that each is the other with the kernel turned by 180°;
-# 3. learn the output-size formula $H_\text{out} = \lfloor (H + 2p - d(k-1) - 1)/s \rfloor + 1$ and draw what
-#    stride $s$, padding $p$ and dilation $d$ do to the pixels each output reads;
-# 4. check that deconvlab's fast kernel gives the same numbers as the slow literal loops.
+# **Learning goals.** After this notebook you can
 #
-# Every check prints a number next to the value you should expect. If a number is far from its
-# expectation, something is wrong — in the library or in your understanding, and both are worth finding.
+# 1. evaluate that formula literally, one term at a time, and say what it produces;
+# 2. tell a *true* convolution (the kernel is flipped) from the *cross-correlation* of deep-learning layers
+#    (no flip), and turn one into the other by rotating the kernel 180°;
+# 3. compute a layer's output size, $H_\text{out} = \lfloor (H + 2p - d(k-1) - 1)/s \rfloor + 1$, and draw
+#    which pixels each output reads for a given stride $s$, padding $p$ and dilation $d$;
+# 4. check a fast kernel against the slow literal loops.
+#
+# **Prerequisites.** Python and NumPy arrays (indexing, slicing, shapes); sums written with $\sum$.
+#
+# **Expected time.** 45 minutes; the cells run in a few seconds. Then write the exercise `conv2d_literal`
+# (`deconvlab exercises make hw/`).
+#
+# Every check prints a number next to the value you should expect and a verdict (✓ or ✗). If a number is far
+# from its expectation, something is wrong — in the library or in your understanding, and both are worth
+# finding. Cells marked **Predict** ask you to write a guess before you run the next cell, which checks it.
 
 # %%
 import os
@@ -39,15 +47,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from deconvlab import kernels, reference
+from deconvlab.teaching import controls, expect, reveal
 
 SMOKE = os.environ.get("SMOKE", "0") not in ("", "0")
 rng = np.random.default_rng(0)
 np.set_printoptions(precision=3, suppress=True, linewidth=110)
-
-
-def report(what, value, expect):
-    """Print one check: the measured number and what a correct implementation gives."""
-    print(f"{what} = {value:.2e}   (expect {expect})")
 
 
 # %% [markdown]
@@ -60,6 +64,12 @@ def report(what, value, expect):
 # Which output positions can be non-zero? $h(i-p, j-q)$ needs $0 \le i-p \le K-1$, and $p$ runs over
 # $0 \ldots P-1$, so $i$ runs over $0 \ldots P+K-2$: the output is $(P+K-1) \times (Q+L-1)$, bigger than the
 # input. This is the **full** convolution.
+#
+# **Predict.** The image below is $4 \times 4$ and the kernel $3 \times 3$. What shape is the full output?
+# Write it as a tuple, then run the cell after.
+
+# %%
+my_prediction = None  # e.g. (5, 5)
 
 # %%
 x = np.array([[1, 2, 0, 1],
@@ -71,7 +81,8 @@ h = np.array([[1, 0, -1],
               [0, 1, 0]], dtype=float)
 
 y = reference.seed_conv2d(x, h)
-print("x is", x.shape, " h is", h.shape, " y is", y.shape, "(expect (4+3-1, 4+3-1) = (6, 6))")
+reveal(my_prediction, y.shape, "P + K − 1 = 4 + 3 − 1 = 6 rows, and the same for the columns.")
+expect("number of output rows", y.shape[0], "== 6", "P + K − 1")
 print(y)
 
 # %% [markdown]
@@ -82,7 +93,7 @@ print(y)
 # %%
 by_hand = sum(x[p, q] * h[2 - p, 2 - q] for p in range(3) for q in range(3))
 print(f"y(2,2) by hand = {by_hand}, seed_conv2d gives {y[2, 2]}")
-report("|difference|", abs(by_hand - y[2, 2]), "0")
+expect("|difference|", abs(by_hand - y[2, 2]), "== 0")
 
 # %% [markdown]
 # A second, independent way to compute the same thing is the **shift-and-add** view: every input pixel
@@ -100,8 +111,8 @@ def shift_and_add(x, h):
     return out
 
 
-report("max |seed_conv2d − shift_and_add|", np.abs(y - shift_and_add(x, h)).max(),
-       "0: small integers, so every sum is exact")
+expect("max |seed_conv2d − shift_and_add|", np.abs(y - shift_and_add(x, h)).max(), "== 0",
+       "small integers, so every sum is exact")
 
 # %% [markdown]
 # ## 2. True convolution versus cross-correlation
@@ -122,9 +133,9 @@ report("max |seed_conv2d − shift_and_add|", np.abs(y - shift_and_add(x, h)).ma
 # %%
 h_flipped = h[::-1, ::-1]
 corr = reference.seed_correlate2d(x, h)
-report("max |correlate(x, h) − convolve(x, flip(h))|", np.abs(corr - reference.seed_conv2d(x, h_flipped)).max(), "0")
-report("max |convolve(x, h) − correlate(x, h)|     ", np.abs(reference.seed_conv2d(x, h) - corr).max(),
-       "clearly > 0: h is not symmetric")
+expect("max |correlate(x, h) − convolve(x, flip(h))|", np.abs(corr - reference.seed_conv2d(x, h_flipped)).max(), "== 0")
+expect("max |convolve(x, h) − correlate(x, h)|     ", np.abs(reference.seed_conv2d(x, h) - corr).max(), "> 0.5",
+       "clearly not 0: h is not symmetric")
 
 # %% [markdown]
 # A deep-learning conv layer without padding keeps only the positions where the kernel lies entirely inside
@@ -135,7 +146,7 @@ report("max |convolve(x, h) − correlate(x, h)|     ", np.abs(reference.seed_co
 valid = kernels.conv2d_forward(x[None, None], h[None, None])[0, 0]
 print("valid correlation (fast kernel):\n", valid)
 K, L = h.shape
-report("max |fast valid − seed_correlate2d[K−1:P, L−1:Q]|", np.abs(valid - corr[K - 1:4, L - 1:4]).max(), "0")
+expect("max |fast valid − seed_correlate2d[K−1:P, L−1:Q]|", np.abs(valid - corr[K - 1:4, L - 1:4]).max(), "< 1e-12")
 
 # %% [markdown]
 # And with padding $k-1$ on every side the layer returns the *full* correlation; give it the flipped kernel
@@ -143,7 +154,7 @@ report("max |fast valid − seed_correlate2d[K−1:P, L−1:Q]|", np.abs(valid -
 
 # %%
 full_from_layer = kernels.conv2d_forward(x[None, None], np.ascontiguousarray(h_flipped)[None, None], padding=2)[0, 0]
-report("max |conv2d_forward(x, flip(h), padding=2) − seed_conv2d(x, h)|",
+expect("max |conv2d_forward(x, flip(h), padding=2) − seed_conv2d(x, h)|",
        np.abs(full_from_layer - reference.seed_conv2d(x, h)).max(), "< 1e-12")
 
 # %%
@@ -174,6 +185,13 @@ plt.show()
 #
 # $$ H_\text{out} = \left\lfloor \frac{H + 2p - d(k-1) - 1}{s} \right\rfloor + 1 . $$
 #
+# **Predict.** A 7-pixel-wide input, a 3-tap kernel, stride 2, no padding, no dilation: how many outputs? And
+# with an 8-pixel input? Write both (a tuple), then run the table.
+
+# %%
+my_prediction = None  # (outputs for H = 7, outputs for H = 8)
+
+# %% [markdown]
 # The table checks the formula against both implementations for a few settings.
 
 # %%
@@ -195,7 +213,9 @@ for H, k, s, p, d in settings:
     formula = conv_out(H, k, s, p, d)
     agree += formula == fast_h == ref_h
     print(f"{H:3d} {k:2d} {s:2d} {p:2d} {d:2d} | {formula:7d} {fast_h:5d} {ref_h:9d}")
-print(f"{agree} of {len(settings)} rows agree (expect {len(settings)})")
+expect("rows where formula, fast kernel and reference agree", agree, f"== {len(settings)}")
+reveal(my_prediction, (conv_out(7, 3, 2), conv_out(8, 3, 2)),
+       "floor((7 − 2 − 1)/2) + 1 = 3 and floor((8 − 2 − 1)/2) + 1 = 3: the floor drops the eighth pixel.")
 
 # %% [markdown]
 # Notice rows 6 and 7: $H = 7$ and $H = 8$ both give 3 outputs with $k = 3, s = 2$. The floor throws away the
@@ -242,6 +262,25 @@ fig.tight_layout(rect=(0, 0, 1, 0.92))
 plt.show()
 
 # %% [markdown]
+# **Try it.** Move the sliders: the drawing and the output size follow the formula. Find a setting where the two
+# windows do not overlap at all (what must the stride be?), and one where padding alone keeps the size at 9.
+# (Without a notebook front end, as in these pages, three settings are drawn instead.)
+
+# %%
+def draw_layer(kernel=3, stride=1, padding=0, dilation=1):
+    if conv_out(9, kernel, stride, padding, dilation) < 2:
+        print(f"k={kernel} s={stride} p={padding} d={dilation}: fewer than two outputs on 9 pixels; shrink the window")
+        return
+    fig, ax = plt.subplots(figsize=(4, 4))
+    draw(ax, 9, kernel, stride, padding, dilation)
+    plt.show()
+
+
+controls(draw_layer, [dict(kernel=3, stride=2, padding=1, dilation=1), dict(kernel=2, stride=3, padding=0, dilation=1),
+                      dict(kernel=3, stride=1, padding=2, dilation=2)],
+         kernel=(1, 5), stride=(1, 4), padding=(0, 3), dilation=(1, 3))
+
+# %% [markdown]
 # * stride 2 moves the window two pixels: neighbouring outputs share one column instead of two;
 # * padding lets the window start outside the image (the grey cells read zeros), so the output keeps the size;
 # * dilation 2 leaves holes inside the window: a 3-tap kernel spans 5 pixels with only 9 weights.
@@ -263,7 +302,7 @@ for k, s, p, d in configs:
         from_gradient = {(r + p, c + p) for r, c in zip(*np.nonzero(gx))}
         inside = {(r, c) for r, c in taps(i, j, k, s, p, d) if p <= r < H + p and p <= c < H + p}
         mismatches += from_gradient != inside
-print(f"pixel sets that differ between the index formula and the gradient: {mismatches} (expect 0)")
+expect("pixel sets that differ between the index formula and the gradient", mismatches, "== 0")
 
 # %% [markdown]
 # ## 4. The fast kernel agrees with the literal loops
@@ -296,8 +335,8 @@ for n, ci, co, H, W, kh, kw, s, p, d in cases:
     worst_fast = max(worst_fast, np.abs(fast - ref).max() / np.abs(ref).max())
     worst_readable = max(worst_readable, np.abs(readable - ref).max() / np.abs(ref).max())
     print(f"x {xs.shape}, w {ws.shape}, s={s}, p={p}, d={d} -> y {fast.shape}")
-report("max |fast − reference| / max|reference|    ", worst_fast, "< 1e-12, float64 rounding only")
-report("max |readable − reference| / max|reference|", worst_readable, "< 1e-12")
+expect("max |fast − reference| / max|reference|    ", worst_fast, "< 1e-12", "float64 rounding only")
+expect("max |readable − reference| / max|reference|", worst_readable, "< 1e-12")
 
 # %% [markdown]
 # In float32 (the default for training) each product and sum is rounded to about 7 significant digits, so the
@@ -308,8 +347,8 @@ xs = rng.standard_normal((2, 8, 16, 16))
 ws = rng.standard_normal((4, 8, 3, 3))
 ref = reference.conv2d(xs, ws, None, 1, 1)
 fast32 = kernels.conv2d_forward(xs.astype(np.float32), ws.astype(np.float32), None, 1, 1)
-report("max |fast(float32) − reference(float64)| / max|reference|", np.abs(fast32 - ref).max() / np.abs(ref).max(),
-       "around 1e-7, float32 rounding")
+expect("max |fast(float32) − reference(float64)| / max|reference|", np.abs(fast32 - ref).max() / np.abs(ref).max(),
+       "1e-9 to 1e-5", "around 1e-7, float32 rounding")
 
 # %% [markdown]
 # ## Summary

@@ -24,16 +24,23 @@
 #
 # $$ y(i,j) = \sum_{p} \sum_{q} x(p,q) \cdot k(i - s\,p,\; j - s\,q). $$
 #
-# Its proper name is **transposed convolution**, and this notebook shows four faces of the one operation:
+# Its proper name is **transposed convolution**.
+#
+# **Learning goals.** After this notebook you can explain and check four faces of the one operation:
 #
 # 1. the *scatter* view: every input pixel stamps a scaled copy of the kernel into the output;
 # 2. the *matrix* view: a convolution is a matrix $C$, and transposed convolution is $C^\top$;
 # 3. the *zero-insertion* view: spread the input out with zeros, then run an ordinary convolution with the
 #    kernel flipped;
 # 4. the *adjoint* identity $\langle C x, g\rangle = \langle x, C^\top g\rangle$, which is why transposed
-#    convolution is also the gradient of convolution (notebook 03).
+#    convolution is also the gradient of convolution (notebook 03);
 #
-# On the way we meet `output_padding` and see why it has to exist.
+# and you can say why `output_padding` has to exist and which value a decoder needs.
+#
+# **Prerequisites.** Notebook 01 (convolution, output sizes); matrix-vector products and transposes.
+#
+# **Expected time.** 60 minutes; the cells run in a few seconds. Exercises: `conv_transpose2d_scatter`, then
+# `im2col` (the matrix view, computed).
 
 # %%
 import os
@@ -42,15 +49,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from deconvlab import kernels, reference
+from deconvlab.teaching import controls, expect, reveal
 
 SMOKE = os.environ.get("SMOKE", "0") not in ("", "0")
 rng = np.random.default_rng(0)
 np.set_printoptions(precision=3, suppress=True, linewidth=110)
-
-
-def report(what, value, expect):
-    """Print one check: the measured number and what a correct implementation gives."""
-    print(f"{what} = {value:.2e}   (expect {expect})")
 
 
 def show_grid(ax, a, title, cmap="RdBu_r", numbers=True):
@@ -76,6 +79,11 @@ def show_grid(ax, a, title, cmap="RdBu_r", numbers=True):
 #
 # `reference.seed_deconv2d(x, k, stride)` evaluates the formula literally. Below, a $2\times2$ input and a
 # $3\times3$ kernel with stride 2: four stamps, drawn one by one, then their sum.
+#
+# **Predict.** What shape is the output? (A tuple.)
+
+# %%
+my_prediction = None  # e.g. (4, 4)
 
 # %%
 x = np.array([[1.0, 2.0],
@@ -85,7 +93,7 @@ k = np.array([[1.0, 2.0, 1.0],
               [1.0, -1.0, 1.0]])
 s = 2
 y = reference.seed_deconv2d(x, k, stride=s)
-print("output shape", y.shape, "(expect ((2−1)·2 + 3, (2−1)·2 + 3) = (5, 5))")
+reveal(my_prediction, y.shape, "(P − 1)·s + K = (2 − 1)·2 + 3 = 5 rows, and the same for the columns.")
 
 fig, axes = plt.subplots(1, 6, figsize=(15, 2.8))
 stamps = np.zeros_like(y)
@@ -98,7 +106,7 @@ show_grid(axes[4], stamps, "sum of the four stamps")
 show_grid(axes[5], y, "seed_deconv2d(x, k, stride=2)")
 fig.tight_layout()
 plt.show()
-report("max |sum of stamps − seed_deconv2d|", np.abs(stamps - y).max(), "0")
+expect("max |sum of stamps − seed_deconv2d|", np.abs(stamps - y).max(), "== 0")
 
 # %% [markdown]
 # Notice the middle row and column: there two (or four) stamps overlap and add, elsewhere only one stamp
@@ -111,7 +119,7 @@ report("max |sum of stamps − seed_deconv2d|", np.abs(stamps - y).max(), "0")
 
 # %%
 layer = kernels.conv_transpose2d_forward(x[None, None], k[None, None], stride=s)[0, 0]
-report("max |conv_transpose2d_forward − seed_deconv2d|", np.abs(layer - y).max(), "0")
+expect("max |conv_transpose2d_forward − seed_deconv2d|", np.abs(layer - y).max(), "< 1e-12")
 
 cases = [  # (N, C_in, C_out, H, W, kH, kW, stride, padding, output_padding, dilation)
     (2, 3, 2, 4, 5, 3, 3, 2, 1, 1, 1),
@@ -128,7 +136,7 @@ for n, ci, co, H, W, kh, kw, st, pd, op, dl in cases:
     fast = kernels.conv_transpose2d_forward(xs, ws, None, st, pd, op, dl)
     worst = max(worst, np.abs(fast - ref).max() / np.abs(ref).max())
     print(f"x {xs.shape} w {ws.shape} s={st} p={pd} op={op} d={dl} -> y {fast.shape}")
-report("max |fast − reference| / max|reference| over these layers", worst, "< 1e-12")
+expect("max |fast − reference| / max|reference| over these layers", worst, "< 1e-12")
 
 # %% [markdown]
 # ## 2. The matrix view: transposed convolution is $C^\top$
@@ -166,7 +174,7 @@ for row, (H, kk, st, pd, op) in enumerate(examples):
     T = matrix_of(convT, (h_out, h_out))
     print(f"{H}x{H} input, k={kk} s={st} p={pd}: C is {C.shape[0]}x{C.shape[1]}, "
           f"the transposed conv's matrix T is {T.shape[0]}x{T.shape[1]}")
-    report("    max |T − Cᵀ|", np.abs(T - C.T).max(), "0")
+    expect("    max |T − Cᵀ|", np.abs(T - C.T).max(), "== 0")
     show_grid(axes[row, 0], C, f"C ({C.shape[0]}×{C.shape[1]}): conv k{kk} s{st} p{pd} on {H}×{H}",
               cmap="viridis", numbers=False)
     show_grid(axes[row, 1], T, f"T ({T.shape[0]}×{T.shape[1]}): transposed conv = Cᵀ", cmap="viridis", numbers=False)
@@ -185,8 +193,9 @@ plt.show()
 H, kk, st, pd, op = examples[1]
 w = rng.standard_normal((1, 1, kk, kk))
 C = matrix_of(lambda a: kernels.conv2d_forward(a, w, stride=st, padding=pd), (H, H))
-report("max |CᵀC − I|", np.abs(C.T @ C - np.eye(C.shape[1])).max(), "far from 0: transposing is not inverting")
-print(f"rank of C = {np.linalg.matrix_rank(C)} of {C.shape[1]} input pixels: a strided conv throws information away")
+expect("max |CᵀC − I|", np.abs(C.T @ C - np.eye(C.shape[1])).max(), "> 0.1", "far from 0: transposing is not inverting")
+expect(f"rank of C (of {C.shape[1]} input pixels)", int(np.linalg.matrix_rank(C)), f"< {C.shape[1]}",
+       "a strided conv throws information away")
 
 # %% [markdown]
 # ## 3. Zero insertion + a flipped kernel
@@ -225,16 +234,25 @@ w = rng.standard_normal((3, 5, 3, 3))  # transposed-conv layout (C_in, C_out, kH
 for s_, p_, op_ in [(2, 1, 1), (2, 0, 0), (3, 1, 2), (1, 1, 0)]:
     built, spread, padded = conv_transpose_by_zero_insertion(a, w, s_, p_, op_)
     direct = kernels.conv_transpose2d_forward(a, w, stride=s_, padding=p_, output_padding=op_)
-    report(f"s={s_} p={p_} op={op_}: output {direct.shape[2:]}, max |zero insertion − conv_transpose2d|",
+    expect(f"s={s_} p={p_} op={op_}: output {direct.shape[2:]}, max |zero insertion − conv_transpose2d|",
            np.abs(built - direct).max(), "< 1e-12")
 
+# %% [markdown]
+# The picture follows one channel through the three steps: a one-channel input and a one-channel kernel, so
+# that every panel shows the whole computation (with several channels, each output channel sums the
+# contributions of every input channel).
+
 # %%
-built, spread, padded = conv_transpose_by_zero_insertion(a, w, 2, 1, 1)
-fig, axes = plt.subplots(1, 4, figsize=(13, 3.2))
-show_grid(axes[0], a[0, 0], "input (4×4)", numbers=False)
+a1, w1 = a[:1, :1], w[:1, :1]
+built, spread, padded = conv_transpose_by_zero_insertion(a1, w1, 2, 1, 1)
+direct = kernels.conv_transpose2d_forward(a1, w1, stride=2, padding=1, output_padding=1)
+expect("one channel: max |zero insertion − conv_transpose2d|", np.abs(built - direct).max(), "< 1e-12")
+fig, axes = plt.subplots(1, 5, figsize=(16, 3.2))
+show_grid(axes[0], a1[0, 0], "input (4×4), one channel", numbers=False)
 show_grid(axes[1], spread[0, 0], "zeros inserted (7×7)", numbers=False)
 show_grid(axes[2], padded[0, 0], "padded by k−1−p = 1, +1 bottom/right", numbers=False)
-show_grid(axes[3], built[0, 0], "conv with flipped kernel (8×8)", numbers=False)
+show_grid(axes[3], w1[0, 0, ::-1, ::-1], "kernel turned 180°", numbers=True)
+show_grid(axes[4], built[0, 0], "conv with the flipped kernel (8×8)", numbers=False)
 fig.tight_layout()
 plt.show()
 
@@ -251,9 +269,17 @@ plt.show()
 #
 # $$ H_\text{out} = (H-1)s - 2p + d(k-1) + \text{output\_padding} + 1 $$
 #
-# gives the smallest, and `output_padding` (between 0 and $s-1$) adds the rows the floor removed. A decoder that
-# must return exactly to its encoder's sizes chooses
+# gives the smallest, and `output_padding` adds the rows the floor removed. It must satisfy
+# $0 \le \text{output\_padding} < \max(s, d)$: below the stride, because a stride-$s$ convolution maps at most
+# $s$ input sizes to one output size (with dilation $d > s$ the larger bound $d$ applies, as in PyTorch). A
+# decoder that must return exactly to its encoder's sizes chooses
 # $\text{output\_padding} = (H + 2p - d(k-1) - 1) \bmod s$.
+#
+# **Predict.** An 8-pixel input went through a conv with $k=3, s=2, p=1$ (to 4 pixels). Which `output_padding`
+# brings the transposed convolution back to 8?
+
+# %%
+my_prediction = None  # 0 or 1
 
 # %%
 k_, s_, p_, d_ = 3, 2, 1, 1
@@ -269,7 +295,44 @@ for H in range(5, 11):
     back = kernels.conv_transpose2d_forward(y_, ws, stride=s_, padding=p_, output_padding=need).shape[2]
     restored_all &= back == H
     print(f"{H:3d} | {y_.shape[2]:8d} | {sizes[0]:11d} {sizes[1]:11d} | {need:9d} {str(back == H):>8}")
-print(f"every size restored: {restored_all} (expect True)")
+expect("every size restored", restored_all, "True")
+reveal(my_prediction, (8 + 2 * 1 - 1 * (3 - 1) - 1) % 2, "(H + 2p − d(k − 1) − 1) mod s = (8 + 2 − 2 − 1) mod 2 = 1.")
+
+# %% [markdown]
+# **Try it.** The sliders set a transposed convolution of a $4 \times 4$ input. The left panel is the
+# zero-insertion picture (input pixels dark, inserted zeros white, padding grey), the right one the overlap
+# counts (ones in, a ones kernel: how many stamps land on each output pixel), with the output size in the title.
+# Which kernel sizes give the same count everywhere at stride 2? What does `output_padding` add?
+
+# %%
+def draw_transposed(kernel=3, stride=2, padding=0, output_padding=0, dilation=1):
+    if output_padding >= max(stride, dilation):
+        print(f"output_padding={output_padding} must be smaller than max(stride, dilation) = {max(stride, dilation)}")
+        return
+    n, span = 4, dilation * (kernel - 1)
+    size = (n - 1) * stride - 2 * padding + span + output_padding + 1
+    if size < 1 or span - padding < 0:
+        print(f"k={kernel} s={stride} p={padding} d={dilation}: this picture needs padding ≤ d(k − 1) and an output")
+        return
+    edge = span - padding
+    picture = np.full(((n - 1) * stride + 1 + 2 * edge + output_padding,) * 2, 0.85)
+    picture[edge:edge + (n - 1) * stride + 1, edge:edge + (n - 1) * stride + 1] = 1.0
+    picture[edge:edge + (n - 1) * stride + 1:stride, edge:edge + (n - 1) * stride + 1:stride] = 0.25
+    counts = kernels.conv_transpose2d_forward(np.ones((1, 1, n, n)), np.ones((1, 1, kernel, kernel)), stride=stride,
+                                              padding=padding, output_padding=output_padding, dilation=dilation)[0, 0]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 4.2))
+    left.imshow(picture, cmap="gray", vmin=0, vmax=1)
+    left.set_title(f"zeros inserted, padded by d(k−1) − p = {edge}", fontsize=9)
+    show_grid(right, counts, f"overlap counts: output {size}×{size}", cmap="magma")
+    for ax in (left, right):
+        ax.set_xticks([])
+        ax.set_yticks([])
+    plt.show()
+
+
+controls(draw_transposed, [dict(kernel=3, stride=2, padding=1, output_padding=1, dilation=1),
+                           dict(kernel=4, stride=2, padding=1, output_padding=0, dilation=1)],
+         kernel=(1, 5), stride=(1, 3), padding=(0, 3), output_padding=(0, 2), dilation=(1, 2))
 
 # %% [markdown]
 # ## 5. The adjoint test
@@ -305,7 +368,7 @@ for n, ci, co, H, W, kk, st, pd, dl in adjoint_cases:
     op = tuple(int((xs.shape[2 + i] + 2 * pp[i] - dp[i] * (kk - 1) - 1) % sp[i]) for i in range(2))
     xt = kernels.conv_transpose2d_forward(g, ws, stride=st, padding=pd, output_padding=op, dilation=dl)
     lhs, rhs = np.vdot(y_, g), np.vdot(xs, xt)
-    report(f"x {xs.shape} s={st} p={pd} d={dl}: <conv(x), g> = {lhs:+9.4f}, <x, convT(g)> = {rhs:+9.4f}, rel. diff",
+    expect(f"x {xs.shape} s={st} p={pd} d={dl}: <conv(x), g> = {lhs:+9.4f}, <x, convT(g)> = {rhs:+9.4f}, rel. diff",
            abs(lhs - rhs) / abs(lhs), "< 1e-12")
 
 # %% [markdown]
@@ -315,6 +378,7 @@ for n, ci, co, H, W, kk, st, pd, dl in adjoint_cases:
 # * Scatter view: each input pixel stamps a scaled kernel, $s$ pixels apart; overlaps add.
 # * Matrix view: convolution is a matrix $C$, transposed convolution is $C^\top$ (not $C^{-1}$).
 # * Zero-insertion view: spread the input with $s-1$ zeros, pad $k-1-p$, correlate with the flipped kernel.
-# * `output_padding` picks among the several sizes a strided conv maps to the same output size.
+# * `output_padding` ($0 \le$ `output_padding` $< \max(s, d)$) picks among the several sizes a strided conv maps
+#   to the same output size.
 # * $\langle \mathrm{conv}(x), g\rangle = \langle x, \mathrm{conv\_transpose}(g)\rangle$ to rounding error —
 #   the identity notebook 03 turns into backpropagation.

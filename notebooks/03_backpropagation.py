@@ -15,33 +15,37 @@
 # # 03 · Backpropagation
 #
 # The article's recipe says "train the model with stochastic gradient descent", which needs the gradient of
-# the loss with respect to every weight. This notebook shows where those gradients come from:
+# the loss with respect to every weight. This notebook shows where those gradients come from.
 #
-# 1. the chain rule on a tiny graph, worked by hand and compared with deconvlab's `Tensor.backward()`;
-# 2. how one operation declares its own derivative (a `Function` with `forward` and `backward`), and how
-#    **gradient checking** with finite differences catches a wrong one;
-# 3. gradient checks of `conv2d` and `conv_transpose2d`, with the maximum relative error printed;
-# 4. the derivation that the input gradient of a convolution *is* a transposed convolution — the reason
-#    deconvlab writes each loop once and uses it twice.
+# **Learning goals.** After this notebook you can
+#
+# 1. run the chain rule by hand on a small computational graph and read it off a drawing of the graph;
+# 2. write one operation with its own derivative (a `Function` with `forward` and `backward`) and catch a wrong
+#    derivative by **gradient checking** with finite differences;
+# 3. read the relative error a gradient check prints and tell a right gradient from a wrong one;
+# 4. derive that the input gradient of a convolution *is* a transposed convolution — the reason deconvlab
+#    writes each loop once and uses it twice — and see it in the gradient maps.
+#
+# **Prerequisites.** Notebooks 01 and 02; derivatives and the chain rule of calculus.
+#
+# **Expected time.** 60 minutes; the cells run in a few seconds. Exercises: `conv2d_backward`,
+# `conv_transpose2d_backward` and `autograd_function`.
 
 # %%
 import os
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 import deconvlab.functional as F
 from deconvlab import Tensor, kernels, nn
 from deconvlab.autograd import Function
 from deconvlab.gradcheck import gradcheck, gradcheck_direction
+from deconvlab.teaching import controls, expect, reveal
 
 SMOKE = os.environ.get("SMOKE", "0") not in ("", "0")
 rng = np.random.default_rng(0)
 np.set_printoptions(precision=4, suppress=True, linewidth=110)
-
-
-def report(what, value, expect):
-    """Print one check: the measured number and what a correct implementation gives."""
-    print(f"{what} = {value:.2e}   (expect {expect})")
 
 
 # %% [markdown]
@@ -58,6 +62,12 @@ def report(what, value, expect):
 # * $\partial L/\partial b = \partial L/\partial z$, and $\partial L/\partial x_k = \partial L/\partial z \cdot w_k$
 # * $w$ is used **twice** (in $z$ and in the weight decay), so its gradient is the **sum** over both paths:
 #   $\partial L/\partial w_k = \partial L/\partial z \cdot x_k + \lambda w_k$.
+#
+# **Predict.** With the numbers below ($x = (1, -2, 3)$, $w = (0.5, -1, 0.25)$, $b = 0.1$, $t = 2$), is the
+# neuron active ($z > 0$)? And what is $\partial L/\partial b$? Compute $z$ and $a$ on paper first.
+
+# %%
+my_prediction = None  # ∂L/∂b, a number
 
 # %%
 x_val = np.array([1.0, -2.0, 3.0])
@@ -83,7 +93,46 @@ print(f"Tensor graph: L = {loss.item():.6f}")
 for name, tensor in [("w", w), ("b", b), ("x", x)]:
     print(f"  dL/d{name}: by hand {grad_by_hand[name]}, backward() {tensor.grad}")
 worst = max(np.abs(grad_by_hand[n] - t.grad).max() for n, t in [("w", w), ("b", b), ("x", x)])
-report("max |by hand − backward()|", worst, "< 1e-14: the same arithmetic, rounded alike or nearly")
+expect("max |by hand − backward()|", worst, "< 1e-14", "the same arithmetic, rounded alike or nearly")
+reveal(my_prediction, round(float(b.grad), 6), f"z = {z:.4f} > 0, so ∂L/∂b = ∂L/∂z = 2(a − t) = {dL_dz:.4f}.",
+       rtol=1e-4)
+
+# %% [markdown]
+# The same graph, drawn: each node shows its value on the forward pass (black) and $\partial L/\partial$ node on
+# the backward pass (red). Arrows point forwards; the gradients flow against them, and where two arrows leave a
+# node ($w$) the two gradients that come back add up.
+
+# %%
+def draw_graph(ax, nodes, edges):
+    """Boxes at (x, y) with two lines of text, and arrows between them."""
+    for name, (px, py, value, grad) in nodes.items():
+        ax.text(px, py, f"{name}\n{value}", ha="center", va="center", fontsize=9,
+                bbox=dict(boxstyle="round", facecolor="#eef3fb", edgecolor="#4a6fa5"))
+        ax.text(px, py - 0.42, grad, ha="center", va="top", fontsize=8, color="#b22222")
+    for a, b_ in edges:
+        (x0, y0, *_), (x1, y1, *_) = nodes[a], nodes[b_]
+        ax.annotate("", xy=(x1 - 0.45, y1), xytext=(x0 + 0.45, y0),
+                    arrowprops=dict(arrowstyle="->", color="#555555", shrinkA=6, shrinkB=6))
+    ax.set_xlim(-0.8, 6.8)
+    ax.set_ylim(-1.4, 2.6)
+    ax.axis("off")
+
+
+fmt = lambda v: np.array2string(np.asarray(v), precision=2, separator=", ")  # noqa: E731
+nodes = {
+    "x": (0, 2, fmt(x_val), f"∂L/∂x = {fmt(x.grad)}"),
+    "w": (0, 0.6, fmt(w_val), f"∂L/∂w = {fmt(w.grad)}"),
+    "b": (0, -0.8, fmt(b_val), f"∂L/∂b = {fmt(b.grad)}"),
+    "z = w·x + b": (2.2, 1.2, f"{z:.3f}", f"∂L/∂z = {dL_dz:.3f}"),
+    "a = relu(z)": (4.0, 1.2, f"{a:.3f}", f"∂L/∂a = {dL_da:.3f}"),
+    "λ/2 Σ w²": (2.2, -0.6, f"{lam / 2 * np.sum(w_val**2):.3f}", "∂L/∂(decay) = 1"),
+    "L": (6.0, 0.4, f"{L:.4f}", "∂L/∂L = 1"),
+}
+fig, ax = plt.subplots(figsize=(12, 4))
+draw_graph(ax, nodes, [("x", "z = w·x + b"), ("w", "z = w·x + b"), ("b", "z = w·x + b"), ("w", "λ/2 Σ w²"),
+                       ("z = w·x + b", "a = relu(z)"), ("a = relu(z)", "L"), ("λ/2 Σ w²", "L")])
+ax.set_title("forward values (black) and gradients ∂L/∂node (red)", fontsize=10)
+plt.show()
 
 # %% [markdown]
 # `backward()` does exactly what we did: it sorts the recorded operations so that every node comes after
@@ -132,8 +181,8 @@ class SoftplusWrong(Softplus):
 x64 = rng.standard_normal((3, 4))
 good = gradcheck(lambda t: Softplus.apply(t), x64)
 bad = gradcheck(lambda t: SoftplusWrong.apply(t), x64, raise_exception=False)
-report("softplus, correct backward: max relative error", good.max_rel_error, "< 1e-7")
-report("softplus, wrong backward:   max relative error", bad.max_rel_error, "> 1e-2: the check catches the bug")
+expect("softplus, correct backward: max relative error", good.max_rel_error, "< 1e-7")
+expect("softplus, wrong backward:   max relative error", bad.max_rel_error, "> 1e-2", "the check catches the bug")
 
 # %% [markdown]
 # ## 3. Gradient checks of the convolutions
@@ -155,7 +204,7 @@ print("conv2d")
 for n, ci, co, H, W, k, s, p, d in conv_cases:
     xs, ws, bs = rng.standard_normal((n, ci, H, W)), rng.standard_normal((co, ci, k, k)), rng.standard_normal(co)
     result = gradcheck(lambda x_, w_, b_: F.conv2d(x_, w_, b_, stride=s, padding=p, dilation=d), xs, ws, bs)
-    report(f"  x {xs.shape} k={k} s={s} p={p} d={d}: max rel. error over {result.n_checked} derivatives",
+    expect(f"  x {xs.shape} k={k} s={s} p={p} d={d}: max rel. error over {result.n_checked} derivatives",
            result.max_rel_error, "< 1e-6")
 print("conv_transpose2d")
 for n, ci, co, H, W, k, s, p, d in conv_cases:
@@ -166,7 +215,7 @@ for n, ci, co, H, W, k, s, p, d in conv_cases:
         lambda x_, w_, b_: F.conv_transpose2d(x_, w_, b_, stride=s, padding=p, output_padding=op, dilation=d),
         xs, ws, bs,
     )
-    report(f"  x {xs.shape} k={k} s={s} p={p} op={op} d={d}: max rel. error over {result.n_checked} derivatives",
+    expect(f"  x {xs.shape} k={k} s={s} p={p} op={op} d={d}: max rel. error over {result.n_checked} derivatives",
            result.max_rel_error, "< 1e-6")
 
 # %% [markdown]
@@ -185,7 +234,7 @@ net = nn.Sequential(
 ).double()
 n_params = sum(p.size for p in net.parameters())
 directional = gradcheck_direction(net, [Tensor(rng.standard_normal((2, 3, 8, 8)))], n_directions=2 if SMOKE else 6)
-report(f"whole network ({n_params} parameters), {len(directional.rel_errors)} random directions: max rel. error",
+expect(f"whole network ({n_params} parameters), {len(directional.rel_errors)} random directions: max rel. error",
        directional.max_rel_error, "< 1e-6")
 
 # %% [markdown]
@@ -238,34 +287,99 @@ for n, ci, co, H, W, k, s, p, d in conv_grad_cases():
 
     op = tuple((xs.shape[2 + a] + 2 * p - d * (k - 1) - 1) % s for a in range(2))
     gx = kernels.conv_transpose2d_forward(g, ws, stride=s, padding=p, output_padding=op, dilation=d)
-    report("  max |x.grad − conv_transpose2d(g, w)|", np.abs(x.grad - gx).max(), "< 1e-12")
+    expect("  max |x.grad − conv_transpose2d(g, w)|", np.abs(x.grad - gx).max(), "< 1e-12")
 
     # weight gradient: batch becomes the channel axis, g becomes the kernel, stride and dilation swap
     x_as_batch = np.ascontiguousarray(xs.transpose(1, 0, 2, 3))  # (C_in, N, H, W)
     g_as_kernel = np.ascontiguousarray(g.transpose(1, 0, 2, 3))  # (C_out, N, H_out, W_out)
     gw = kernels.conv2d_forward(x_as_batch, g_as_kernel, stride=d, padding=p, dilation=s)  # (C_in, C_out, ≥k, ≥k)
     gw = gw[:, :, :k, :k].transpose(1, 0, 2, 3)
-    report("  max |w.grad − conv2d(x, g; stride d, dilation s)|", np.abs(w.grad - gw).max(), "< 1e-12")
+    expect("  max |w.grad − conv2d(x, g; stride d, dilation s)|", np.abs(w.grad - gw).max(), "< 1e-12")
 
     # and the transposed convolution's input gradient is a convolution
     xt = Tensor(g, requires_grad=True)
     yt = F.conv_transpose2d(xt, Tensor(ws), stride=s, padding=p, output_padding=op, dilation=d)
     gt = rng.standard_normal(yt.shape)
     yt.backward(gt)
-    report("  max |convT input grad − conv2d(g', w)|",
+    expect("  max |convT input grad − conv2d(g', w)|",
            np.abs(xt.grad - kernels.conv2d_forward(gt, ws, stride=s, padding=p, dilation=d)).max(), "< 1e-12")
 
 # %% [markdown]
 # One consequence worth seeing: an input pixel that no output reads (skipped by the stride, or fallen into a
 # dilation gap) gets a gradient of exactly zero — not a small number, zero. Here a 1×1 kernel with stride 2 reads
-# only the even rows and columns:
+# only the even rows and columns.
+#
+# **Predict.** What is the largest gradient on the odd rows and columns?
+
+# %%
+my_prediction = None  # a number
 
 # %%
 x = Tensor(rng.standard_normal((1, 1, 6, 6)), requires_grad=True)
 F.conv2d(x, Tensor(np.ones((1, 1, 1, 1))), stride=2).sum().backward()
 print(x.grad[0, 0])
 odd = np.abs(x.grad[0, 0, 1::2, :]).max() + np.abs(x.grad[0, 0, :, 1::2]).max()
-report("max |gradient| on the odd rows and columns", odd, "exactly 0")
+expect("max |gradient| on the odd rows and columns", odd, "== 0", "exactly 0")
+reveal(my_prediction, float(odd), "Exactly 0: no output reads those pixels, so no term of the chain rule reaches them.")
+
+# %% [markdown]
+# ## 5. Gradient maps
+#
+# The input gradient of a loss $L = \sum_{i,j} g_{ij}\, y_{ij}$ is the transposed convolution of $g$: every
+# output pixel sends its $g_{ij}$ back through the kernel to the pixels it read. With $g$ equal to 1 at a single
+# output pixel the map shows exactly what that pixel read (its **receptive field**, with the kernel's weights on
+# it); with $g = 1$ everywhere it shows how many windows read each input pixel — for a 3×3 kernel with stride 2,
+# the overlap pattern of notebook 02 again.
+
+# %%
+def gradient_map(g_at, kernel, stride, dilation, size=11):
+    """∂L/∂x for L = Σ g·conv2d(x, ones kernel) on a size×size input, with g = 1 at ``g_at`` or everywhere."""
+    n = (size - dilation * (kernel - 1) - 1) // stride + 1
+    g = np.zeros((1, 1, n, n))
+    if g_at == "all":
+        g[...] = 1.0
+    else:
+        g[0, 0, min(g_at, n - 1), min(g_at, n - 1)] = 1.0
+    weight = np.ones((1, 1, kernel, kernel))
+    return kernels.conv2d_backward(g, np.zeros((1, 1, size, size)), weight, stride=stride, dilation=dilation)[0][0, 0]
+
+
+panels = [("one output pixel, k3 s1", gradient_map(2, 3, 1, 1)), ("one output pixel, k3 s1 d2", gradient_map(2, 3, 1, 2)),
+          ("every output, k3 s1", gradient_map("all", 3, 1, 1)), ("every output, k3 s2", gradient_map("all", 3, 2, 1))]
+fig, axes = plt.subplots(1, 4, figsize=(14, 3.6))
+for ax, (title, m) in zip(axes, panels):
+    ax.imshow(m, cmap="viridis")
+    for (r, c), v in np.ndenumerate(m):
+        ax.text(c, r, f"{v:g}", ha="center", va="center", fontsize=6, color="w" if v < m.max() / 2 else "k")
+    ax.set_title(f"∂L/∂x: {title}", fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+fig.tight_layout()
+plt.show()
+expect("stride 2: distinct read counts inside the image", len(np.unique(panels[3][1][2:-2, 2:-2])), "== 3",
+       "1, 2 and 4: the checkerboard of notebook 06")
+
+# %% [markdown]
+# **Try it.** Which input pixels does one output pixel depend on, and with what weight? Change the kernel size,
+# the stride and the dilation; the map is the gradient of output pixel (2, 2) with all-ones weights.
+
+# %%
+def draw_gradient(kernel=3, stride=1, dilation=1):
+    if (11 - dilation * (kernel - 1) - 1) // stride + 1 < 3:
+        print("fewer than three outputs on an 11×11 input; shrink the kernel or the dilation")
+        return
+    m = gradient_map(2, kernel, stride, dilation)
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.imshow(m > 0, cmap="Blues", vmin=0, vmax=1.4)
+    ax.set_title(f"pixels output (2, 2) reads: k={kernel} s={stride} d={dilation}\n"
+                 f"span {dilation * (kernel - 1) + 1} pixels, starting at {2 * stride}", fontsize=9)
+    ax.set_xticks(range(11))
+    ax.set_yticks(range(11))
+    plt.show()
+
+
+controls(draw_gradient, [dict(kernel=3, stride=2, dilation=1), dict(kernel=3, stride=1, dilation=3)],
+         kernel=(1, 5), stride=(1, 3), dilation=(1, 3))
 
 # %% [markdown]
 # ## Summary

@@ -31,6 +31,19 @@
 #
 # `deconvlab.models.SeedNet` rebuilds that network layer for layer with deconvlab's own layers.
 # `SeedNetFixed` then corrects it, and we train it on masked patches of the photos bundled with deconvlab.
+#
+# **Learning goals.** After this notebook you can
+#
+# 1. follow a tensor's shape through a network with the output-size formulas, and spot a network whose output
+#    cannot be compared with its target;
+# 2. say what a loss compares, and why binary cross-entropy against class labels cannot teach inpainting;
+# 3. fix the article's network (sizes, holes in the input, the masked MSE) and judge it against classical fills;
+# 4. compute a network's receptive field and explain why two 3×3 layers cannot fill a large hole.
+#
+# **Prerequisites.** Notebooks 01–03; what a loss function and a training step are.
+#
+# **Expected time.** 45 minutes; the full run takes about a minute (a few seconds with `SMOKE=1`).
+# Exercises: `mse`, `sgd_momentum`, `receptive_field`.
 
 # %%
 import os
@@ -41,14 +54,10 @@ import numpy as np
 
 import deconvlab.functional as F
 from deconvlab import baselines, data, evaluation, masks, metrics, models, no_grad, optim, train
+from deconvlab.teaching import controls, expect, reveal
 
 SMOKE = os.environ.get("SMOKE", "0") not in ("", "0")
 rng = np.random.default_rng(0)
-
-
-def report(what, value, expect):
-    """Print one check: the measured number and what a correct implementation gives."""
-    print(f"{what} = {value:.4g}   (expect {expect})")
 
 
 # %% [markdown]
@@ -78,6 +87,11 @@ print("labels", labels.shape, labels[:8], "...")
 # * `Conv2DTranspose(3, 3×3, stride 2)`: the full transposed convolution gives $(30-1)\cdot 2 + 3 = 61$.
 #   Keras's `'same'` for a transposed convolution means "output = input × stride" = 60, obtained by cutting
 #   one row and one column off the full result. `SeedNet` does exactly that.
+#
+# **Predict.** A 32×32 image goes in. What side length comes out?
+
+# %%
+my_prediction = None  # a number of pixels
 
 # %%
 seed_net = models.SeedNet(rng=0)
@@ -86,9 +100,10 @@ with no_grad():
     full = seed_net.deconv(features)
     out = seed_net(images)
 print(f"input                      {images.shape}")
-print(f"Conv2D 3x3 valid + ReLU    {features.shape}   (expect 32 − 3 + 1 = 30)")
-print(f"Conv2DTranspose 3x3 s2     {full.shape}   (expect (30 − 1)·2 + 3 = 61)")
-print(f"'same' crop + sigmoid      {out.shape}   (expect 30 · 2 = 60)")
+expect(f"Conv2D 3x3 valid + ReLU    {features.shape}: side", features.shape[2], "== 30", "32 − 3 + 1")
+expect(f"Conv2DTranspose 3x3 s2     {full.shape}: side", full.shape[2], "== 61", "(30 − 1)·2 + 3")
+expect(f"'same' crop + sigmoid      {out.shape}: side", out.shape[2], "== 60", "30 · 2")
+reveal(my_prediction, out.shape[2], "The valid 3×3 conv takes 32 to 30; the stride-2 transposed conv doubles it.")
 
 # %% [markdown]
 # The network turns a 32×32 image into a 60×60 one. Whatever we want the output to be, it cannot be compared
@@ -131,8 +146,12 @@ for t in (0, 1, 7):
 #
 # Let us do what the article's `fit` would do (shapes aside): train `SeedNet` with BCE, each image's every
 # output pixel against its label. The loss goes down nicely — and the output becomes a flat white image. Even the
-# images labelled 0 turn white: the network cannot tell them apart from the others by their label, and the
-# unbounded reward of the labels above 1 outweighs the bounded penalty of the zeros.
+# images labelled 0 turn white. The loss is linear in the label, $\ell = -[t \ln p + (1 - t)\ln(1 - p)]$, and
+# the network cannot tell the images apart by their label (the labels say nothing about these patches), so it
+# answers every pixel of every image with one $p$ that minimises the loss at the *mean* label $\bar t \approx 4.5$.
+# With $\bar t > 1$ that loss falls without bound as $p \to 1$: the zeros' penalty $-\ln(1-p)$ grows too, but
+# only with weight $1 - \bar t < 0$ in the mean, so it is outweighed (up to the clamp of the logarithms at
+# $-100$, which is all that keeps the numbers finite).
 
 # %%
 steps = 10 if SMOKE else 30
@@ -159,17 +178,28 @@ for step in range(1, steps + 1):
 with no_grad():
     out = seed_net(images).data
 print("after: ", summary(out))
-print("(expect: every image pushed toward 1, white, and the std toward 0: flat images)")
+expect("mean output, images labelled 0", out[zero].mean() if zero.any() else out.mean(), "> 0.8",
+       "pushed toward 1, white, like the others")
+expect("std within an image, averaged", out.std(axis=(1, 2, 3)).mean(), "< 0.05", "a flat image")
+
+# %% [markdown]
+# The outputs below are drawn on a grey background with a frame, because they are what the numbers say: flat,
+# almost white squares, whatever the input.
 
 # %%
-fig, axes = plt.subplots(2, 6, figsize=(13, 4.6))
+fig, axes = plt.subplots(2, 6, figsize=(13, 4.8), facecolor="0.8")
 for col in range(6):
     axes[0, col].imshow(images[col].transpose(1, 2, 0))
     axes[0, col].set_title(f"input, label {labels[col]}", fontsize=9)
     axes[1, col].imshow(np.clip(out[col].transpose(1, 2, 0), 0, 1), vmin=0, vmax=1)
-    axes[1, col].set_title("SeedNet output 60×60", fontsize=9)
+    axes[1, col].set_title(f"SeedNet output 60×60\nflat: mean {out[col].mean():.3f}, std {out[col].std():.3f}",
+                           fontsize=8)
 for ax in axes.ravel():
-    ax.axis("off")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_edgecolor("black")
+        spine.set_linewidth(1.5)
 fig.tight_layout()
 plt.show()
 
@@ -215,7 +245,7 @@ for step in range(1, steps + 1):
         print(f"step {step:4d}   hole MSE (mean of the last steps) = {np.mean(history[-max(1, steps // 10):]):.5f}")
 print(f"{steps} steps in {time.perf_counter() - start:.1f} s")
 first, last = np.mean(history[:3]), np.mean(history[-3:])
-report("hole MSE, last 3 steps / first 3 steps", last / first, "< 1: the loss went down")
+expect("hole MSE, last 3 steps / first 3 steps", last / first, "< 1", "the loss went down", fmt=".3g")
 
 # %% [markdown]
 # How good is it? We compare with two classical fills on the same held-out crops and masks: the **mean fill**
@@ -260,9 +290,51 @@ plt.show()
 # let each output pixel see only a 5×5 neighbourhood (its **receptive field**). Deep inside a 16×16 hole that
 # neighbourhood holds nothing but zeros and the mask, so the network can only paint one learned colour — while
 # the mean fill at least uses this image's colours, and the harmonic fill reaches across the whole hole.
-# In a full run (300 steps) the table reads roughly: on scattered pixels the network beats the mean fill by
-# about 5 dB but stays behind the harmonic fill; on strokes it is level with the mean fill; on the centre square
-# it loses to both by several dB. (With `SMOKE=1` the network has trained too briefly to beat anything.)
+# In a full run (300 steps) the table reads: on scattered pixels the network beats the mean fill by several dB
+# but stays behind the harmonic fill; on the centre square it loses to both. The next cell checks these claims
+# on a full run. (With `SMOKE=1` the network has trained too briefly to beat anything.)
+
+# %%
+if SMOKE:
+    print("SMOKE=1: too few steps for the comparison; run without SMOKE to check it")
+else:
+    lead = scores["bernoulli"]["SeedNetFixed"] - scores["bernoulli"]["mean fill"]
+    expect("scattered pixels: SeedNetFixed − mean fill (dB)", lead, "> 2", "the network learned something", fmt=".2f")
+    expect("scattered pixels: SeedNetFixed − harmonic (dB)",
+           scores["bernoulli"]["SeedNetFixed"] - scores["bernoulli"]["harmonic"], "< 0", "behind the membrane", fmt=".2f")
+    expect("centre square: SeedNetFixed − harmonic (dB)", scores["center"]["SeedNetFixed"] - scores["center"]["harmonic"],
+           "< 0", "the hole is deeper than the network sees", fmt=".2f")
+
+# %% [markdown]
+# **Try it: the receptive field.** The drawing is a 32×32 patch with the 16×16 centre hole (magenta). The blue
+# square is what the output pixel at the hole's centre sees through a stack of `layers` convolutions of size
+# `kernel` (stride 1, with `dilation`): its size is $1 + \text{layers}\cdot d(k-1)$. How many 3×3 layers does the
+# centre pixel need before it sees a single known pixel? What does dilation buy?
+# (The `receptive_field` exercise computes this for any stack.)
+
+# %%
+def draw_field(layers=2, kernel=3, dilation=1):
+    size = 1 + layers * dilation * (kernel - 1)
+    picture = np.ones((32, 32, 3)) * 0.9
+    picture[8:24, 8:24] = (1.0, 0.0, 1.0)
+    low, high = 16 - size // 2, 16 - size // 2 + size
+    box = np.zeros((32, 32), dtype=bool)
+    box[max(low, 0):min(high, 32), max(low, 0):min(high, 32)] = True
+    hole = np.zeros((32, 32), dtype=bool)
+    hole[8:24, 8:24] = True
+    picture[box] = 0.5 * picture[box] + 0.5 * np.array([0.2, 0.4, 1.0])
+    known = int((box & ~hole).sum())
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.imshow(picture)
+    ax.set_title(f"{layers} layers of {kernel}×{kernel}, dilation {dilation}: sees {size}×{size}\n"
+                 f"known pixels in view: {known}", fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    plt.show()
+
+
+controls(draw_field, [dict(layers=2, kernel=3, dilation=1), dict(layers=8, kernel=3, dilation=1),
+                      dict(layers=3, kernel=3, dilation=3)], layers=(1, 10), kernel=(1, 7, 2), dilation=(1, 4))
 #
 # To fill large holes, a network must see far: strided convolutions that shrink the image so a 3×3 kernel covers
 # a wide area, then transposed convolutions to come back to full size, with skip connections carrying the fine

@@ -16,13 +16,19 @@
 #
 # Images produced by decoders built from strided transposed convolutions often carry a faint grid — a
 # checkerboard of slightly brighter and darker pixels with a period of two. This notebook finds where it comes
-# from, measures it, and tries the standard cure:
+# from, measures it, and tries the standard cure.
 #
-# 1. **overlap counts** — how many kernel stamps land on each output pixel (k3 s2 versus k4 s2);
-# 2. why even overlap is not enough with learned weights (**phase sums**);
-# 3. **resize-convolution** — upsample first, then convolve — which cannot make a checkerboard from a flat input;
-# 4. a number for the artifact: the share of the output's energy at the highest frequency the pixel grid can
-#    hold (the **Nyquist** frequency, period 2), measured with the FFT on randomly initialised layers.
+# **Learning goals.** After this notebook you can
+#
+# 1. count the kernel stamps that land on each output pixel (**overlap counts**) and say when they are uniform;
+# 2. explain why even overlap is not enough with learned weights (**phase sums**);
+# 3. explain why **resize-convolution** (upsample first, then convolve) cannot make a checkerboard from a flat input;
+# 4. measure the artifact: the share of an output's energy at the highest frequency the pixel grid can hold (the
+#    **Nyquist** frequency, period 2), with the FFT.
+#
+# **Prerequisites.** Notebook 02 (the scatter view); the discrete Fourier transform, as "frequencies of an image".
+#
+# **Expected time.** 40 minutes; the cells run in a few seconds.
 
 # %%
 import os
@@ -32,6 +38,7 @@ import numpy as np
 
 from deconvlab import Tensor, kernels, nn, no_grad
 from deconvlab import data
+from deconvlab.teaching import controls, expect, reveal
 
 SMOKE = os.environ.get("SMOKE", "0") not in ("", "0")
 np.set_printoptions(linewidth=110)
@@ -54,6 +61,11 @@ def interior_values(a, margin):
 # from the border, odd positions once and even positions twice. In two dimensions the counts
 # multiply: 1, 2 or 4. With $k = 4, s = 2$ every position is covered exactly twice per axis, 4 in total. In
 # general the count is uniform exactly when $s$ divides $k$.
+#
+# **Predict.** With $k = 5, s = 2$, which overlap counts appear away from the border (a sorted list)?
+
+# %%
+my_prediction = None  # e.g. [1, 2]
 
 # %%
 ones_in = np.ones((1, 1, 8, 8))
@@ -63,7 +75,11 @@ counts = {
 }
 for name, c in counts.items():
     print(f"{name}: output {c.shape}, overlap counts away from the border: {interior_values(c, 3)}")
-print("(expect [1, 2, 4] for k=3, s=2: a checkerboard; [4] for k=4, s=2: uniform)")
+expect("k=3, s=2: distinct interior counts", len(interior_values(counts["k=3, s=2"], 3)), "== 3", "1, 2 and 4: a checkerboard")
+expect("k=4, s=2: distinct interior counts", len(interior_values(counts["k=4, s=2"], 3)), "== 1", "4 everywhere: uniform")
+five = kernels.conv_transpose2d_forward(ones_in, np.ones((1, 1, 5, 5)), stride=2)[0, 0]
+reveal(my_prediction, [int(v) for v in interior_values(five, 5)],
+       "Per axis a position is covered by 2 or 3 stamps, so the products are 4, 6 and 9.")
 
 fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
 for ax, (name, c) in zip(axes, counts.items()):
@@ -106,8 +122,33 @@ def phase_sums_1d(w, s):
 
 
 w1 = np.random.default_rng(0).uniform(-1, 1, 4)
-print("k=4 kernel", np.round(w1, 3), "-> phase sums", np.round(phase_sums_1d(w1, 2), 3),
-      "(expect two different numbers)")
+sums = phase_sums_1d(w1, 2)
+print("k=4 kernel", np.round(w1, 3), "-> phase sums", np.round(sums, 3))
+expect("|difference of the two phase sums|", abs(sums[0] - sums[1]), "> 0", "two different numbers")
+
+# %% [markdown]
+# **Try it.** Choose the kernel size and the stride: the left panel is the overlap count of ones (equal weights),
+# the right one what a flat input gives with one random kernel (the phase sums). Which settings make the left panel
+# uniform? Is the right one ever uniform?
+
+# %%
+def draw_phases(kernel=3, stride=2, seed=0):
+    ones = np.ones((1, 1, 8, 8))
+    count = kernels.conv_transpose2d_forward(ones, np.ones((1, 1, kernel, kernel)), stride=stride)[0, 0]
+    weight = np.random.default_rng(seed).uniform(-1, 1, (1, 1, kernel, kernel))
+    flat = kernels.conv_transpose2d_forward(ones, weight, stride=stride)[0, 0]
+    margin = kernel + 1
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
+    for ax, (a, title) in zip(axes, [(count, f"overlap counts, k={kernel} s={stride}: {interior_values(count, margin)}"),
+                                     (flat, "flat input, random kernel: the phase sums")]):
+        ax.imshow(a[margin:-margin, margin:-margin], cmap="magma")
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    plt.show()
+
+
+controls(draw_phases, [dict(kernel=3, stride=2, seed=0), dict(kernel=4, stride=2, seed=0)], kernel=(2, 7),
+         stride=(1, 3), seed=(0, 9))
 
 # %% [markdown]
 # ## 3. Resize-convolution
@@ -121,7 +162,8 @@ print("k=4 kernel", np.round(w1, 3), "-> phase sums", np.round(phase_sums_1d(w1,
 # %%
 up = np.ones((1, 1, 16, 16))  # nearest-neighbour upsampling of an 8×8 image of ones: still ones
 count_resize = kernels.conv2d_forward(up, np.ones((1, 1, 3, 3)), padding=1)[0, 0]
-print(f"upsample ×2 then 3×3 conv: interior contribution counts {interior_values(count_resize, 1)} (expect [9])")
+expect("upsample ×2 then 3×3 conv: distinct interior contribution counts", len(interior_values(count_resize, 1)), "== 1",
+       f"{interior_values(count_resize, 1)}: nine everywhere")
 
 # %% [markdown]
 # ## 4. Measuring the checkerboard
@@ -184,7 +226,10 @@ print(f"{'layer':22s} {'Nyquist energy share':>22s}   {'median':>8s}   {'max':>8
 for name, values in strength.items():
     values = np.array(values)
     print(f"{name:22s} {values.mean():14.3f} ± {values.std():5.3f}   {np.median(values):8.3f}   {values.max():8.1e}")
-print("(expect: both transposed convs near 0.75, four independent phase sums; both resize-convs 0 or ~1e-30)")
+for name in ("transposed k3 s2", "transposed k4 s2"):
+    expect(f"{name}: mean Nyquist share", np.mean(strength[name]), "≈ 0.75 ± 0.15", "four independent phase sums", fmt=".3f")
+for name in ("nearest ×2 + conv3", "bilinear ×2 + conv3"):
+    expect(f"{name}: largest Nyquist share", np.max(strength[name]), "< 1e-20", "flat: 0 up to rounding")
 
 # %%
 fig, axes = plt.subplots(2, 4, figsize=(13, 6.4))
@@ -203,9 +248,10 @@ plt.show()
 
 # %% [markdown]
 # In the spectra the centre is the mean brightness (frequency 0) and the Nyquist frequency is the outer edge
-# (top row and left column after `fftshift`). The transposed convolutions put energy in the corners and edge
-# midpoints — the stripes and the checkerboard. The resize-convolutions have a single bright point in the centre:
-# a flat output.
+# (top row and left column after `fftshift`). The transposed convolutions put energy in the top-left corner (the
+# checkerboard, Nyquist along both axes) and at the middle of the top row and of the left column (the stripes,
+# Nyquist along one axis) — three points besides the centre. The resize-convolutions have a single bright point in
+# the centre: a flat output.
 #
 # Why about 0.75 for the transposed convolutions? A period-2 pattern in 2-D is described by its four phase values,
 # and the FFT splits it into four frequency pairs: (0, 0), the mean, and three at Nyquist (stripes along each axis
@@ -233,13 +279,18 @@ axes[0].imshow(gray, cmap="gray")
 axes[0].set_title(f"input {size}×{size}\nNyquist share {nyquist_fraction(gray, 2):.4f}", fontsize=9)
 print(f"the photo itself                     : Nyquist energy share {nyquist_fraction(gray, 2):.4f}")
 with no_grad():
+    photo_shares = {}
     for ax, (name, layer) in zip(axes[1:], make_layers(0).items()):
         y = layer(photo_in).data[0]
-        share = nyquist_fraction(y).mean()
+        share = photo_shares[name] = nyquist_fraction(y).mean()
         ax.imshow(y[0], cmap="gray")
         ax.set_title(f"{name}\nNyquist share {share:.4f}", fontsize=9)
         print(f"photo through {name:22s}: Nyquist energy share {share:.4f}")
-print("(expect: transposed convs far above the photo's own share; resize-convs close to it)")
+photo_share = nyquist_fraction(gray, 2)
+expect("transposed k3 s2 on the photo / the photo's own share", photo_shares["transposed k3 s2"] / photo_share, "> 10",
+       "far above", fmt=".1f")
+expect("nearest ×2 + conv3 on the photo / the photo's own share", photo_shares["nearest ×2 + conv3"] / photo_share,
+       "< 3", "close to it", fmt=".2f")
 for ax in axes:
     ax.axis("off")
 fig.tight_layout()

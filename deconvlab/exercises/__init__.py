@@ -1,16 +1,18 @@
-"""Exercises with an autograder: solutions, the student versions generated from them, and the grader.
+"""Exercises with an autograder: the student versions and the grader; the layer above everything the exercises
+are graded against (reference, kernels, autograd, functional, optim, gradcheck); only the command line imports it.
 
-The layer above everything the exercises are graded against (reference, kernels, autograd, functional,
-optim); only the command line imports it. ``solutions`` holds one working module per exercise with its
-solution regions marked; ``make_student_versions`` writes copies with those regions replaced by stubs;
-``grade`` runs the property checks of ``checks`` on a folder of such files. Grading needs Hypothesis
-(the ``test`` extra).
+``catalogue`` lists the exercises; ``make_student_versions`` writes their student versions (shipped in the
+package as templates made from the instructor's solutions, which are not installed: they live in the
+repository's ``instructor/`` folder); ``grade`` runs the property checks of ``checks`` on a folder of such
+files, each file in its own process (``sandbox``, ``child``). Grading needs Hypothesis (the ``test`` extra).
 
-    deconvlab exercises make OUTDIR       # student versions (refuses a non-empty OUTDIR without --force)
-    deconvlab exercises grade OUTDIR      # score table; exit code 0 only if every check passes
+    deconvlab exercises make OUTDIR            # student versions (refuses a non-empty OUTDIR without --force)
+    deconvlab exercises grade OUTDIR [MORE]    # score table; exit code 0 only if every check passes
+    deconvlab exercises grade hw/* --csv class.csv    # a class's results, one row per folder and exercise
 """
-from .grading import SOLUTIONS_DIR, format_report, grade
-from .solutions import EXERCISES
-from .student import make_student_versions, strip_solutions
+from .catalogue import CATALOGUE, EXERCISES
+from .grading import format_report, grade, results_csv, write_csv
+from .student import make_student_versions, strip_solutions, student_version, template_source
 
-__all__ = ["EXERCISES", "SOLUTIONS_DIR", "make_student_versions", "strip_solutions", "grade", "format_report"]
+__all__ = ["EXERCISES", "CATALOGUE", "make_student_versions", "strip_solutions", "student_version",
+           "template_source", "grade", "format_report", "results_csv", "write_csv"]

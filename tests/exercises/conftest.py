@@ -1,13 +1,18 @@
 """Grading with pytest: each test module names its ``EXERCISE``; a test taking ``check`` runs once per property.
 
-The exercise files come from ``--impl FOLDER`` (an option registered in the top-level conftest.py), or
-are deconvlab's reference solutions when it is not given.
+The exercise files come from ``--impl FOLDER`` (an option registered in the top-level conftest.py), or are the
+instructor's solutions in the repository (``instructor/solutions``) when it is not given. Each exercise is
+graded once per test run, in its own process, as ``deconvlab exercises grade`` does; each test reports one
+check's result.
 """
+import pathlib
+
 import pytest
 
-from deconvlab.exercises import SOLUTIONS_DIR
 from deconvlab.exercises.checks import CHECKS
-from deconvlab.exercises.grading import load_exercise, run_check
+from deconvlab.exercises.grading import grade_exercise
+
+SOLUTIONS = pathlib.Path(__file__).resolve().parents[2] / "instructor" / "solutions"
 
 
 def pytest_generate_tests(metafunc):
@@ -18,21 +23,18 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(scope="session")
 def impl_dir(request):
-    return request.config.getoption("--impl") or SOLUTIONS_DIR
+    return request.config.getoption("--impl") or str(SOLUTIONS)
 
 
 @pytest.fixture(scope="session")
 def grade_check(impl_dir):
-    """grade_check(check): run one check on the exercise file; a failure is one readable line, no traceback."""
-    modules = {}
+    """grade_check(check): the check's result on the exercise file; a failure is its message, no traceback."""
+    graded = {}
 
     def run(check):
-        if check.exercise not in modules:
-            modules[check.exercise] = load_exercise(impl_dir, check.exercise)
-        module, why = modules[check.exercise]
-        if module is None:
-            pytest.fail(why, pytrace=False)
-        result = run_check(check, module)
+        if check.exercise not in graded:
+            graded[check.exercise] = {c.name: c for c in grade_exercise(check.exercise, impl_dir).checks}
+        result = graded[check.exercise][check.name]
         if not result.passed:
             pytest.fail(result.message, pytrace=False)
 

@@ -1,4 +1,4 @@
-"""The graded properties of the conv2d_literal exercise, on --impl FOLDER (default: the solution)."""
+"""The graded properties of the conv2d_literal exercise, on --impl FOLDER (default: the instructor's solution)."""
 EXERCISE = "conv2d_literal"
 
 

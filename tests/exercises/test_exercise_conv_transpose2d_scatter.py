@@ -1,4 +1,4 @@
-"""The graded properties of the conv_transpose2d_scatter exercise, on --impl FOLDER (default: the solution)."""
+"""The graded properties of the conv_transpose2d_scatter exercise, on --impl FOLDER (default: the instructor's solution)."""
 EXERCISE = "conv_transpose2d_scatter"
 
 

@@ -1,4 +1,4 @@
-"""The graded properties of the sgd_momentum exercise, on --impl FOLDER (default: the solution)."""
+"""The graded properties of the sgd_momentum exercise, on --impl FOLDER (default: the instructor's solution)."""
 EXERCISE = "sgd_momentum"
 
 

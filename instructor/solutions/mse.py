@@ -5,7 +5,7 @@ The article trains with the mean squared error over an M×N output,
     L = 1/(MN) Σ_{i=0}^{M−1} Σ_{j=0}^{N−1} (y_true(i,j) − y_pred(i,j))²
 
 For inpainting it helps to score only the missing pixels. With a mask m (same shape, 1/True = missing
-pixel, at least one of them) the mean runs over the hole:
+pixel, at least one of them; bool, or numbers 0 and 1 as deconvlab's masks are) the mean runs over the hole:
 
     L = Σ m(i,j)·(y_true(i,j) − y_pred(i,j))² / Σ m(i,j)
 

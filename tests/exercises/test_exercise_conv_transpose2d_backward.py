@@ -1,0 +1,6 @@
+"""The graded properties of the conv_transpose2d_backward exercise, on --impl FOLDER (default: the instructor's solution)."""
+EXERCISE = "conv_transpose2d_backward"
+
+
+def test_property_holds(check, grade_check):
+    grade_check(check)
