@@ -47,10 +47,10 @@ STANDARD_MODULES = (
 
 class Build:
     """An object the child constructs from a description: ``kind`` ("context", "context-ref", "model",
-    "adam") and ``spec`` (a decoded value)."""
+    "adam") and ``spec`` (a decoded value); ``shown`` is its name in a reproduction line (not sent)."""
 
-    def __init__(self, kind, spec):
-        self.kind, self.spec = kind, spec
+    def __init__(self, kind, spec, shown=None):
+        self.kind, self.spec, self.shown = kind, spec, shown
 
 
 class Opaque:

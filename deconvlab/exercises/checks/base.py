@@ -96,6 +96,7 @@ class Case:
         self._calls = []  # the calls made, as text
         self.reproduction = None  # set by a check whose calls are better described another way
         self.own_setup = False  # True: the reproduction builds its own inputs
+        self.last_reply = None  # the child's last answer (the trained weights, for the training loop)
 
     # ------------------------------------------------------------------------------------- inputs
 
@@ -158,7 +159,7 @@ class Case:
             inner = ", ".join(self._text(v) for v in value)
             return f"({inner},)" if isinstance(value, tuple) and len(value) == 1 else (
                 f"({inner})" if isinstance(value, tuple) else f"[{inner}]")
-        if hasattr(value, "shown"):
+        if getattr(value, "shown", None):
             return value.shown
         return repr(value)
 

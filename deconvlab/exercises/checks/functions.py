@@ -22,11 +22,6 @@ def nchw(draw):
     return tuple(draw(st.integers(1, n)) for n in (2, 3, 3, 3))
 
 
-def _context(build, shown="ctx"):
-    build.shown = shown
-    return build
-
-
 _FUNCTIONS = {}
 
 
@@ -39,13 +34,13 @@ def student_function(case, name):
             keep = any(ctx.needs_input_grad)
             case.student.contexts += 1
             ctx.remote, ctx.case, ctx.inputs = case.student.contexts, case, [(a.shape, a.dtype) for a in arrays]
-            build = _context(Build("context", {"id": ctx.remote, "keep": keep,
-                                               "needs_input_grad": list(ctx.needs_input_grad)}))
+            build = Build("context", {"id": ctx.remote, "keep": keep, "needs_input_grad": list(ctx.needs_input_grad)},
+                          shown="ctx")
             out = case.call(f"{name}.forward", build, *arrays)
             return case.array(out, f"{name}.forward(ctx, ...)", arrays[0].shape, dtype=arrays[0].dtype)
 
         def backward(ctx, g):
-            grads = ctx.case.call(f"{name}.backward", _context(Build("context-ref", ctx.remote)), g)
+            grads = ctx.case.call(f"{name}.backward", Build("context-ref", ctx.remote, shown="ctx"), g)
             n = len(ctx.inputs)
             grads = grads if n > 1 or isinstance(grads, tuple) else (grads,)
             if not isinstance(grads, (tuple, list)) or len(grads) != n:
@@ -87,11 +82,11 @@ def _forward_backward(case, name, arrays, g_shape):
     """The student's forward and backward called directly (one context), as the reproduction shows them."""
     case.setup("import types")
     case.setup(CONTEXT)
-    out = case.call(f"{name}.forward", _context(Build("context", {"id": 0, "keep": True,
-                                                                   "needs_input_grad": [True] * len(arrays)})), *arrays)
+    out = case.call(f"{name}.forward", Build("context", {"id": 0, "keep": True, "needs_input_grad": [True] * len(arrays)},
+                                             shown="ctx"), *arrays)
     out = case.array(out, f"{name}.forward(ctx, ...)", arrays[0].shape, dtype=arrays[0].dtype)
     g = case.normal("g", g_shape)
-    grads = case.call(f"{name}.backward", _context(Build("context-ref", 0)), g)
+    grads = case.call(f"{name}.backward", Build("context-ref", 0, shown="ctx"), g)
     return out, g, grads
 
 

@@ -64,8 +64,8 @@ def _train(case, seed, n, lr, steps, batch_size):
     """Run the student's loop in the child on the task; returns (losses, the trained model, the task)."""
     model, _, images, holes = task = training_task(seed, n, lr)
     spec = {"layers": [[name, list(args), kwargs] for name, args, kwargs in NETWORK], "state": model.state_dict()}
-    remote_model, remote_optimizer = Build("model", spec), Build("adam", {"model": 0, "lr": lr})
-    remote_model.shown, remote_optimizer.shown = "model", "optimizer"
+    remote_model = Build("model", spec, shown="model")
+    remote_optimizer = Build("adam", {"model": 0, "lr": lr}, shown="optimizer")
     x, m = case.given("images", images, "images"), case.given("masks", holes, "masks")
     case.reproduction = (f"from deconvlab.exercises.checks.training import training_task; model, optimizer, images, "
                          f"masks = training_task(seed={seed}, n={n}, lr={lr}); print(train_inpainting(model, "
