@@ -32,7 +32,7 @@ from collections import namedtuple
 import numpy as np
 
 from .. import parallel
-from . import _args, plan, winograd
+from . import _args, direct, plan, winograd
 from ._jit import njit
 
 
@@ -494,7 +494,7 @@ def _phase_rows_cols(geo, res, padded, in_hw):
             _ranges(res[1], geo.stride[1], geo.padding[1], padded[1], in_hw[1]))
 
 
-def _winograd_phases(x, geo, res, padded):
+def _phases_last(x, geo, res, padded):
     """The polyphase split of x, channels last: (N, Hp, Wp, phases · C)."""
     phases = np.empty((x.shape[0],) + padded + (res[0].size * res[1].size * x.shape[1],), dtype=x.dtype)
     rows, cols = _phase_rows_cols(geo, res, padded, x.shape[2:])
@@ -502,7 +502,7 @@ def _winograd_phases(x, geo, res, padded):
     return phases
 
 
-def _winograd_merge(gp, geo, res, x):
+def _merge_last(gp, geo, res, x):
     """x <- the pixels of the channels-last split gp that lie in x (the others keep their value, 0)."""
     rows, cols = _phase_rows_cols(geo, res, gp.shape[1:3], x.shape[2:])
     _merge_channels_last(gp, rows, cols, geo.stride[0], geo.stride[1], x)
@@ -539,9 +539,9 @@ def _winograd_correlate(x, w, geo, b):
     tiles = tl.tiles_h * tl.tiles_w
 
     def part(n0, n1):
-        p = _winograd_phases(x[n0:n1], geo, res, padded)
+        p = _phases_last(x[n0:n1], geo, res, padded)
         chunks = _tile_chunks(n1 - n0, geo, tl, u.shape[1] + u.shape[2])
-        most = max(c1 - c0 for c0, c1 in chunks) * tiles
+        most = max((c1 - c0 for c0, c1 in chunks), default=0) * tiles
         v_buf, m_buf = _scratch((u.shape[0], most, u.shape[1]), x.dtype), _scratch((u.shape[0], most, u.shape[2]), x.dtype)
         for c0, c1 in chunks:
             v = v_buf(u.shape[0], (c1 - c0) * tiles, u.shape[1])
@@ -563,14 +563,14 @@ def _winograd_scatter(g, w, geo, b):
     def part(n0, n1):
         gp = np.zeros((n1 - n0,) + padded + (u_t.shape[2],), dtype=g.dtype)
         chunks = _tile_chunks(n1 - n0, geo, tl, u_t.shape[1] + u_t.shape[2])
-        most = max(c1 - c0 for c0, c1 in chunks) * tiles
+        most = max((c1 - c0 for c0, c1 in chunks), default=0) * tiles
         mg_buf, vg_buf = (_scratch((u_t.shape[0], most, u_t.shape[i]), g.dtype) for i in (1, 2))
         for c0, c1 in chunks:
             mg = mg_buf(u_t.shape[0], (c1 - c0) * tiles, u_t.shape[1])
             winograd.output_transform_adjoint(g[n0:n1], c0, c1, tl, mg)
             vg = np.matmul(mg, u_t, out=vg_buf(u_t.shape[0], (c1 - c0) * tiles, u_t.shape[2]))
             winograd.input_transform_adjoint(vg, c0, c1, tl, gp)
-        _winograd_merge(gp, geo, res, x[n0:n1])
+        _merge_last(gp, geo, res, x[n0:n1])
         _add_bias(x[n0:n1], b)
 
     parallel.run_in_parts(geo.batch, part)
@@ -591,11 +591,11 @@ def _winograd_backward(g, x, w, geo, grad_input):
     xi2 = u.shape[0]
 
     def part(n0, n1):
-        p = _winograd_phases(x[n0:n1], geo, res, padded)
+        p = _phases_last(x[n0:n1], geo, res, padded)
         gp = np.zeros(p.shape, dtype=x.dtype) if u_t is not None else None
         gu, gu_chunk = np.zeros(u.shape, dtype=x.dtype), np.empty(u.shape, dtype=x.dtype)
         chunks = _tile_chunks(n1 - n0, geo, tl, u.shape[1] + u.shape[2])
-        most = max(c1 - c0 for c0, c1 in chunks) * tiles
+        most = max((c1 - c0 for c0, c1 in chunks), default=0) * tiles
         v_buf, mg_buf, out_buf = (_scratch((xi2, most, u.shape[i]), x.dtype) for i in (1, 2, 1 + (u_t is None)))
         for c0, c1 in chunks:
             count = (c1 - c0) * tiles
@@ -610,11 +610,123 @@ def _winograd_backward(g, x, w, geo, grad_input):
             else:
                 winograd.output_transform(np.matmul(v, u, out=out_buf(xi2, count, u.shape[2])), c0, c1, tl, y[n0:n1])
         if gp is not None:
-            _winograd_merge(gp, geo, res, y[n0:n1])
+            _merge_last(gp, geo, res, y[n0:n1])
         return gu
 
     gu = _in_parts(geo.batch, part)  # (α², C', C_out)
     return y, winograd.weight_transform_adjoint(gu, WINOGRAD_M, geo.kernel_hw, geo.stride)
+
+
+# --- direct loops on the same polyphase split ---------------------------------------------------------------
+
+
+@njit()
+def _phase_taps(w, s_h, s_w, taps, transposed):
+    """taps[u, v, (a, b, c), o] = w[o, c, a + s_h·u, b + s_w·v] (0 past the kernel), or with ``transposed``
+    taps[u, v, o, (a, b, c)]: the layer's weight as the (r_h, r_w) taps of the stride-1 correlation over the
+    phases a < min(s_h, kH), b < min(s_w, kW)."""
+    c_out, c_in, kh, kw = w.shape
+    ph_h, ph_w = min(s_h, kh), min(s_w, kw)
+    for o in range(c_out):
+        for a in range(ph_h):
+            for b in range(ph_w):
+                for c in range(c_in):
+                    channel = (a * ph_w + b) * c_in + c
+                    for u in range(taps.shape[0]):
+                        for v in range(taps.shape[1]):
+                            i, j = a + s_h * u, b + s_w * v
+                            value = w[o, c, i, j] if i < kh and j < kw else 0
+                            if transposed:
+                                taps[u, v, o, channel] = value
+                            else:
+                                taps[u, v, channel, o] = value
+
+
+@njit()
+def _fold_phase_taps(gtaps, s_h, s_w, gw):
+    """The adjoint of ``_phase_taps`` (untransposed): gw[o, c, a + s_h·u, b + s_w·v] = gtaps[u, v, (a, b, c), o]."""
+    c_out, c_in, kh, kw = gw.shape
+    ph_h, ph_w = min(s_h, kh), min(s_w, kw)
+    for o in range(c_out):
+        for a in range(ph_h):
+            for b in range(ph_w):
+                for c in range(c_in):
+                    for u in range(gtaps.shape[0]):
+                        for v in range(gtaps.shape[1]):
+                            i, j = a + s_h * u, b + s_w * v
+                            if i < kh and j < kw:
+                                gw[o, c, i, j] = gtaps[u, v, (a * ph_w + b) * c_in + c, o]
+
+
+def _direct_setup(w, geo, transposed=False):
+    """(r, phase residues, padded phase-grid size, the weight's taps) for the direct loops."""
+    r = plan.sub_kernel_size(geo)
+    ph = plan.phases(geo)
+    res = tuple(np.arange(ph[i], dtype=np.int64) for i in range(2))
+    channels = ph[0] * ph[1] * geo.c_in
+    taps = np.empty(r + ((geo.c_out, channels) if transposed else (channels, geo.c_out)), dtype=w.dtype)
+    _phase_taps(w, geo.stride[0], geo.stride[1], taps, transposed)
+    return r, res, (geo.out_hw[0] + r[0] - 1, geo.out_hw[1] + r[1] - 1), taps
+
+
+def _channels_last(g):
+    out = np.empty((g.shape[0],) + g.shape[2:] + (g.shape[1],), dtype=g.dtype)
+    direct.channels_last(g, out)
+    return out
+
+
+def _direct_correlate(x, w, geo, b):
+    _, res, padded, taps = _direct_setup(w, geo)
+    y = np.empty((geo.batch, geo.c_out) + geo.out_hw, dtype=x.dtype)
+
+    def part(n0, n1):
+        direct.correlate(_phases_last(x[n0:n1], geo, res, padded), taps, 0, n1 - n0, y[n0:n1])
+        _add_bias(y[n0:n1], b)
+
+    parallel.run_in_parts(geo.batch, part)
+    return y
+
+
+def _direct_scatter(g, w, geo, b):
+    _, res, padded, taps_t = _direct_setup(w, geo, transposed=True)
+    x = np.zeros((geo.batch, geo.c_in) + geo.in_hw, dtype=g.dtype)
+
+    def part(n0, n1):
+        gp = np.zeros((n1 - n0,) + padded + (taps_t.shape[3],), dtype=g.dtype)
+        direct.scatter(_channels_last(g[n0:n1]), taps_t, 0, n1 - n0, gp)
+        _merge_last(gp, geo, res, x[n0:n1])
+        _add_bias(x[n0:n1], b)
+
+    parallel.run_in_parts(geo.batch, part)
+    return x
+
+
+def _direct_backward(g, x, w, geo, grad_input):
+    """``_im2col_backward``'s contract, from the direct loops."""
+    r, res, padded, taps = _direct_setup(w, geo, transposed=grad_input == "scatter")
+    if grad_input == "scatter":
+        y = np.zeros((geo.batch, geo.c_in) + geo.in_hw, dtype=x.dtype)
+    else:
+        y = np.empty((geo.batch, geo.c_out) + geo.out_hw, dtype=x.dtype)
+    channels = plan.phases(geo)[0] * plan.phases(geo)[1] * geo.c_in
+
+    def part(n0, n1):
+        p = _phases_last(x[n0:n1], geo, res, padded)
+        g_last = _channels_last(g[n0:n1])
+        gtaps = np.zeros(r + (channels, geo.c_out), dtype=x.dtype)
+        direct.weight_grad(p, g_last, 0, n1 - n0, gtaps)
+        if grad_input == "scatter":
+            gp = np.zeros(p.shape, dtype=x.dtype)
+            direct.scatter(g_last, taps, 0, n1 - n0, gp)
+            _merge_last(gp, geo, res, y[n0:n1])
+        else:
+            direct.correlate(p, taps, 0, n1 - n0, y[n0:n1])
+        return gtaps
+
+    gtaps = _in_parts(geo.batch, part)
+    gw = np.empty((geo.c_out, geo.c_in) + geo.kernel_hw, dtype=x.dtype)
+    _fold_phase_taps(gtaps, geo.stride[0], geo.stride[1], gw)
+    return y, gw
 
 
 # --- the dispatch: one algorithm per layer, chosen by ``plan`` ---------------------------------------------
@@ -622,6 +734,7 @@ def _winograd_backward(g, x, w, geo, grad_input):
 _ALGORITHMS = {
     "im2col": (_im2col_correlate, _im2col_scatter, _im2col_backward),
     "winograd": (_winograd_correlate, _winograd_scatter, _winograd_backward),
+    "direct": (_direct_correlate, _direct_scatter, _direct_backward),
 }
 
 

@@ -11,16 +11,17 @@ The algorithms (``ALGORITHMS``):
 
 - ``"im2col"``: unrolled windows times the weight matrix (BLAS). Any geometry.
 - ``"winograd"``: F(2×2, r×r) tiles (``winograd``) on the polyphase split, for dilation 1 and kernels that
-  split into dense r×r sub-kernels with r = ⌈k/s⌉ ∈ {2, 3}: k3 s1 (r = 3), k2 s1 and k4 s2 (r = 2, the
-  latter as four sub-convolutions of 2×2), also k6 s2 or k3 s2 (a sub-kernel padded with zero taps).
-- ``"direct"``: compiled loops with output-channel blocks innermost, no unrolled copy (``direct``), for the
-  same polyphase form with any r.
+  split into square r×r sub-kernels, r = ⌈k/s⌉ ∈ {2, 3}: k3 s1 (r = 3), k2 s1 and k4 s2 (r = 2, the latter as
+  four 2×2 sub-convolutions), also k3 s2, k5 s2 or k6 s2 (sub-kernels padded with zero taps).
+- ``"direct"``: compiled loops with output-channel blocks innermost and no unrolled copy (``direct``), on the
+  same polyphase split, for dilation 1 and any kernel and stride.
 
-The rule (``choose``): Winograd where it applies and both channel counts of its products (C_in times the
-phases, and C_out) are at least ``WINOGRAD_MIN_CHANNELS``, because its products are then large enough for
-BLAS and 4/9 (r = 3) or 9/16 (r = 2) of im2col's arithmetic more than pays for its transforms; direct loops
-where the layer has at most ``DIRECT_MAX_CHANNELS`` output channels... otherwise im2col. The numbers behind
-the thresholds are in docs/performance.md.
+The rule (``choose``): Winograd where it applies and its transforms are a small share of the work, else
+im2col. Per tile the transforms cost in proportion to C' + C_out and the products to C'·C_out (C' = C_in times
+the phases), so the share is 1/C' + 1/C_out; Winograd is chosen where that is at most
+``WINOGRAD_TRANSFORM_SHARE_MAX``. The direct loops are never chosen by default: on the machines measured they
+were slower than im2col on every layer shape tried. The
+measurements are in docs/performance.md.
 
 ``forced(algorithm)`` makes ``choose`` return that algorithm for every call in its ``with`` block (all
 threads), and a ValueError where it does not apply: the tests run every algorithm on every shape it accepts.
@@ -35,8 +36,7 @@ Geometry = namedtuple("Geometry", "batch c_in c_out in_hw out_hw kernel_hw strid
 
 # Winograd's transforms cost per tile in proportion to C' + C_out, its products in proportion to C'·C_out: it
 # is chosen where the transforms' share, 1/C' + 1/C_out, is at most this (measured: docs/performance.md).
-WINOGRAD_TRANSFORM_SHARE_MAX = 1 / 48
-DIRECT_MAX_CHANNELS = 0
+WINOGRAD_TRANSFORM_SHARE_MAX = 1 / 40
 
 _forced = [None]
 
@@ -92,8 +92,6 @@ def choose(geometry):
         ph = phases(geometry)
         if 1 / (geometry.c_in * ph[0] * ph[1]) + 1 / geometry.c_out <= WINOGRAD_TRANSFORM_SHARE_MAX:
             return "winograd"
-    if geometry.c_out <= DIRECT_MAX_CHANNELS and why_not("direct", geometry) is None:
-        return "direct"
     return "im2col"
 
 
