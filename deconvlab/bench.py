@@ -185,17 +185,19 @@ t0 = time.perf_counter()
 import numpy as np
 from deconvlab import kernels
 dtype = np.dtype(sys.argv[1])
-x = np.ones((1, 2, 6, 6), dtype); w = np.ones((3, 2, 3, 3), dtype); wt = np.ones((2, 3, 3, 3), dtype)
-y = kernels.conv2d_forward(x, w, None, 2, 1)
-kernels.conv2d_backward(y, x, w, 2, 1)
-z = kernels.conv_transpose2d_forward(x, wt, None, 2, 1)
-kernels.conv_transpose2d_backward(z, x, wt, 2, 1)
+x = np.ones((1, 2, 6, 6), dtype); w = np.ones((3, 2, 4, 4), dtype); wt = np.ones((2, 3, 4, 4), dtype)
+for algorithm in kernels.plan.ALGORITHMS:
+    with kernels.plan.forced(algorithm):
+        y = kernels.conv2d_forward(x, w, None, 2, 1)
+        kernels.conv2d_backward(y, x, w, 2, 1)
+        z = kernels.conv_transpose2d_forward(x, wt, None, 2, 1)
+        kernels.conv_transpose2d_backward(z, x, wt, 2, 1)
 print(time.perf_counter() - t0)
 """
 
 
 def time_first_call(dtype="float32"):
-    """Seconds from a fresh interpreter to the first result of all four kernels: (cold, warm).
+    """Seconds from a fresh interpreter to the first result of all four kernels by every algorithm: (cold, warm).
 
     cold: with an empty Numba cache (everything compiles); warm: a second process reusing that cache.
     """

@@ -470,23 +470,12 @@ def _im2col_backward(g, x, w, geo, grad_input):
     return y, _im2col_weight_grad(g, x, geo, scatter_weight=w, y=y)
 
 
-# --- Winograd F(2x2, rxr) on the polyphase split ------------------------------------------------------------
+# --- the polyphase split for Winograd and the direct loops: channels last, weights as phase taps --------------
 #
 # At dilation 1, tap u of a stride-s kernel reads phase u mod s at shift ⌊u/s⌋, so phase (a, b) of the split sees
 # the dense sub-kernel w[:, :, a::s, b::s] (r = ⌈k/s⌉ taps a side, zero-padded where k is not a multiple of s).
 # The layer is then one stride-1 r×r correlation of the split, its phases read as extra input channels:
-# C' = C_in · phases channels. ``winograd`` computes that correlation and its adjoints.
-
-WINOGRAD_M = 2
-
-
-def _winograd_setup(geo):
-    """(r, phase residues per axis, Tiling, padded phase-grid size) of a geometry Winograd accepts."""
-    r = plan.sub_kernel_size(geo)[0]
-    ph = plan.phases(geo)
-    res = tuple(np.arange(ph[i], dtype=np.int64) for i in range(2))
-    return r, res, winograd.tiling(geo.out_hw, WINOGRAD_M, r, np.dtype(f"f{geo.itemsize}")), \
-        winograd.padded_size(geo.out_hw, WINOGRAD_M, r)
+# C' = C_in · phases channels, stored last so that every step is a sum of contiguous channel vectors.
 
 
 def _phase_rows_cols(geo, res, padded, in_hw):
@@ -506,6 +495,83 @@ def _merge_last(gp, geo, res, x):
     """x <- the pixels of the channels-last split gp that lie in x (the others keep their value, 0)."""
     rows, cols = _phase_rows_cols(geo, res, gp.shape[1:3], x.shape[2:])
     _merge_channels_last(gp, rows, cols, geo.stride[0], geo.stride[1], x)
+
+
+def _channels_last(g):
+    out = np.empty((g.shape[0],) + g.shape[2:] + (g.shape[1],), dtype=g.dtype)
+    direct.channels_last(g, out)
+    return out
+
+
+@njit()
+def _phase_taps(w, s_h, s_w, taps, transposed):
+    """taps[u, v, (a, b, c), o] = w[o, c, a + s_h·u, b + s_w·v] (0 past the kernel), or with ``transposed``
+    taps[u, v, o, (a, b, c)]: the layer's weight as the (r_h, r_w) taps of the stride-1 correlation over the
+    phases a < min(s_h, kH), b < min(s_w, kW)."""
+    c_out, c_in, kh, kw = w.shape
+    ph_h, ph_w = min(s_h, kh), min(s_w, kw)
+    for o in range(c_out):
+        for a in range(ph_h):
+            for b in range(ph_w):
+                for c in range(c_in):
+                    channel = (a * ph_w + b) * c_in + c
+                    for u in range(taps.shape[0]):
+                        for v in range(taps.shape[1]):
+                            i, j = a + s_h * u, b + s_w * v
+                            value = w[o, c, i, j] if i < kh and j < kw else 0
+                            if transposed:
+                                taps[u, v, o, channel] = value
+                            else:
+                                taps[u, v, channel, o] = value
+
+
+@njit()
+def _fold_phase_taps(gtaps, s_h, s_w, gw):
+    """The adjoint of ``_phase_taps`` (untransposed): gw[o, c, a + s_h·u, b + s_w·v] = gtaps[u, v, (a, b, c), o]."""
+    c_out, c_in, kh, kw = gw.shape
+    ph_h, ph_w = min(s_h, kh), min(s_w, kw)
+    for o in range(c_out):
+        for a in range(ph_h):
+            for b in range(ph_w):
+                for c in range(c_in):
+                    for u in range(gtaps.shape[0]):
+                        for v in range(gtaps.shape[1]):
+                            i, j = a + s_h * u, b + s_w * v
+                            if i < kh and j < kw:
+                                gw[o, c, i, j] = gtaps[u, v, (a * ph_w + b) * c_in + c, o]
+
+
+def _phase_taps_of(w, geo, transposed=False):
+    """``_phase_taps`` of the layer's weight: (r_h, r_w, C', C_out), or with ``transposed`` (r_h, r_w, C_out, C')."""
+    ph = plan.phases(geo)
+    channels = ph[0] * ph[1] * geo.c_in
+    shape = plan.sub_kernel_size(geo) + ((geo.c_out, channels) if transposed else (channels, geo.c_out))
+    taps = np.empty(shape, dtype=w.dtype)
+    _phase_taps(w, geo.stride[0], geo.stride[1], taps, transposed)
+    return taps
+
+
+def _fold_phase_taps_of(gtaps, geo):
+    """The weight gradient (C_out, C_in, kH, kW) from the gradient of the phase taps."""
+    gw = np.empty((geo.c_out, geo.c_in) + geo.kernel_hw, dtype=gtaps.dtype)
+    _fold_phase_taps(gtaps, geo.stride[0], geo.stride[1], gw)
+    return gw
+
+
+# --- Winograd F(2x2, rxr) on the polyphase split ------------------------------------------------------------
+#
+# ``winograd`` computes the stride-1 correlation of the split and its two adjoints in 2x2 output tiles.
+
+WINOGRAD_M = 2
+
+
+def _winograd_setup(geo):
+    """(r, phase residues per axis, Tiling, padded phase-grid size) of a geometry Winograd accepts."""
+    r = plan.sub_kernel_size(geo)[0]
+    ph = plan.phases(geo)
+    res = tuple(np.arange(ph[i], dtype=np.int64) for i in range(2))
+    return r, res, winograd.tiling(geo.out_hw, WINOGRAD_M, r, np.dtype(f"f{geo.itemsize}")), \
+        winograd.padded_size(geo.out_hw, WINOGRAD_M, r)
 
 
 WINOGRAD_CHUNK_BYTES = 1 << 20
@@ -528,7 +594,7 @@ def _scratch(shape, dtype):
 def _winograd_weights(w, geo, transposed=False):
     """U (α², C', C_out) of the layer's weight, or with ``transposed`` its transpose (α², C_out, C') as a view
     (BLAS reads it transposed; nothing is copied)."""
-    u = winograd.weight_transform(w, WINOGRAD_M, geo.stride)
+    u = winograd.weight_transform(_phase_taps_of(w, geo), WINOGRAD_M)
     return u.transpose(0, 2, 1) if transposed else u
 
 
@@ -614,48 +680,10 @@ def _winograd_backward(g, x, w, geo, grad_input):
         return gu
 
     gu = _in_parts(geo.batch, part)  # (α², C', C_out)
-    return y, winograd.weight_transform_adjoint(gu, WINOGRAD_M, geo.kernel_hw, geo.stride)
+    return y, _fold_phase_taps_of(winograd.weight_transform_adjoint(gu, WINOGRAD_M, plan.sub_kernel_size(geo)[0]), geo)
 
 
 # --- direct loops on the same polyphase split ---------------------------------------------------------------
-
-
-@njit()
-def _phase_taps(w, s_h, s_w, taps, transposed):
-    """taps[u, v, (a, b, c), o] = w[o, c, a + s_h·u, b + s_w·v] (0 past the kernel), or with ``transposed``
-    taps[u, v, o, (a, b, c)]: the layer's weight as the (r_h, r_w) taps of the stride-1 correlation over the
-    phases a < min(s_h, kH), b < min(s_w, kW)."""
-    c_out, c_in, kh, kw = w.shape
-    ph_h, ph_w = min(s_h, kh), min(s_w, kw)
-    for o in range(c_out):
-        for a in range(ph_h):
-            for b in range(ph_w):
-                for c in range(c_in):
-                    channel = (a * ph_w + b) * c_in + c
-                    for u in range(taps.shape[0]):
-                        for v in range(taps.shape[1]):
-                            i, j = a + s_h * u, b + s_w * v
-                            value = w[o, c, i, j] if i < kh and j < kw else 0
-                            if transposed:
-                                taps[u, v, o, channel] = value
-                            else:
-                                taps[u, v, channel, o] = value
-
-
-@njit()
-def _fold_phase_taps(gtaps, s_h, s_w, gw):
-    """The adjoint of ``_phase_taps`` (untransposed): gw[o, c, a + s_h·u, b + s_w·v] = gtaps[u, v, (a, b, c), o]."""
-    c_out, c_in, kh, kw = gw.shape
-    ph_h, ph_w = min(s_h, kh), min(s_w, kw)
-    for o in range(c_out):
-        for a in range(ph_h):
-            for b in range(ph_w):
-                for c in range(c_in):
-                    for u in range(gtaps.shape[0]):
-                        for v in range(gtaps.shape[1]):
-                            i, j = a + s_h * u, b + s_w * v
-                            if i < kh and j < kw:
-                                gw[o, c, i, j] = gtaps[u, v, (a * ph_w + b) * c_in + c, o]
 
 
 def _direct_setup(w, geo, transposed=False):
@@ -663,16 +691,7 @@ def _direct_setup(w, geo, transposed=False):
     r = plan.sub_kernel_size(geo)
     ph = plan.phases(geo)
     res = tuple(np.arange(ph[i], dtype=np.int64) for i in range(2))
-    channels = ph[0] * ph[1] * geo.c_in
-    taps = np.empty(r + ((geo.c_out, channels) if transposed else (channels, geo.c_out)), dtype=w.dtype)
-    _phase_taps(w, geo.stride[0], geo.stride[1], taps, transposed)
-    return r, res, (geo.out_hw[0] + r[0] - 1, geo.out_hw[1] + r[1] - 1), taps
-
-
-def _channels_last(g):
-    out = np.empty((g.shape[0],) + g.shape[2:] + (g.shape[1],), dtype=g.dtype)
-    direct.channels_last(g, out)
-    return out
+    return r, res, (geo.out_hw[0] + r[0] - 1, geo.out_hw[1] + r[1] - 1), _phase_taps_of(w, geo, transposed)
 
 
 def _direct_correlate(x, w, geo, b):
@@ -723,10 +742,7 @@ def _direct_backward(g, x, w, geo, grad_input):
             direct.correlate(p, taps, 0, n1 - n0, y[n0:n1])
         return gtaps
 
-    gtaps = _in_parts(geo.batch, part)
-    gw = np.empty((geo.c_out, geo.c_in) + geo.kernel_hw, dtype=x.dtype)
-    _fold_phase_taps(gtaps, geo.stride[0], geo.stride[1], gw)
-    return y, gw
+    return y, _fold_phase_taps_of(_in_parts(geo.batch, part), geo)
 
 
 # --- the dispatch: one algorithm per layer, chosen by ``plan`` ---------------------------------------------

@@ -91,90 +91,58 @@ def tiling(out_hw, m, r, dtype):
     return Tiling(m, *tile_counts(out_hw, m), bt, at)
 
 
-def weight_transform(g, m, stride=(1, 1)):
-    """U[(γ, δ), (a, b, c), o] = (G g_ab[o, c] Gᵀ)[γ, δ], the (α², C', O) stack of right-hand factors of the
-    products V · U, for g (O, C, kH, kW) read as the sub-kernels of its stride's phases,
-    g_ab[o, c, u, v] = g[o, c, a + s_h·u, b + s_w·v] (0 past the kernel), r = ⌈k/s⌉, C' = s_h·s_w·C.
-    With stride 1 and an r×r kernel that is the kernel itself."""
-    r = -(-g.shape[2] // stride[0])
-    _, G, _ = transforms(m, r, g.dtype)
-    u = np.empty((G.shape[0] ** 2, stride[0] * stride[1] * g.shape[1], g.shape[0]), dtype=g.dtype)
-    _weight_transform(g, stride[0], stride[1], G, u)
+def weight_transform(taps, m):
+    """U[(γ, δ), c, o] = Σ_u,v G[γ, u] G[δ, v] taps[u, v, c, o], i.e. G g[o, c] Gᵀ for every kernel pair, for
+    taps (r, r, C, O): the (α², C, O) stack of right-hand factors of the products V · U."""
+    _, G, _ = transforms(m, taps.shape[0], taps.dtype)
+    u = np.empty((G.shape[0] ** 2,) + taps.shape[2:], dtype=taps.dtype)
+    _weight_transform(taps, G, u)
     return u
 
 
-def weight_transform_adjoint(gu, m, kernel_hw, stride=(1, 1)):
-    """gg[o, c, a + s_h·u, b + s_w·v] = Σ_γ,δ G[γ, u] G[δ, v] gU[(γ, δ), (a, b, c), o]: the adjoint of
-    ``weight_transform``, gg of shape (O, C, kH, kW)."""
-    r = -(-kernel_hw[0] // stride[0])
+def weight_transform_adjoint(gu, m, r):
+    """gtaps[u, v, c, o] = Σ_γ,δ G[γ, u] G[δ, v] gU[(γ, δ), c, o]: the adjoint of ``weight_transform``."""
     _, G, _ = transforms(m, r, gu.dtype)
-    gg = np.empty((gu.shape[2], gu.shape[1] // (stride[0] * stride[1])) + tuple(kernel_hw), dtype=gu.dtype)
-    _weight_transform_adjoint(gu, stride[0], stride[1], G, gg)
-    return gg
+    gtaps = np.empty((r, r) + gu.shape[1:], dtype=gu.dtype)
+    _weight_transform_adjoint(gu, G, gtaps)
+    return gtaps
 
 
 @njit()
-def _weight_transform(g, s_h, s_w, G, u):
-    """The loops of ``weight_transform``: g is first laid out as rows of output channels, taps[c, i, j, o] (read
-    in its own order), then each position (γ, δ) of each phase and input channel is a sum of whole rows."""
-    c_out, c_in, kh, kw = g.shape
-    alpha, r = G.shape
-    taps = np.empty((c_in, kh, kw, c_out), dtype=u.dtype)
-    for o in range(c_out):
+def _weight_transform(taps, G, u):
+    """The loops of ``weight_transform``: each position (γ, δ) of each input channel a sum of whole rows."""
+    r, c_in, c_out = taps.shape[0], taps.shape[2], taps.shape[3]
+    alpha = G.shape[0]
+    for xi in range(alpha * alpha):
+        gm, dl = xi // alpha, xi % alpha
         for c in range(c_in):
-            for i in range(kh):
-                for j in range(kw):
-                    taps[c, i, j, o] = g[o, c, i, j]
-    for a in range(s_h):
-        for b in range(s_w):
-            for c in range(c_in):
-                channel = (a * s_w + b) * c_in + c
-                for gm in range(alpha):
-                    for dl in range(alpha):
-                        dst = u[gm * alpha + dl, channel]
-                        for o in range(c_out):
-                            dst[o] = 0
-                        for t in range(r):
-                            for v in range(r):
-                                i, j = a + s_h * t, b + s_w * v
-                                coef = G[gm, t] * G[dl, v]
-                                if coef != 0 and i < kh and j < kw:
-                                    src = taps[c, i, j]
-                                    for o in range(c_out):
-                                        dst[o] += coef * src[o]
+            dst = u[xi, c]
+            for o in range(c_out):
+                dst[o] = 0
+            for t in range(r):
+                for v in range(r):
+                    coef = G[gm, t] * G[dl, v]
+                    src = taps[t, v, c]
+                    for o in range(c_out):
+                        dst[o] += coef * src[o]
 
 
 @njit()
-def _weight_transform_adjoint(gu, s_h, s_w, G, gg):
-    """The loops of ``weight_transform_adjoint``: whole rows of output channels per tap (taps[c, i, j, o]), then
-    written out in gg's own order."""
-    c_out, c_in, kh, kw = gg.shape
+def _weight_transform_adjoint(gu, G, gtaps):
+    """The loops of ``weight_transform_adjoint``, whole rows of output channels at a time."""
     alpha, r = G.shape
-    taps = np.empty((c_in, kh, kw, c_out), dtype=gg.dtype)
-    for a in range(s_h):
-        for b in range(s_w):
+    c_in, c_out = gu.shape[1], gu.shape[2]
+    for t in range(r):
+        for v in range(r):
             for c in range(c_in):
-                channel = (a * s_w + b) * c_in + c
-                for t in range(r):
-                    for v in range(r):
-                        i, j = a + s_h * t, b + s_w * v
-                        if i >= kh or j >= kw:
-                            continue
-                        row = taps[c, i, j]
-                        for o in range(c_out):
-                            row[o] = 0
-                        for gm in range(alpha):
-                            for dl in range(alpha):
-                                coef = G[gm, t] * G[dl, v]
-                                if coef != 0:
-                                    src = gu[gm * alpha + dl, channel]
-                                    for o in range(c_out):
-                                        row[o] += coef * src[o]
-    for o in range(c_out):
-        for c in range(c_in):
-            for i in range(kh):
-                for j in range(kw):
-                    gg[o, c, i, j] = taps[c, i, j, o]
+                dst = gtaps[t, v, c]
+                for o in range(c_out):
+                    dst[o] = 0
+                for xi in range(alpha * alpha):
+                    coef = G[xi // alpha, t] * G[xi % alpha, v]
+                    src = gu[xi, c]
+                    for o in range(c_out):
+                        dst[o] += coef * src[o]
 
 
 # --- the specification: one tile at a time -------------------------------------------------------------
