@@ -31,7 +31,7 @@
 # %%
 import os
 import re
-import time
+import timeit
 from collections import Counter
 
 import numba
@@ -56,12 +56,7 @@ def rel_error(got, expected):
 def best_time(fn, repeats):
     """Shortest of `repeats` timed calls after one warm-up call (which also compiles, the first time)."""
     fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return min(timeit.repeat(fn, number=1, repeat=repeats))
 
 
 # %% [markdown]

@@ -105,16 +105,21 @@ def test_worst_float32_error_of_each_algorithm_is_reported_and_within_bounds(alg
     assert max(errors.values()) <= 1e-4
 
 
+def forced_conv(algorithm, x, w, stride, padding, seed):
+    """conv2d forward and its (gx, gw) by ``algorithm``, for a random (or all-ones, seed None) upstream gradient."""
+    with plan.forced(algorithm):
+        y = fast.conv2d_forward(x, w, None, stride, padding)
+        gy = np.ones_like(y) if seed is None else np.random.default_rng(seed).standard_normal(y.shape)
+        gx, gw, _ = fast.conv2d_backward(gy, x, w, stride, padding)
+    return y, gy, gx, gw
+
+
 @pytest.mark.parametrize("algorithm", ["winograd", "direct"])
 def test_forced_algorithms_agree_with_the_reference_on_an_inpainting_sized_layer(algorithm):
     """k4 s2 p1 with 8 -> 16 channels on 12x12, float64: forward and gradients against reference-built ones."""
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((2, 8, 12, 12))
-    w = rng.standard_normal((16, 8, 4, 4))
-    with plan.forced(algorithm):
-        y = fast.conv2d_forward(x, w, None, 2, 1)
-        gy = rng.standard_normal(y.shape)
-        gx, gw, _ = fast.conv2d_backward(gy, x, w, 2, 1)
+    x, w = rng.standard_normal((2, 8, 12, 12)), rng.standard_normal((16, 8, 4, 4))
+    y, gy, gx, gw = forced_conv(algorithm, x, w, 2, 1, seed=3)
     assert rel_error(y, R.conv2d(x, w, None, 2, 1)) <= 1e-10
     assert rel_error(gx, R.conv_transpose2d(gy, w, None, 2, 1)) <= 1e-10
     gw_ref = R.conv2d(x.transpose(1, 0, 2, 3), gy.transpose(1, 0, 2, 3), stride=1, padding=1, dilation=2)
@@ -125,11 +130,8 @@ def test_forced_algorithms_agree_with_the_reference_on_an_inpainting_sized_layer
 def test_forced_algorithms_give_exact_zeros_to_pixels_never_read(algorithm):
     """k4 s2 p0 on 9x9: the last row and column are never read, so their gradient is exactly 0."""
     rng = np.random.default_rng(4)
-    x = rng.standard_normal((1, 2, 9, 9))
-    w = rng.standard_normal((3, 2, 4, 4))
-    with plan.forced(algorithm):
-        y = fast.conv2d_forward(x, w, None, 2, 0)
-        gx, _, _ = fast.conv2d_backward(np.ones_like(y), x, w, 2, 0)
+    y, _, gx, _ = forced_conv(algorithm, rng.standard_normal((1, 2, 9, 9)), rng.standard_normal((3, 2, 4, 4)), 2, 0,
+                              seed=None)
     assert y.shape == (1, 3, 3, 3)
     assert np.all(gx[:, :, 8, :] == 0) and np.all(gx[:, :, :, 8] == 0) and np.all(gx[:, :, :8, :8] != 0)
 

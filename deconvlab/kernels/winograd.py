@@ -67,6 +67,20 @@ TRANSFORMS = {
 Tiling = namedtuple("Tiling", "m tiles_h tiles_w bt at")
 
 
+@njit()
+def _zero(out):
+    """out[:] = 0, as a loop (the compiled code has no array expressions)."""
+    for c in range(out.shape[0]):
+        out[c] = 0
+
+
+@njit()
+def _add_scaled(out, coef, src):
+    """out += coef · src, over one vector of channels."""
+    for c in range(out.shape[0]):
+        out[c] += coef * src[c]
+
+
 def transforms(m, r, dtype=np.float64):
     """(Bᵀ, G, Aᵀ) of F(m, r) as arrays of ``dtype``: Bᵀ α×α, G α×r, Aᵀ m×α with α = m + r − 1."""
     if (m, r) not in TRANSFORMS:
@@ -117,14 +131,11 @@ def _weight_transform(taps, G, u):
         gm, dl = xi // alpha, xi % alpha
         for c in range(c_in):
             dst = u[xi, c]
-            for o in range(c_out):
-                dst[o] = 0
+            _zero(dst)
             for t in range(r):
                 for v in range(r):
                     coef = G[gm, t] * G[dl, v]
-                    src = taps[t, v, c]
-                    for o in range(c_out):
-                        dst[o] += coef * src[o]
+                    _add_scaled(dst, coef, taps[t, v, c])
 
 
 @njit()
@@ -136,13 +147,10 @@ def _weight_transform_adjoint(gu, G, gtaps):
         for v in range(r):
             for c in range(c_in):
                 dst = gtaps[t, v, c]
-                for o in range(c_out):
-                    dst[o] = 0
+                _zero(dst)
                 for xi in range(alpha * alpha):
                     coef = G[xi // alpha, t] * G[xi % alpha, v]
-                    src = gu[xi, c]
-                    for o in range(c_out):
-                        dst[o] += coef * src[o]
+                    _add_scaled(dst, coef, gu[xi, c])
 
 
 # --- the specification: one tile at a time -------------------------------------------------------------
@@ -226,25 +234,19 @@ def input_transform(P, n0, n1, tl, V):
                 for a in range(alpha):
                     for dl in range(alpha):
                         out = rows[a, dl]
-                        for c in range(channels):
-                            out[c] = 0
+                        _zero(out)
                         for gm in range(alpha):
                             coef = bt[a, gm]
                             if coef != 0:
-                                src = P[n, m * ti + gm, m * tj + dl]
-                                for c in range(channels):
-                                    out[c] += coef * src[c]
+                                _add_scaled(out, coef, P[n, m * ti + gm, m * tj + dl])
                 for a in range(alpha):
                     for b in range(alpha):
                         dst = V[a * alpha + b, t]
-                        for c in range(channels):
-                            dst[c] = 0
+                        _zero(dst)
                         for dl in range(alpha):
                             coef = bt[b, dl]
                             if coef != 0:
-                                src = rows[a, dl]
-                                for c in range(channels):
-                                    dst[c] += coef * src[c]
+                                _add_scaled(dst, coef, rows[a, dl])
 
 
 @njit()
@@ -262,23 +264,18 @@ def input_transform_adjoint(Vg, n0, n1, tl, gP):
                 for a in range(alpha):
                     for dl in range(alpha):
                         out = rows[a, dl]
-                        for c in range(channels):
-                            out[c] = 0
+                        _zero(out)
                         for b in range(alpha):
                             coef = bt[b, dl]
                             if coef != 0:
-                                src = Vg[a * alpha + b, t]
-                                for c in range(channels):
-                                    out[c] += coef * src[c]
+                                _add_scaled(out, coef, Vg[a * alpha + b, t])
                 for gm in range(alpha):
                     for dl in range(alpha):
                         dst = gP[n, m * ti + gm, m * tj + dl]
                         for a in range(alpha):
                             coef = bt[a, gm]
                             if coef != 0:
-                                src = rows[a, dl]
-                                for c in range(channels):
-                                    dst[c] += coef * src[c]
+                                _add_scaled(dst, coef, rows[a, dl])
 
 
 @njit()
@@ -297,25 +294,19 @@ def output_transform(M, n0, n1, tl, y):
                 for gm in range(alpha):
                     for b in range(m):
                         out = rows[gm, b]
-                        for o in range(c_out):
-                            out[o] = 0
+                        _zero(out)
                         for dl in range(alpha):
                             coef = at[b, dl]
                             if coef != 0:
-                                src = M[gm * alpha + dl, t]
-                                for o in range(c_out):
-                                    out[o] += coef * src[o]
+                                _add_scaled(out, coef, M[gm * alpha + dl, t])
                 for a in range(m):
                     for b in range(m):
                         pixel = band[a, m * tj + b]
-                        for o in range(c_out):
-                            pixel[o] = 0
+                        _zero(pixel)
                         for gm in range(alpha):
                             coef = at[a, gm]
                             if coef != 0:
-                                src = rows[gm, b]
-                                for o in range(c_out):
-                                    pixel[o] += coef * src[o]
+                                _add_scaled(pixel, coef, rows[gm, b])
             for a in range(min(m, h_out - m * ti)):
                 for o in range(c_out):
                     line = y[n, o, m * ti + a]
@@ -349,22 +340,16 @@ def output_transform_adjoint(gy, n0, n1, tl, Mg):
                 for a in range(m):
                     for dl in range(alpha):
                         out = rows[a, dl]
-                        for o in range(c_out):
-                            out[o] = 0
+                        _zero(out)
                         for b in range(m):
                             coef = at[b, dl]
                             if coef != 0:
-                                src = band[a, m * tj + b]
-                                for o in range(c_out):
-                                    out[o] += coef * src[o]
+                                _add_scaled(out, coef, band[a, m * tj + b])
                 for gm in range(alpha):
                     for dl in range(alpha):
                         dst = Mg[gm * alpha + dl, t]
-                        for o in range(c_out):
-                            dst[o] = 0
+                        _zero(dst)
                         for a in range(m):
                             coef = at[a, gm]
                             if coef != 0:
-                                src = rows[a, dl]
-                                for o in range(c_out):
-                                    dst[o] += coef * src[o]
+                                _add_scaled(dst, coef, rows[a, dl])
