@@ -1,7 +1,13 @@
-"""Fast kernels: the three loops of ``readable`` recast as long contiguous copies (Numba) plus matrix products (BLAS).
+"""Fast kernels: the three loops of ``readable`` computed by the algorithm ``plan`` chooses for the layer —
+im2col (long contiguous copies plus BLAS matrix products), Winograd's minimal filtering (``winograd``) or
+direct loops (``direct``), the latter two on a channels-last polyphase split.
 
-Imports NumPy, ``deconvlab.parallel`` (the batch split), _args and _jit. Output pixel (i, j) and tap (u, v) read input pixel (i·s − p + u·d, j·s − p + v·d).
-Two re-indexings make every tap a contiguous window, so the im2col copy runs at memory speed:
+Imports NumPy, ``deconvlab.parallel`` (the batch split), _args, _jit, plan, winograd and direct. Each public
+function checks its arguments, reads the layer's geometry once (``plan.conv_geometry`` /
+``conv_transpose_geometry``) and hands it to ``correlate``, ``scatter`` or ``backward``, which dispatch on
+``plan.choose(geometry)``. Output pixel (i, j) and tap (u, v) read input pixel (i·s − p + u·d, j·s − p + v·d).
+
+im2col. Two re-indexings make every tap a contiguous window, so the im2col copy runs at memory speed:
 
 1. Polyphase split. Pad the input by p and cut it into phases (residues mod s),
        P[a, b, n, c, ih, jw] = x[n, c, ih·s_h + a − p_h, jw·s_w + b − p_w]     (0 outside x),
@@ -25,7 +31,11 @@ single-threaded matrix products on its own core. Within a part the samples go in
 column matrix to stay in the core's cache. The copy loops are Numba; the products are NumPy's BLAS. Every sum
 is taken in a fixed order (the weight gradient adds the parts' sums in part order), so results are bit-for-bit
 repeatable for a given number of parts. Each public function has the signature of its twin in ``readable``
-and agrees with it to ~1e-12 (float64).
+and agrees with it to ~1e-12 (float64), whichever algorithm runs.
+
+Winograd and direct. At dilation 1 the polyphase split makes any layer a stride-1 correlation with r = ⌈k/s⌉
+taps a side over C' = phases × C_in channels (the section "the polyphase split for Winograd and the direct
+loops" below); ``winograd`` and ``direct`` compute that correlation and its adjoints, part by part.
 """
 from collections import namedtuple
 
@@ -364,8 +374,7 @@ def _add_bias(y, b):
 
 
 def _in_parts(n_batch, job):
-    """``parallel.run_in_parts`` with the parts' results (weight-gradient sums) added in part order; None when the
-    job returns nothing."""
+    """``parallel.run_in_parts`` with the parts' results (weight-gradient sums) added in part order."""
     partial = parallel.run_in_parts(n_batch, job)
     total = partial[0]
     for more in partial[1:]:
@@ -377,6 +386,7 @@ def _in_parts(n_batch, job):
 
 
 def _im2col_correlate(x, w, geo, b):
+    """Y = W · cols(x) (+ b) chunk by chunk: x (N, C_in) + in_hw, w (C_out, C_in, kH, kW) -> (N, C_out) + out_hw."""
     y = np.empty((geo.batch, geo.c_out) + geo.out_hw, dtype=x.dtype)
     w2 = w.reshape(w.shape[0], -1)
 
@@ -401,6 +411,8 @@ def _flip_geometry(geo):
 
 
 def _im2col_scatter(g, w, geo, b):
+    """x = merge(col2im(Wᵀ · G)) (+ b), or at stride 1 with C_out < C_in the flipped correlation of
+    ``_flip_geometry``: g (N, C_out) + out_hw -> (N, C_in) + in_hw."""
     flipped = _flip_geometry(geo)
     if flipped is not None:
         return _im2col_correlate(g, np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)), flipped, b)
@@ -560,7 +572,9 @@ def _fold_phase_taps_of(gtaps, geo):
 
 # --- Winograd F(2x2, rxr) on the polyphase split ------------------------------------------------------------
 #
-# ``winograd`` computes the stride-1 correlation of the split and its two adjoints in 2x2 output tiles.
+# ``winograd`` computes the stride-1 correlation of the split and its two adjoints in m x m output tiles. m = 2:
+# F(2x2, 3x3) and F(2x2, 2x2) only add and halve in their transforms; larger tiles were measured and dropped
+# (docs/performance.md).
 
 WINOGRAD_M = 2
 
@@ -574,6 +588,8 @@ def _winograd_setup(geo):
         winograd.padded_size(geo.out_hw, WINOGRAD_M, r)
 
 
+# The samples of a part go through the transforms and products in chunks whose transformed tiles (V and M, or
+# Mg and Vg) take at most this many bytes; 256 KB and 16 MB were slower (docs/performance.md).
 WINOGRAD_CHUNK_BYTES = 1 << 20
 
 
@@ -585,8 +601,9 @@ def _tile_chunks(n_batch, geo, tl, channels):
 
 
 def _scratch(shape, dtype):
-    """A reusable buffer: scratch(shape) returns an uninitialised C-contiguous array of that shape (and at most
-    ``shape``'s size) over the same memory, so chunk after chunk touches the same, cached pages."""
+    """A reusable buffer of ``shape``'s size: the returned function, called with smaller dimensions, gives an
+    uninitialised C-contiguous array of them over the same memory, so chunk after chunk touches the same,
+    cached pages."""
     flat = np.empty(int(np.prod(shape)), dtype=dtype)
     return lambda *dims: flat[: int(np.prod(dims))].reshape(dims)
 
@@ -599,6 +616,8 @@ def _winograd_weights(w, geo, transposed=False):
 
 
 def _winograd_correlate(x, w, geo, b):
+    """``_im2col_correlate``'s contract: per chunk, V = input transform of the split, M = V · U, y = output
+    transform of M."""
     _, res, tl, padded = _winograd_setup(geo)
     u = _winograd_weights(w, geo)
     y = np.empty((geo.batch, geo.c_out) + geo.out_hw, dtype=x.dtype)
@@ -621,6 +640,8 @@ def _winograd_correlate(x, w, geo, b):
 
 
 def _winograd_scatter(g, w, geo, b):
+    """``_im2col_scatter``'s contract: per chunk, Mg = adjoint output transform of g, Vg = Mg · Uᵀ, the adjoint
+    input transform of Vg added into the split's gradient; then merged back."""
     _, res, tl, padded = _winograd_setup(geo)
     u_t = _winograd_weights(w, geo, transposed=True)  # (α², C_out, C')
     x = np.zeros((geo.batch, geo.c_in) + geo.in_hw, dtype=g.dtype)
@@ -695,6 +716,7 @@ def _direct_setup(w, geo, transposed=False):
 
 
 def _direct_correlate(x, w, geo, b):
+    """``_im2col_correlate``'s contract, by ``direct.correlate`` on the channels-last split."""
     _, res, padded, taps = _direct_setup(w, geo)
     y = np.empty((geo.batch, geo.c_out) + geo.out_hw, dtype=x.dtype)
 
@@ -707,6 +729,7 @@ def _direct_correlate(x, w, geo, b):
 
 
 def _direct_scatter(g, w, geo, b):
+    """``_im2col_scatter``'s contract, by ``direct.scatter`` into the split's gradient, then merged back."""
     _, res, padded, taps_t = _direct_setup(w, geo, transposed=True)
     x = np.zeros((geo.batch, geo.c_in) + geo.in_hw, dtype=g.dtype)
 
