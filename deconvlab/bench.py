@@ -225,10 +225,12 @@ def threads_line():
 def format_table(rows):
     """The benchmark table as text: ms per layer, PyTorch's ms and the ratio, the GFLOP/s of each, the
     algorithm deconvlab ran, then the totals."""
-    lines = [f"{'layer':34s} {'deconvlab ms':>12s} {'torch ms':>9s} {'ratio':>6s} {'GFLOP/s':>8s} {'torch':>6s}  algorithm"]
+    lines = [f"{'layer':34s} {'deconvlab ms':>12s} {'torch ms':>9s} {'ratio':>6s} {'GFLOP/s':>8s} {'torch':>6s}"
+             "  algorithm"]
     for r in rows:
         theirs = " " * 16 if r["torch"] is None else f"{r['torch'] * 1e3:9.2f} {r['ours'] / r['torch']:6.2f}"
-        rates = f"{r['flops'] / r['ours'] / 1e9:8.0f} " + ("" if r["torch"] is None else f"{r['flops'] / r['torch'] / 1e9:6.0f}")
+        rates = f"{r['flops'] / r['ours'] / 1e9:8.0f} "
+        rates += "" if r["torch"] is None else f"{r['flops'] / r['torch'] / 1e9:6.0f}"
         lines.append(f"{r['name']}) {r['shape']:31s} {r['ours'] * 1e3:12.2f} {theirs} {rates}  {r['algorithm']}")
     ours = sum(r["ours"] for r in rows)
     flops = sum(r["flops"] for r in rows)
