@@ -186,6 +186,38 @@ def test_readable_winograd_is_the_correlation_and_its_two_adjoints(r, seed, h, w
 
 
 @pytest.mark.parametrize("r", [2, 3])
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), h=st.integers(1, 7), w_=st.integers(1, 7))
+def test_fast_winograd_transforms_compute_what_the_readable_twin_computes(r, seed, h, w_):
+    """The compiled transforms and stacked products (channels-last input, (α², tiles, channels) stacks) give the
+    readable twin's forward, input gradient and weight gradient to 1e-12."""
+    rng = np.random.default_rng(seed)
+    n, c, o, m = 2, 3, 4, 2
+    hp, wp = winograd.padded_size((h, w_), m, r)
+    d = np.zeros((n, c, hp, wp))
+    d[:, :, : h + r - 1, : w_ + r - 1] = rng.standard_normal((n, c, h + r - 1, w_ + r - 1))
+    taps = rng.standard_normal((r, r, c, o))
+    g = np.ascontiguousarray(taps.transpose(3, 2, 0, 1))  # (O, C, r, r)
+    tl = winograd.tiling((h, w_), m, r, d.dtype)
+    tiles = n * tl.tiles_h * tl.tiles_w
+    u = winograd.weight_transform(taps, m)
+    p = np.ascontiguousarray(d.transpose(0, 2, 3, 1))
+    v = np.empty((u.shape[0], tiles, c))
+    winograd.input_transform(p, 0, n, tl, v)
+    y = np.empty((n, o, h, w_))
+    winograd.output_transform(np.matmul(v, u), 0, n, tl, y)
+    assert rel_error(y, winograd.readable_forward(d, g, (h, w_), m)) <= 1e-12
+    gy = rng.standard_normal(y.shape)
+    mg = np.empty((u.shape[0], tiles, o))
+    winograd.output_transform_adjoint(gy, 0, n, tl, mg)
+    gp = np.zeros_like(p)
+    winograd.input_transform_adjoint(np.matmul(mg, u.transpose(0, 2, 1)), 0, n, tl, gp)
+    assert rel_error(gp.transpose(0, 3, 1, 2), winograd.readable_data_grad(gy, g, (hp, wp), m)) <= 1e-12
+    gtaps = winograd.weight_transform_adjoint(np.matmul(v.transpose(0, 2, 1), mg), m, r)
+    assert rel_error(gtaps.transpose(3, 2, 0, 1), winograd.readable_weight_grad(gy, d, r, m)) <= 1e-12
+
+
+@pytest.mark.parametrize("r", [2, 3])
 def test_weight_transform_is_g_times_each_kernel_times_g_transposed_and_its_adjoint(r):
     rng = np.random.default_rng(5)
     taps = rng.standard_normal((r, r, 4, 3))  # (r, r, C, O)
