@@ -517,40 +517,35 @@ def _channels_last(g):
 
 @njit()
 def _phase_taps(w, s_h, s_w, taps, transposed):
-    """taps[u, v, (a, b, c), o] = w[o, c, a + s_h·u, b + s_w·v] (0 past the kernel), or with ``transposed``
-    taps[u, v, o, (a, b, c)]: the layer's weight as the (r_h, r_w) taps of the stride-1 correlation over the
-    phases a < min(s_h, kH), b < min(s_w, kW)."""
+    """taps[u, v, (a, b, c), o] = w[o, c, a + s_h·u, b + s_w·v], or with ``transposed`` taps[u, v, o, (a, b, c)]:
+    the layer's weight as the (r_h, r_w) taps of the stride-1 correlation over the phases a < min(s_h, kH),
+    b < min(s_w, kW). Pass taps zeroed: taps past the kernel stay 0."""
     c_out, c_in, kh, kw = w.shape
-    ph_h, ph_w = min(s_h, kh), min(s_w, kw)
-    for o in range(c_out):
-        for a in range(ph_h):
-            for b in range(ph_w):
+    ph_w = min(s_w, kw)
+    for i in range(kh):
+        for j in range(kw):
+            u, v, base = i // s_h, j // s_w, ((i % s_h) * ph_w + j % s_w) * c_in
+            dst = taps[u, v]
+            for o in range(c_out):
                 for c in range(c_in):
-                    channel = (a * ph_w + b) * c_in + c
-                    for u in range(taps.shape[0]):
-                        for v in range(taps.shape[1]):
-                            i, j = a + s_h * u, b + s_w * v
-                            value = w[o, c, i, j] if i < kh and j < kw else 0
-                            if transposed:
-                                taps[u, v, o, channel] = value
-                            else:
-                                taps[u, v, channel, o] = value
+                    if transposed:
+                        dst[o, base + c] = w[o, c, i, j]
+                    else:
+                        dst[base + c, o] = w[o, c, i, j]
 
 
 @njit()
 def _fold_phase_taps(gtaps, s_h, s_w, gw):
     """The adjoint of ``_phase_taps`` (untransposed): gw[o, c, a + s_h·u, b + s_w·v] = gtaps[u, v, (a, b, c), o]."""
     c_out, c_in, kh, kw = gw.shape
-    ph_h, ph_w = min(s_h, kh), min(s_w, kw)
-    for o in range(c_out):
-        for a in range(ph_h):
-            for b in range(ph_w):
+    ph_w = min(s_w, kw)
+    for i in range(kh):
+        for j in range(kw):
+            u, v, base = i // s_h, j // s_w, ((i % s_h) * ph_w + j % s_w) * c_in
+            src = gtaps[u, v]
+            for o in range(c_out):
                 for c in range(c_in):
-                    for u in range(gtaps.shape[0]):
-                        for v in range(gtaps.shape[1]):
-                            i, j = a + s_h * u, b + s_w * v
-                            if i < kh and j < kw:
-                                gw[o, c, i, j] = gtaps[u, v, (a * ph_w + b) * c_in + c, o]
+                    gw[o, c, i, j] = src[base + c, o]
 
 
 def _phase_taps_of(w, geo, transposed=False):
@@ -558,7 +553,7 @@ def _phase_taps_of(w, geo, transposed=False):
     ph = plan.phases(geo)
     channels = ph[0] * ph[1] * geo.c_in
     shape = plan.sub_kernel_size(geo) + ((geo.c_out, channels) if transposed else (channels, geo.c_out))
-    taps = np.empty(shape, dtype=w.dtype)
+    taps = np.zeros(shape, dtype=w.dtype)
     _phase_taps(w, geo.stride[0], geo.stride[1], taps, transposed)
     return taps
 
