@@ -27,6 +27,17 @@
 # For each: how many multiplications, how long it takes here, and how many bits of a float32 result it keeps.
 # `kernels.plan` decides which one a layer runs; `plan.forced(...)` overrides that choice, which is how this
 # notebook (and the tests) run every algorithm on the same layer.
+#
+# **Learning goals.** After this notebook you can
+#
+# 1. derive Winograd's F(2, 3) by hand and count the multiplications it saves;
+# 2. explain how the polyphase split turns a strided layer into stride-1 work that Winograd accepts;
+# 3. read a table of time, GFLOP/s and float32 error per algorithm and say why the fastest is not always the one
+#    with the fewest multiplications.
+#
+# **Prerequisites.** Notebooks 02 and 07 (im2col, timing honestly); a matrix product's cost ($2mnk$ operations).
+#
+# **Expected time.** 40 minutes; the full run takes a minute or two, `SMOKE=1` well under a minute.
 
 # %%
 import os
@@ -34,19 +45,16 @@ import re
 import timeit
 from collections import Counter
 
+import matplotlib.pyplot as plt
 import numba
 import numpy as np
 
 from deconvlab import reference
+from deconvlab.teaching import controls, expect, reveal
 from deconvlab.kernels import direct, fast, plan, readable, winograd
 
 SMOKE = os.environ.get("SMOKE", "0") not in ("", "0")
 rng = np.random.default_rng(0)
-
-
-def report(what, value, expect):
-    """Print one check: the measured number and what a correct implementation gives."""
-    print(f"{what} = {value:.2e}   (expect {expect})")
 
 
 def rel_error(got, expected):
@@ -88,12 +96,18 @@ m3 = (d[2] - d[1]) * (g[0] - g[1] + g[2]) / 2
 m4 = (d[1] - d[3]) * g[2]
 by_hand = np.array([m1 + m2 + m3, m2 - m3 - m4])
 directly = np.array([d[0] * g[0] + d[1] * g[1] + d[2] * g[2], d[1] * g[0] + d[2] * g[1] + d[3] * g[2]])
-report("|F(2,3) by hand − direct sum|", np.abs(by_hand - directly).max(), "~1e-16")
+expect("|F(2,3) by hand − direct sum|", np.abs(by_hand - directly).max(), "< 1e-12")
 
 # %% [markdown]
 # In matrix form this is $y = A^\top[(G g) \odot (B^\top d)]$ — input transform $B^\top$, filter transform $G$,
 # output transform $A^\top$ (Lavin & Gray 2016). `winograd.TRANSFORMS` holds them for F(2, 2), F(2, 3) and
-# F(4, 3). Every one satisfies the same identity:
+# F(4, 3). Every one satisfies the same identity.
+#
+# **Predict.** F(m, r) computes m outputs of an r-tap correlation. How many multiplications does F(4, 3) need
+# (the direct sum needs 12)?
+
+# %%
+my_prediction = None  # a count
 
 # %%
 for (m, r) in sorted(winograd.TRANSFORMS):
@@ -104,6 +118,7 @@ for (m, r) in sorted(winograd.TRANSFORMS):
     constants = sorted({float(v) for v in np.abs(np.r_[bt.ravel(), G.ravel(), at.ravel()])} - {0.0})
     print(f"F({m}, {r}): {m + r - 1} multiplications for {m} outputs ({m * r} directly); |error| = {err:.1e}; "
           f"constants |c| in the transforms: {', '.join(f'{c:.4g}' for c in constants)}")
+reveal(my_prediction, 4 + 3 - 1, "One product per point of the transformed tile: m + r − 1 = 6, half the direct 12.")
 
 # %% [markdown]
 # ## 3. Winograd in two dimensions: F(2×2, 3×3)
@@ -121,8 +136,8 @@ out_hw = (8, 10)
 hp, wp = winograd.padded_size(out_hw, 2, 3)
 padded = np.zeros((1, 3, hp, wp))
 padded[:, :, :10, :12] = x
-report("|readable Winograd − reference conv2d| / max", rel_error(winograd.readable_forward(padded, w, out_hw, 2),
-                                                                  reference.conv2d(x, w)), "~1e-16")
+expect("|readable Winograd − reference conv2d| / max", rel_error(winograd.readable_forward(padded, w, out_hw, 2),
+                                                                  reference.conv2d(x, w)), "< 1e-12")
 
 # %% [markdown]
 # **Strided layers.** A k4 s2 convolution is not a 3×3 stride-1 one, but its polyphase split (notebook 07, and
@@ -140,10 +155,11 @@ with plan.forced("winograd"):
     y = fast.conv2d_forward(x, w, None, 2, 1)
     gy = rng.standard_normal(y.shape)
     gx, gw, _ = fast.conv2d_backward(gy, x, w, 2, 1)
-report("k4 s2 by F(2x2, 2x2): forward vs reference", rel_error(y, reference.conv2d(x, w, None, 2, 1)), "~1e-16")
-report("  its input gradient vs the reference transposed conv", rel_error(gx, reference.conv_transpose2d(gy, w, None, 2, 1)),
-       "~1e-16")
-report("  its weight gradient vs the readable loops", rel_error(gw, readable.conv2d_backward(gy, x, w, 2, 1)[1]), "~1e-16")
+expect("k4 s2 by F(2x2, 2x2): forward vs reference", rel_error(y, reference.conv2d(x, w, None, 2, 1)), "< 1e-12")
+expect("  its input gradient vs the reference transposed conv",
+       rel_error(gx, reference.conv_transpose2d(gy, w, None, 2, 1)), "< 1e-12")
+expect("  its weight gradient vs the readable loops", rel_error(gw, readable.conv2d_backward(gy, x, w, 2, 1)[1]),
+       "< 1e-12")
 
 # %% [markdown]
 # ## 4. Direct blocked loops
@@ -210,6 +226,29 @@ print(f"default choice of kernels.plan: " + ", ".join(
     for n, ci, co, sz, k, s, p in layers))
 
 # %% [markdown]
+# **Try it.** Where does Winograd stop paying? Pick the channel count and the image side of a 3×3 stride-1 layer
+# and compare the three algorithms (forward only, batch 2). Small channel counts leave the transforms a large
+# share of the work.
+
+# %%
+def draw_algorithms(channels=32, side=16):
+    xs = rng.standard_normal((2, channels, side, side)).astype(np.float32)
+    ws = (rng.standard_normal((channels, channels, 3, 3)) / np.sqrt(9 * channels)).astype(np.float32)
+    times = {}
+    for algorithm in plan.ALGORITHMS:
+        with plan.forced(algorithm):
+            times[algorithm] = best_time(lambda: fast.conv2d_forward(xs, ws, None, 1, 1), 2) * 1e3
+    fig, ax = plt.subplots(figsize=(5, 2.5))
+    ax.bar(list(times), list(times.values()), color=["#4a6fa5", "#d98c3a", "#6aa56a"][:len(times)])
+    ax.set_ylabel("ms (best of 2)")
+    ax.set_title(f"3×3 conv {channels}->{channels} on {side}×{side}, batch 2", fontsize=9)
+    plt.show()
+
+
+controls(draw_algorithms, [dict(channels=8, side=16), dict(channels=64, side=16)],
+         channels=(4, 128, 4), side=(8, 64, 8))
+
+# %% [markdown]
 # ## 6. Bits: why F(2×2, ·) and not F(4×4, 3×3) or F(6×6, 3×3)
 #
 # Larger tiles save more multiplications — F(4×4, 3×3) needs 36 per tile instead of 144, four times fewer —
@@ -228,8 +267,10 @@ for m in (2, 4):
     padded[:, :, :12, :12] = x64
     y32 = winograd.readable_forward(padded, w64.astype(np.float32), (10, 10), m)
     direct_err = rel_error(readable.conv2d_forward(x64.astype(np.float32), w64.astype(np.float32)), y64)
-    print(f"F({m}x{m}, 3x3): float32 relative error {rel_error(y32, y64):.1e} "
-          f"(direct loops {direct_err:.1e}; the parity bound is 1e-4)")
+    print(f"F({m}x{m}, 3x3): float32 relative error {rel_error(y32, y64):.1e} (direct loops {direct_err:.1e})")
+    if m == 2:
+        expect("  F(2x2, 3x3) float32 error / the direct loops' error", rel_error(y32, y64) / direct_err, "< 10",
+               "its transforms only add and halve", fmt=".1f")
 
 # %% [markdown]
 # ## Summary
