@@ -3,8 +3,14 @@ models, optim, autograd and functional (torch optional).
 
 ``deconvlab bench kernels`` and ``benchmarks/kernels.py`` print, for each layer of a fixed reference set, the
 median forward+backward time of deconvlab's kernels and of ``torch.nn.functional`` on the same arrays, their
-ratio, and the total. The two are timed in alternating blocks, so a busy machine slows both alike. PyTorch is
-imported only here, only if installed, and never by the rest of the library.
+ratio, the arithmetic rate each reaches, the algorithm deconvlab chose, and the total; beside them the BLAS
+kernel set NumPy runs (threadpoolctl's "architecture") and the rate of one large BLAS matrix product measured
+in the same run, the ceiling of im2col. The two libraries are timed in alternating blocks, so a busy machine
+slows both alike. PyTorch is imported only here, only if installed, and never by the rest of the library.
+
+``in_native_blas`` runs a benchmark command again in a child process without ``OPENBLAS_CORETYPE`` and
+``OPENBLAS_L2_SIZE``, the variables that make OpenBLAS use another CPU's kernels than its own (PyTorch's
+oneDNN does not read them), so numbers from machines that set them and machines that do not compare.
 """
 import json
 import os
@@ -26,6 +32,67 @@ REFERENCE_LAYERS = (
     ("e", "convT", 64, 32, 16, 4, 2, 1),
     ("f", "conv", 32, 3, 32, 3, 1, 1),
 )
+
+
+def layer_flops(kind, c_in, c_out, size, k, s, p, batch):
+    """Floating-point operations of one forward+backward step of a reference layer: three products (forward,
+    input gradient, weight gradient) of 2·N·C_in·C_out·k²·(pixels of the smaller side) each."""
+    out = kernels.conv_output_size(size, k, s, p, 1) if kind == "conv" else size
+    return 3 * 2 * batch * c_in * c_out * k * k * out * out
+
+
+def _geometry(kind, x, w, s, p):
+    """The conv view of a reference layer (``kernels.plan``), for naming the algorithm it runs."""
+    pair, one = (s, s), (1, 1)
+    if kind == "conv":
+        out = tuple(kernels.conv_output_size(n, k, s, p, 1) for n, k in zip(x.shape[2:], w.shape[2:]))
+        return kernels.plan.conv_geometry(x, w, pair, (p, p), one, out)
+    out = tuple(kernels.conv_transpose_output_size(n, k, s, p, 0, 1) for n, k in zip(x.shape[2:], w.shape[2:]))
+    return kernels.plan.conv_transpose_geometry(x, w, pair, (p, p), one, out)
+
+
+def matmul_rate(dtype=np.float32, size=2048, repeats=5):
+    """GFLOP/s of the best of ``repeats`` size×size matrix products in NumPy's BLAS, with its threads as they are:
+    the ceiling of any algorithm made of BLAS products."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((size, size)).astype(dtype) for _ in range(2))
+    a @ b
+    best = min(_seconds(lambda: a @ b) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def _seconds(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def blas_line():
+    """One line naming NumPy's BLAS, its version and the kernel set (architecture) it runs, as threadpoolctl sees
+    them, and the environment variables that chose it."""
+    from . import parallel
+
+    libs = parallel.blas_info()
+    names = ", ".join(f"{lib.get('internal_api')} {lib.get('version')} ({lib.get('architecture')} kernels)"
+                      for lib in libs) or "unknown (threadpoolctl sees no BLAS)"
+    forced = [f"{v}={os.environ[v]}" for v in BLAS_VARIABLES if v in os.environ]
+    return f"NumPy BLAS: {names}" + (f"; set by {' '.join(forced)}" if forced else "")
+
+
+BLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def in_native_blas(argv, out=print):
+    """Run ``deconvlab bench`` with ``argv`` in a child process whose environment lacks BLAS_VARIABLES, printing
+    what it prints; returns its exit status."""
+    env = {k: v for k, v in os.environ.items() if k not in BLAS_VARIABLES}
+    done = subprocess.run([sys.executable, "-m", "deconvlab", "bench"] + list(argv), env=env,
+                          capture_output=True, text=True)
+    if done.stdout:
+        out(done.stdout.rstrip("\n"))
+    if done.returncode:
+        sys.stderr.write(done.stderr)
+    return done.returncode
 
 
 def _layer_arrays(kind, c_in, c_out, size, k, batch, dtype, rng):
@@ -80,7 +147,8 @@ def _timed_blocks(jobs, times, repeats, blocks=3, pause=0.2):
 def time_layers(batch=32, dtype=np.float32, repeats=7, layers=REFERENCE_LAYERS, seed=0):
     """Median fwd+bwd seconds per layer for deconvlab and (if installed) PyTorch, timed in alternating blocks.
 
-    Returns a list of dicts with keys name, shape, ours, torch (None without PyTorch), ours_min, torch_min.
+    Returns a list of dicts with keys name, shape, algorithm, flops, ours, torch (None without PyTorch),
+    ours_min, torch_min.
     """
     torch = _import_torch()
     rng = np.random.default_rng(seed)
@@ -100,6 +168,8 @@ def time_layers(batch=32, dtype=np.float32, repeats=7, layers=REFERENCE_LAYERS, 
             dict(
                 name=name,
                 shape=f"{kind:5s} {c_in:3d}->{c_out:<3d} {size}x{size} k{k} s{s} p{p}",
+                algorithm=kernels.plan.choose(_geometry(kind, x, w, s, p)),
+                flops=layer_flops(kind, c_in, c_out, size, k, s, p, batch),
                 ours=medians[0],
                 torch=medians[1] if torch is not None else None,
                 ours_min=float(np.min(times[0])),
@@ -115,17 +185,19 @@ t0 = time.perf_counter()
 import numpy as np
 from deconvlab import kernels
 dtype = np.dtype(sys.argv[1])
-x = np.ones((1, 2, 6, 6), dtype); w = np.ones((3, 2, 3, 3), dtype); wt = np.ones((2, 3, 3, 3), dtype)
-y = kernels.conv2d_forward(x, w, None, 2, 1)
-kernels.conv2d_backward(y, x, w, 2, 1)
-z = kernels.conv_transpose2d_forward(x, wt, None, 2, 1)
-kernels.conv_transpose2d_backward(z, x, wt, 2, 1)
+x = np.ones((1, 2, 6, 6), dtype); w = np.ones((3, 2, 4, 4), dtype); wt = np.ones((2, 3, 4, 4), dtype)
+for algorithm in kernels.plan.ALGORITHMS:
+    with kernels.plan.forced(algorithm):
+        y = kernels.conv2d_forward(x, w, None, 2, 1)
+        kernels.conv2d_backward(y, x, w, 2, 1)
+        z = kernels.conv_transpose2d_forward(x, wt, None, 2, 1)
+        kernels.conv_transpose2d_backward(z, x, wt, 2, 1)
 print(time.perf_counter() - t0)
 """
 
 
 def time_first_call(dtype="float32"):
-    """Seconds from a fresh interpreter to the first result of all four kernels: (cold, warm).
+    """Seconds from a fresh interpreter to the first result of all four kernels by every algorithm: (cold, warm).
 
     cold: with an empty Numba cache (everything compiles); warm: a second process reusing that cache.
     """
@@ -151,18 +223,23 @@ def threads_line():
 
 
 def format_table(rows):
-    """The benchmark table as text: ms per layer, PyTorch's ms and the ratio, then the totals."""
-    lines = [f"{'layer':34s} {'deconvlab ms':>12s} {'torch ms':>9s} {'ratio':>6s}"]
+    """The benchmark table as text: ms per layer, PyTorch's ms and the ratio, the GFLOP/s of each, the
+    algorithm deconvlab ran, then the totals."""
+    lines = [f"{'layer':34s} {'deconvlab ms':>12s} {'torch ms':>9s} {'ratio':>6s} {'GFLOP/s':>8s} {'torch':>6s}"
+             "  algorithm"]
     for r in rows:
-        theirs = "" if r["torch"] is None else f"{r['torch'] * 1e3:9.2f} {r['ours'] / r['torch']:6.2f}"
-        lines.append(f"{r['name']}) {r['shape']:31s} {r['ours'] * 1e3:12.2f} {theirs}")
+        theirs = " " * 16 if r["torch"] is None else f"{r['torch'] * 1e3:9.2f} {r['ours'] / r['torch']:6.2f}"
+        rates = f"{r['flops'] / r['ours'] / 1e9:8.0f} "
+        rates += "" if r["torch"] is None else f"{r['flops'] / r['torch'] / 1e9:6.0f}"
+        lines.append(f"{r['name']}) {r['shape']:31s} {r['ours'] * 1e3:12.2f} {theirs} {rates}  {r['algorithm']}")
     ours = sum(r["ours"] for r in rows)
+    flops = sum(r["flops"] for r in rows)
     total = f"{'total':34s} {ours * 1e3:12.2f}"
     if all(r["torch"] is not None for r in rows):
         theirs = sum(r["torch"] for r in rows)
-        total += f" {theirs * 1e3:9.2f} {ours / theirs:6.2f}"
+        total += f" {theirs * 1e3:9.2f} {ours / theirs:6.2f} {flops / ours / 1e9:8.0f} {flops / theirs / 1e9:6.0f}"
     else:
-        total += "   (PyTorch not installed: no ratio)"
+        total += f" {flops / ours / 1e9:25.0f}   (PyTorch not installed: no ratio)"
     lines.append(total)
     return "\n".join(lines)
 
@@ -171,7 +248,8 @@ def run_kernels_benchmark(batch=32, repeats=7, dtype="float32", compile_times=Tr
     """Print the kernel benchmark (and, with compile_times, cold and warm first-call times): a table in
     milliseconds, or with ``as_json`` a JSON object whose times are in seconds (its ``time_unit``). Returns it."""
     rows = time_layers(batch=batch, dtype=np.dtype(dtype), repeats=repeats)
-    result = dict(time_unit="seconds", threads=threads_line(), layers=rows)
+    result = dict(time_unit="seconds", threads=threads_line(), blas=blas_line(),
+                  matmul_gflops=matmul_rate(np.dtype(dtype)), layers=rows)
     if compile_times:
         result["cold_first_call_s"], result["warm_first_call_s"] = time_first_call(dtype)
     if as_json:
@@ -179,6 +257,7 @@ def run_kernels_benchmark(batch=32, repeats=7, dtype="float32", compile_times=Tr
         return result
     out(f"forward+backward, batch {batch}, {dtype}, median of {repeats} warm runs, timed in alternating blocks")
     out(threads_line())
+    out(f"{result['blas']}; a 2048x2048 matrix product runs at {result['matmul_gflops']:.0f} GFLOP/s")
     out(format_table(rows))
     if compile_times:
         out(
@@ -342,11 +421,12 @@ def run_train_step_benchmark(width=32, batch=32, repeats=10, as_json=False, out=
     """Print the training-step benchmark: deconvlab vs PyTorch, and where deconvlab's time goes."""
     r = time_train_step(width=width, batch=batch, repeats=repeats)
     if as_json:
-        out(json.dumps(dict(time_unit="seconds", threads=threads_line(), **r), indent=2))
+        out(json.dumps(dict(time_unit="seconds", threads=threads_line(), blas=blas_line(), **r), indent=2))
         return r
     out(f"InpaintNet width {width} ({r['parameters']} parameters), batch {batch} of {r['size']}x{r['size']}, "
         f"median of {repeats} steps (forward, hole MSE, backward, clipping, Adam), timed in alternating blocks")
     out(threads_line())
+    out(blas_line())
     line = f"deconvlab {r['ours'] * 1e3:8.1f} ms"
     if r["torch"] is not None:
         line += f"   torch {r['torch'] * 1e3:8.1f} ms   ratio {r['ours'] / r['torch']:.2f}"

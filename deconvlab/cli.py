@@ -439,7 +439,16 @@ def _cmd_app(args):
 
 
 def _cmd_bench(args):
-    from .bench import run_kernels_benchmark, run_train_step_benchmark
+    from .bench import in_native_blas, run_kernels_benchmark, run_train_step_benchmark
+
+    if args.blas_native:
+        flags = [("--repeats", args.repeats), ("--batch", args.batch), ("--dtype", args.dtype), ("--width", args.width)]
+        argv = [args.what]
+        for flag, value in flags:
+            if value is not None:
+                argv += [flag, str(value)]
+        argv += ["--json"] * args.json + ["--no-compile-times"] * args.no_compile_times
+        return in_native_blas(argv)
 
     if args.what == "kernels":
         if args.width is not None:
@@ -610,6 +619,9 @@ def build_parser():
                        help="kernels only (default float32)")
     bench.add_argument("--json", action="store_true", help="print the results as JSON")
     bench.add_argument("--no-compile-times", action="store_true", help="skip the fresh-process compile timing")
+    bench.add_argument("--blas-native", action="store_true",
+                       help="run in a child process without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, so NumPy's "
+                            "OpenBLAS uses its own kernels for this CPU")
     bench.set_defaults(run=_cmd_bench)
 
     from .exercises.cli import add_parser as add_exercises_parser

@@ -50,12 +50,51 @@ def test_benchmark_scripts_pass_their_options_to_the_command(script, what):
 def test_json_output_names_its_time_unit_and_the_threads(capsys, monkeypatch):
     import json
 
-    rows = [dict(name="a", shape="conv", ours=0.002, torch=0.001, ours_min=0.002, torch_min=0.001)]
+    rows = [dict(name="a", shape="conv", algorithm="im2col", flops=4e9, ours=0.002, torch=0.001, ours_min=0.002,
+                 torch_min=0.001)]
     monkeypatch.setattr(bench, "time_layers", lambda **kwargs: rows)  # the timing itself is tested above
     result = bench.run_kernels_benchmark(batch=1, repeats=1, compile_times=False, as_json=True)
     printed = json.loads(capsys.readouterr().out)
     assert printed["time_unit"] == "seconds" and printed["threads"] == bench.threads_line()
+    assert printed["blas"] == bench.blas_line() and printed["matmul_gflops"] > 0
     assert printed["layers"] == rows == result["layers"]
     text = []
     bench.run_kernels_benchmark(batch=1, repeats=1, compile_times=False, out=text.append)
-    assert text[1] == bench.threads_line() and "2.00" in text[2]
+    assert text[1] == bench.threads_line() and text[2].startswith(bench.blas_line())
+    row = text[3].splitlines()[1].split()
+    assert row[-6:] == ["2.00", "1.00", "2.00", "2000", "4000", "im2col"]  # ms, ms, ratio, GFLOP/s, algorithm
+
+
+def test_layer_flops_count_three_products_of_the_smaller_side():
+    """b) conv 32->64 on 32x32, k4 s2 p1: output 16x16, 2·32·64·16·16·16 flops per sample and product."""
+    assert bench.layer_flops("conv", 32, 64, 32, 4, 2, 1, batch=32) == 3 * 2 * 32 * 32 * 64 * 16 * 16 * 16
+    assert bench.layer_flops("convT", 128, 64, 8, 4, 2, 1, batch=1) == 3 * 2 * 128 * 64 * 16 * 8 * 8
+    total = sum(bench.layer_flops(*layer[1:], batch=32) for layer in bench.REFERENCE_LAYERS)
+    assert round(total / 1e9, 2) == 6.78
+
+
+def test_blas_line_names_the_kernel_set_and_the_variables_that_chose_it(monkeypatch):
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    line = bench.blas_line()
+    assert "set by OPENBLAS_CORETYPE=Haswell" in line
+    from deconvlab import parallel
+
+    assert all(f"({lib.get('architecture')} kernels)" in line for lib in parallel.blas_info())
+
+
+def test_blas_native_runs_the_same_command_in_a_child_without_the_blas_variables(monkeypatch):
+    from deconvlab import cli
+
+    seen = {}
+
+    def fake_run(cmd, env, capture_output, text):
+        seen.update(cmd=cmd, env=env)
+        return subprocess.CompletedProcess(cmd, 0, stdout="table\n", stderr="")
+
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.setenv("OPENBLAS_L2_SIZE", "1048576")
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    assert cli.main(["bench", "kernels", "--blas-native", "--repeats", "3", "--no-compile-times"]) == 0
+    assert seen["cmd"][1:] == ["-m", "deconvlab", "bench", "kernels", "--repeats", "3", "--batch", "32",
+                               "--dtype", "float32", "--no-compile-times"]
+    assert "OPENBLAS_CORETYPE" not in seen["env"] and "OPENBLAS_L2_SIZE" not in seen["env"]

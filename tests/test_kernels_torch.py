@@ -157,3 +157,24 @@ def test_reference_forward_matches_torch(x_shape, k, s, p, d, extra):
     y = F.conv_transpose2d(torch.tensor(x), torch.tensor(wt), torch.tensor(b), as_pair(s), as_pair(p),
                            as_pair(extra), 1, as_pair(d))
     assert_matches_torch(R.conv_transpose2d(x, wt, b, s, p, extra, d), y, np.float64, "reference conv_transpose2d")
+
+
+# Layers every algorithm accepts (dilation 1; Winograd: square 2x2 or 3x3 sub-kernels): k3 s1, k4 s2, k3 s2, k6 s2.
+ALGORITHM_CASES = [((2, 3, 9, 8), (3, 3), 1, 1, 0), ((1, 4, 10, 10), (4, 4), 2, 1, 0),
+                   ((2, 2, 7, 9), (3, 3), 2, 1, 1), ((1, 2, 12, 11), (6, 6), 2, 2, 1)]
+
+
+@pytest.mark.parametrize("algorithm", ["im2col", "winograd", "direct"])
+@DTYPES
+@pytest.mark.parametrize("x_shape, k, s, p, extra", ALGORITHM_CASES)
+def test_every_algorithm_matches_torch(algorithm, dtype, x_shape, k, s, p, extra):
+    from deconvlab.kernels import plan
+
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal((5, x_shape[1]) + k).astype(dtype)
+    b = rng.standard_normal(5).astype(dtype)
+    with plan.forced(algorithm):
+        check_conv(fast, x, w, b, s, p, 1)
+        wt = np.ascontiguousarray(w.transpose(1, 0, 2, 3))
+        check_conv_transpose(fast, x, wt, b, s, p, extra, 1)

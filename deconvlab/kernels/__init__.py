@@ -2,13 +2,14 @@
 ``deconvlab.parallel`` (the batch split) only.
 
 The public functions (the contract of docs/design.md, "Kernels") are the fast ones from ``fast``; ``readable``
-holds their direct-loop twins with the same signatures. ``pair`` turns an int or (h, w) argument into a pair.
+holds their direct-loop twins with the same signatures. ``plan`` chooses, per layer, the algorithm ``fast``
+runs (im2col, ``winograd`` or ``direct``); ``plan.forced(name)`` overrides the choice. ``pair`` turns an int or (h, w) argument into a pair.
 Output sizes:
 
     conv2d            H_out = floor((H + 2p − d(k−1) − 1)/s) + 1
     conv_transpose2d  H_out = (H − 1)s − 2p + d(k−1) + output_padding + 1,   0 <= output_padding < max(s, d)
 """
-from . import fast, readable
+from . import direct, fast, plan, readable, winograd
 from ._args import conv_output_size, conv_transpose_output_size, pair
 from .fast import (
     conv2d_backward,
@@ -27,4 +28,7 @@ __all__ = [
     "pair",
     "fast",
     "readable",
+    "plan",
+    "winograd",
+    "direct",
 ]

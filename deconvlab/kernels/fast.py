@@ -1,7 +1,13 @@
-"""Fast kernels: the three loops of ``readable`` recast as long contiguous copies (Numba) plus matrix products (BLAS).
+"""Fast kernels: the three loops of ``readable`` computed by the algorithm ``plan`` chooses for the layer —
+im2col (long contiguous copies plus BLAS matrix products), Winograd's minimal filtering (``winograd``) or
+direct loops (``direct``), the latter two on a channels-last polyphase split.
 
-Imports NumPy, ``deconvlab.parallel`` (the batch split), _args and _jit. Output pixel (i, j) and tap (u, v) read input pixel (i·s − p + u·d, j·s − p + v·d).
-Two re-indexings make every tap a contiguous window, so the im2col copy runs at memory speed:
+Imports NumPy, ``deconvlab.parallel`` (the batch split), _args, _jit, plan, winograd and direct. Each public
+function checks its arguments, reads the layer's geometry once (``plan.conv_geometry`` /
+``conv_transpose_geometry``) and hands it to ``correlate``, ``scatter`` or ``backward``, which dispatch on
+``plan.choose(geometry)``. Output pixel (i, j) and tap (u, v) read input pixel (i·s − p + u·d, j·s − p + v·d).
+
+im2col. Two re-indexings make every tap a contiguous window, so the im2col copy runs at memory speed:
 
 1. Polyphase split. Pad the input by p and cut it into phases (residues mod s),
        P[a, b, n, c, ih, jw] = x[n, c, ih·s_h + a − p_h, jw·s_w + b − p_w]     (0 outside x),
@@ -25,12 +31,18 @@ single-threaded matrix products on its own core. Within a part the samples go in
 column matrix to stay in the core's cache. The copy loops are Numba; the products are NumPy's BLAS. Every sum
 is taken in a fixed order (the weight gradient adds the parts' sums in part order), so results are bit-for-bit
 repeatable for a given number of parts. Each public function has the signature of its twin in ``readable``
-and agrees with it to ~1e-12 (float64).
+and agrees with it to ~1e-12 (float64), whichever algorithm runs.
+
+Winograd and direct. At dilation 1 the polyphase split makes any layer a stride-1 correlation with r = ⌈k/s⌉
+taps a side over C' = phases × C_in channels (the section "the polyphase split for Winograd and the direct
+loops" below); ``winograd`` and ``direct`` compute that correlation and its adjoints, part by part.
 """
+from collections import namedtuple
+
 import numpy as np
 
 from .. import parallel
-from . import _args
+from . import _args, direct, plan, winograd
 from ._jit import njit
 
 
@@ -140,6 +152,66 @@ def _merge(phases, rows, cols, s_h, s_w, x):
 
 
 @njit()
+def _split_channels_last(x, rows, cols, s_h, s_w, phases):
+    """phases[n, ih, jw, (ai·n_b + bi)·C + c] = x[n, c, ih·s_h + a − p_h, jw·s_w + b − p_w], 0 outside x: the
+    polyphase split of ``phase_split`` with the phases and channels innermost (rows, cols as in ``_split``).
+    One phase row at a time, channel by channel, so the row being written (W_p · phases · C) stays in cache."""
+    n_batch, c_in = x.shape[0], x.shape[1]
+    h_ph, w_ph, width = phases.shape[1], phases.shape[2], phases.shape[3]
+    n_b = cols.shape[0]
+    flat = phases.reshape(-1)
+    wd, step = np.uint64(width), np.uint64(s_w)
+    for n in range(n_batch):
+        for ai in range(rows.shape[0]):
+            i0, i1, r0 = rows[ai, 1], rows[ai, 2], rows[ai, 3]
+            for i in range(h_ph):
+                row0 = np.uint64((n * h_ph + i) * w_ph * width)
+                for bi in range(n_b):
+                    j0, j1, q0 = np.uint64(cols[bi, 1]), np.uint64(cols[bi, 2]), np.uint64(cols[bi, 3])
+                    base = row0 + np.uint64((ai * n_b + bi) * c_in)
+                    if i < i0 or i >= i1:
+                        for j in range(w_ph):
+                            for c in range(c_in):
+                                flat[base + j * wd + np.uint64(c)] = 0
+                        continue
+                    r = r0 + (i - i0) * s_h
+                    for c in range(c_in):
+                        src = x[n, c, r]
+                        d0 = base + np.uint64(c)
+                        for j in range(j0):
+                            flat[d0 + j * wd] = 0
+                        for j in range(j1 - j0):
+                            flat[d0 + (j0 + j) * wd] = src[q0 + j * step]
+                        for j in range(j1, w_ph):
+                            flat[d0 + j * wd] = 0
+
+
+@njit()
+def _merge_channels_last(phases, rows, cols, s_h, s_w, x):
+    """The inverse of ``_split_channels_last`` on the pixels it stores: x[n, c, ih·s_h + a − p_h, jw·s_w + b − p_w]
+    = phases[n, ih, jw, (ai·n_b + bi)·C + c]."""
+    n_batch, c_in = x.shape[0], x.shape[1]
+    h_ph, w_ph, width = phases.shape[1], phases.shape[2], phases.shape[3]
+    n_b = cols.shape[0]
+    flat = phases.reshape(-1)
+    wd, step = np.uint64(width), np.uint64(s_w)
+    for n in range(n_batch):
+        for ai in range(rows.shape[0]):
+            i0, i1, r0 = rows[ai, 1], rows[ai, 2], rows[ai, 3]
+            for i in range(i0, i1):
+                row0 = np.uint64((n * h_ph + i) * w_ph * width)
+                r = r0 + (i - i0) * s_h
+                for bi in range(n_b):
+                    j0, j1, q0 = np.uint64(cols[bi, 1]), np.uint64(cols[bi, 2]), np.uint64(cols[bi, 3])
+                    base = row0 + np.uint64((ai * n_b + bi) * c_in)
+                    for c in range(c_in):
+                        dst = x[n, c, r]
+                        s0 = base + np.uint64(c)
+                        for j in range(j1 - j0):
+                            dst[q0 + j * step] = flat[s0 + (j0 + j) * wd]
+
+
+@njit()
 def _extend_into(g, g_ext):
     """g_ext[c, n, i, j] = g[n, c, i, j] for j < W_out, 0 for W_out <= j < W_ext (the scratch columns)."""
     n_batch, c_out, h_out, w_out = g.shape
@@ -168,12 +240,24 @@ def _crop_into(y_ext, y):
                     dst[j] = src[j]
 
 
+# Where im2col and col2im find each tap (u, v) — phase_h[u], shift_h[u], phase_w[v], shift_w[v], from ``_taps`` —
+# and the column grid: h_out rows of w_cols columns, from output row row0 on (a band of a large image).
+Unroll = namedtuple("Unroll", "phase_h shift_h phase_w shift_w h_out w_cols row0")
+
+
+def _unroll(kernel_hw, s, d, h_out, w_cols):
+    """The Unroll record of a layer, and the residues (res_h, res_w) of the phases its taps read."""
+    (res_h, phase_h, shift_h), (res_w, phase_w, shift_w) = (_taps(kernel_hw[i], s[i], d[i]) for i in range(2))
+    return Unroll(phase_h, shift_h, phase_w, shift_w, h_out, w_cols, 0), res_h, res_w
+
+
 @njit()
-def im2col(phases, n0, n1, row0, phase_h, shift_h, phase_w, shift_w, h_out, w_cols, cols):
+def im2col(phases, n0, n1, un, cols):
     """cols[(c·kh + u)·kw + v, (n − n0)·L + i·w_cols + j] = P[phase_h[u], phase_w[v], n, c, row0 + i + shift_h[u], j + shift_w[v]]
-    for samples n0 <= n < n1, output rows row0 <= row0 + i < row0 + h_out, j < w_cols, L = h_out·w_cols. On the
+    for samples n0 <= n < n1, i < h_out, j < w_cols, L = h_out·w_cols (the fields of the Unroll record ``un``). On the
     extended grid (w_cols = W_ext) that is one contiguous run of L per (row, sample); on the compact one
     (w_cols = W_out), h_out runs of W_out."""
+    phase_h, shift_h, phase_w, shift_w, h_out, w_cols, row0 = un
     c_in, w_ph = phases.shape[3], phases.shape[5]
     plane = phases.shape[4] * w_ph
     flat = phases.reshape(phases.shape[0], phases.shape[1], -1)
@@ -197,12 +281,13 @@ def im2col(phases, n0, n1, row0, phase_h, shift_h, phase_w, shift_w, h_out, w_co
 
 
 @njit()
-def col2im(cols, n0, n1, row0, phase_h, shift_h, phase_w, shift_w, h_out, w_cols, phases):
+def col2im(cols, n0, n1, un, phases):
     """The adjoint of im2col: P[phase_h[u], phase_w[v], n, c, row0 + i + shift_h[u], j + shift_w[v]] +=
     cols[(c·kh + u)·kw + v, (n − n0)·L + i·w_cols + j] for samples n0 <= n < n1 (P accumulates).
 
     Rows are read in order, each from start to end, like im2col writes them. Each pixel receives its taps in
     the order (u, v), the same in any loop order over rows and samples, so the sums are fixed to the bit."""
+    phase_h, shift_h, phase_w, shift_w, h_out, w_cols, row0 = un
     c_in, w_ph = phases.shape[3], phases.shape[5]
     plane = phases.shape[4] * w_ph
     flat = phases.reshape(phases.shape[0], phases.shape[1], -1)
@@ -259,23 +344,28 @@ def _chunks(n_batch, h_out, rows, w_cols, itemsize):
     return [(n, n + 1, i0, min(h_out, i0 + band)) for n in range(n_batch) for i0 in range(0, h_out, band)]
 
 
-def _unrolled(x, kernel_hw, s, p, d, out_hw):
-    """Yield (n0, n1, i0, i1, cols) chunk by chunk (``_chunks``): the unrolled windows of samples n0..n1 and
-    output rows i0..i1 of x on the column grid, (C·kH·kW, (n1 − n0)·(i1 − i0)·w_cols). One buffer serves every
-    chunk: use each before asking for the next."""
+def _band(un, i0, i1):
+    """The Unroll record of output rows [i0, i1) of a layer."""
+    return un._replace(h_out=i1 - i0, row0=i0)
+
+
+def _unrolled(x, geo):
+    """Yield (n0, n1, i0, i1, cols) chunk by chunk (``_chunks``): the unrolled windows of samples n0..n1 and output
+    rows i0..i1 of x (the layer's input, of geometry ``geo``), (C·kH·kW, (n1 − n0)·(i1 − i0)·W_cols). One buffer
+    serves every chunk: use each before asking for the next."""
     n_batch, c_in = x.shape[:2]
-    (res_h, phase_h, shift_h), (res_w, phase_w, shift_w) = (_taps(kernel_hw[i], s[i], d[i]) for i in range(2))
+    kernel_hw, s, d, out_hw = geo.kernel_hw, geo.stride, geo.dilation, geo.out_hw
     h_ph, w_ext = _grid(kernel_hw, s, d, out_hw)
+    un, res_h, res_w = _unroll(kernel_hw, s, d, out_hw[0], _col_width(out_hw[1], w_ext))
     phases = np.empty((res_h.size, res_w.size, n_batch, c_in, h_ph, w_ext), dtype=x.dtype)
-    phase_split(x, res_h, res_w, s, p, phases)
-    w_cols = _col_width(out_hw[1], w_ext)
+    phase_split(x, res_h, res_w, s, geo.padding, phases)
     rows = c_in * kernel_hw[0] * kernel_hw[1]
-    chunks = _chunks(n_batch, out_hw[0], rows, w_cols, x.itemsize)
+    chunks = _chunks(n_batch, out_hw[0], rows, un.w_cols, x.itemsize)
     size = max(((n1 - n0) * (i1 - i0) for n0, n1, i0, i1 in chunks), default=0)
-    buffer = np.empty(rows * size * w_cols, dtype=x.dtype)
+    buffer = np.empty(rows * size * un.w_cols, dtype=x.dtype)
     for n0, n1, i0, i1 in chunks:
-        cols = buffer[: rows * (n1 - n0) * (i1 - i0) * w_cols].reshape(rows, -1)
-        im2col(phases, n0, n1, i0, phase_h, shift_h, phase_w, shift_w, i1 - i0, w_cols, cols)
+        cols = buffer[: rows * (n1 - n0) * (i1 - i0) * un.w_cols].reshape(rows, -1)
+        im2col(phases, n0, n1, _band(un, i0, i1), cols)
         yield n0, n1, i0, i1, cols
 
 
@@ -303,108 +393,427 @@ def _extended_band(g, i0, i1, w_cols):
     return _extend(g if (i0, i1) == (0, g.shape[2]) else np.ascontiguousarray(g[:, :, i0:i1]), w_cols)
 
 
-def correlate(x, w, s, p, d, out_hw, b=None):
-    """y = W · cols(x) (+ b): conv2d forward; x (N, C, H, W), w (O, C, kH, kW), b (O,) or None -> (N, O) + out_hw."""
-    y = np.empty((x.shape[0], w.shape[0]) + tuple(out_hw), dtype=x.dtype)
-    parallel.run_in_parts(x.shape[0], lambda n0, n1: _correlate_into(x[n0:n1], w, s, p, d, out_hw, y[n0:n1], b))
+def _add_bias(y, b):
+    if b is not None:
+        y += b.reshape(1, -1, 1, 1)
+
+
+def _in_parts(n_batch, job):
+    """``parallel.run_in_parts`` with the parts' results (weight-gradient sums) added in part order."""
+    partial = parallel.run_in_parts(n_batch, job)
+    total = partial[0]
+    for more in partial[1:]:
+        total += more
+    return total
+
+
+# --- im2col: unrolled windows times the weight matrix ------------------------------------------------------
+
+
+def _im2col_correlate(x, w, geo, b):
+    """Y = W · cols(x) (+ b) chunk by chunk: x (N, C_in) + in_hw, w (C_out, C_in, kH, kW) -> (N, C_out) + out_hw."""
+    y = np.empty((geo.batch, geo.c_out) + geo.out_hw, dtype=x.dtype)
+    w2 = w.reshape(w.shape[0], -1)
+
+    def part(n0, n1):
+        for c0, c1, i0, i1, cols in _unrolled(x[n0:n1], geo):
+            _crop_to(w2 @ cols, y[n0 + c0:n0 + c1], i0, i1)
+            _add_bias(y[n0 + c0:n0 + c1, :, i0:i1], b)  # chunk by chunk, while the chunk is in cache
+
+    parallel.run_in_parts(geo.batch, part)
     return y
 
 
-def _correlate_into(x, w, s, p, d, out_hw, y, b=None):
-    """``correlate`` of one part of the batch, on the calling thread, written into y (the bias added chunk by
-    chunk, while the chunk is in cache)."""
-    w2 = w.reshape(w.shape[0], -1)
-    for n0, n1, i0, i1, cols in _unrolled(x, w.shape[2:], s, p, d, out_hw):
-        _crop_to(w2 @ cols, y[n0:n1], i0, i1)
-        if b is not None:
-            y[n0:n1, :, i0:i1] += b.reshape(1, -1, 1, 1)
+def _flip_geometry(geo):
+    """Design identity 5 at stride 1: the scatter of g is a correlation of g with the kernel flipped and its
+    channel axes swapped, padded by d(k − 1) − p. Its column matrix has C_out·kH·kW rows instead of C_in·kH·kW,
+    so it is the cheaper route when C_out < C_in; returns its geometry then, else None."""
+    if geo.stride != (1, 1) or geo.c_out >= geo.c_in:
+        return None
+    k, d, p = geo.kernel_hw, geo.dilation, geo.padding
+    return geo._replace(c_in=geo.c_out, c_out=geo.c_in, in_hw=geo.out_hw, out_hw=geo.in_hw,
+                        padding=(d[0] * (k[0] - 1) - p[0], d[1] * (k[1] - 1) - p[1]))
 
 
-def scatter(g, w, s, p, d, in_hw, b=None):
-    """x = merge(col2im(Wᵀ · G)) (+ b): conv2d input gradient, conv_transpose2d forward; g (N, O, H_out, W_out),
-    w (O, C, kH, kW), b (C,) or None -> (N, C) + in_hw.
+def _im2col_scatter(g, w, geo, b):
+    """x = merge(col2im(Wᵀ · G)) (+ b), or at stride 1 with C_out < C_in the flipped correlation of
+    ``_flip_geometry``: g (N, C_out) + out_hw -> (N, C_in) + in_hw."""
+    flipped = _flip_geometry(geo)
+    if flipped is not None:
+        return _im2col_correlate(g, np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)), flipped, b)
+    x = np.zeros((geo.batch, geo.c_in) + geo.in_hw, dtype=g.dtype)
+    kernel_hw, s, d, out_hw = geo.kernel_hw, geo.stride, geo.dilation, geo.out_hw
+    h_ph, w_ext = _grid(kernel_hw, s, d, out_hw)
+    un, res_h, res_w = _unroll(kernel_hw, s, d, out_hw[0], _col_width(out_hw[1], w_ext))
+    w2t = w.reshape(geo.c_out, -1).T
 
-    With stride 1 and fewer output than input channels, the same result comes cheaper from design identity 5
-    (docs/design.md): a correlation of g with the kernel flipped and its channel axes swapped, padded by d(k−1) − p.
-    Its column matrix has O·kH·kW rows instead of C·kH·kW.
-    """
-    n_batch, c_out = g.shape[:2]
-    c_in, kh, kw = w.shape[1:]
-    if s == (1, 1) and c_out < c_in:
-        flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-        p_flip = (d[0] * (kh - 1) - p[0], d[1] * (kw - 1) - p[1])
-        return correlate(g, flipped, s, p_flip, d, in_hw, b)
-    x = np.zeros((n_batch, c_in) + tuple(in_hw), dtype=g.dtype)
-    parallel.run_in_parts(n_batch, lambda n0, n1: _scatter_into(g[n0:n1], w, s, p, d, x[n0:n1], b))
+    def part(n0, n1):
+        phases = np.zeros((res_h.size, res_w.size, n1 - n0, geo.c_in, h_ph, w_ext), dtype=g.dtype)
+        rows = geo.c_in * kernel_hw[0] * kernel_hw[1]
+        for c0, c1, i0, i1 in _chunks(n1 - n0, out_hw[0], rows, un.w_cols, g.itemsize):
+            col2im(w2t @ _extended_band(g[n0 + c0:n0 + c1], i0, i1, un.w_cols), c0, c1, _band(un, i0, i1), phases)
+        phase_merge(phases, res_h, res_w, s, geo.padding, x[n0:n1])
+        _add_bias(x[n0:n1], b)
+
+    parallel.run_in_parts(geo.batch, part)
     return x
 
 
-def _scatter_into(g, w, s, p, d, x, b=None):
-    """``scatter`` of one part of the batch, on the calling thread, added into x (pass it zeroed)."""
-    n_batch, c_out, h_out, w_out = g.shape
-    c_in, kh, kw = w.shape[1:]
-    h_ph, w_ext = _grid((kh, kw), s, d, (h_out, w_out))
-    (res_h, phase_h, shift_h), (res_w, phase_w, shift_w) = (_taps(w.shape[2 + i], s[i], d[i]) for i in range(2))
-    w2t = w.reshape(c_out, -1).T
-    phases = np.zeros((res_h.size, res_w.size, n_batch, c_in, h_ph, w_ext), dtype=g.dtype)
-    w_cols = _col_width(w_out, w_ext)
-    for n0, n1, i0, i1 in _chunks(n_batch, h_out, c_in * kh * kw, w_cols, g.itemsize):
-        cols = w2t @ _extended_band(g[n0:n1], i0, i1, w_cols)
-        col2im(cols, n0, n1, i0, phase_h, shift_h, phase_w, shift_w, i1 - i0, w_cols, phases)
-    phase_merge(phases, res_h, res_w, s, p, x)
-    if b is not None:
-        x += b.reshape(1, -1, 1, 1)
-
-
-def weight_grad(g, x, kernel_hw, s, p, d, gx_weight=None, scatter_weight=None):
-    """gW = G · colsᵀ, both weight gradients: g (N, O, H_out, W_out), x (N, C, H, W) -> (O, C, kH, kW).
-
-    With ``gx_weight`` (a weight of shape (O', C, kH, kW)) also returns correlate(x, gx_weight), computed from
-    the same columns: conv_transpose2d's backward needs both from one unrolling of its output gradient.
-    With ``scatter_weight`` (the conv2d weight (O, C, kH, kW)) also returns scatter(g, scatter_weight, ...),
-    x's gradient, from the same pass over g: conv2d's backward. The parts' sums are added in part order.
-    """
-    n_batch = x.shape[0]
-    y = None
-    if gx_weight is not None:
-        y = np.empty((n_batch, gx_weight.shape[0]) + tuple(g.shape[2:]), dtype=x.dtype)
-    elif scatter_weight is not None:
-        y = np.zeros(x.shape, dtype=x.dtype)
-
-    def part(n0, n1):
-        y_part = None if y is None else y[n0:n1]
-        return _weight_grad_part(g[n0:n1], x[n0:n1], kernel_hw, s, p, d, gx_weight, scatter_weight, y_part)
-
-    partial = parallel.run_in_parts(n_batch, part)
-    gw_t = partial[0]
-    for more in partial[1:]:
-        gw_t += more
-    gw = np.ascontiguousarray(gw_t.T).reshape((g.shape[1], x.shape[1]) + tuple(kernel_hw))
-    return gw if y is None else (gw, y)
-
-
-def _weight_grad_part(g, x, kernel_hw, s, p, d, gx_weight, scatter_weight, y):
-    """``weight_grad`` of one part of the batch, on the calling thread: returns its gWᵀ, writes y if given."""
-    out_hw = g.shape[2:]
+def _im2col_weight_grad_part(g, x, geo, gx_weight, scatter_weight, y):
+    """The weight gradient's share of the samples of g and x: returns gWᵀ (BLAS is faster this way round). With
+    ``gx_weight`` also writes y = correlate(x, gx_weight) from the same columns (conv_transpose2d's input
+    gradient); with ``scatter_weight`` adds into y (zeroed) the scatter of g (conv2d's input gradient)."""
+    kernel_hw, s, d, out_hw = geo.kernel_hw, geo.stride, geo.dilation, geo.out_hw
     h_ph, w_ext = _grid(kernel_hw, s, d, out_hw)
-    w_cols = _col_width(out_hw[1], w_ext)
-    gw_t = np.zeros((x.shape[1] * kernel_hw[0] * kernel_hw[1], g.shape[1]), dtype=x.dtype)  # gWᵀ: BLAS is faster this way round
+    un, res_h, res_w = _unroll(kernel_hw, s, d, out_hw[0], _col_width(out_hw[1], w_ext))
+    gw_t = np.zeros((geo.c_in * kernel_hw[0] * kernel_hw[1], geo.c_out), dtype=x.dtype)
     if gx_weight is not None:
         w2 = gx_weight.reshape(gx_weight.shape[0], -1)
     if scatter_weight is not None:
         w2t = scatter_weight.reshape(scatter_weight.shape[0], -1).T
-        (res_h, phase_h, shift_h), (res_w, phase_w, shift_w) = (_taps(kernel_hw[i], s[i], d[i]) for i in range(2))
         gx_phases = np.zeros((res_h.size, res_w.size) + x.shape[:2] + (h_ph, w_ext), dtype=x.dtype)
-    for n0, n1, i0, i1, cols in _unrolled(x, kernel_hw, s, p, d, out_hw):
-        g_cols = _extended_band(g[n0:n1], i0, i1, w_cols)
+    for n0, n1, i0, i1, cols in _unrolled(x, geo):
+        g_cols = _extended_band(g[n0:n1], i0, i1, un.w_cols)
         gw_t += cols @ g_cols.T
         if gx_weight is not None:
             _crop_to(w2 @ cols, y[n0:n1], i0, i1)
         if scatter_weight is not None:
-            col2im(w2t @ g_cols, n0, n1, i0, phase_h, shift_h, phase_w, shift_w, i1 - i0, w_cols, gx_phases)
+            col2im(w2t @ g_cols, n0, n1, _band(un, i0, i1), gx_phases)
     if scatter_weight is not None:
-        phase_merge(gx_phases, res_h, res_w, s, p, y)
+        phase_merge(gx_phases, res_h, res_w, s, geo.padding, y)
     return gw_t
+
+
+def _im2col_weight_grad(g, x, geo, gx_weight=None, scatter_weight=None, y=None):
+    """gW = G · colsᵀ over the batch, in parts (their sums added in part order); y as in the part function."""
+    def part(n0, n1):
+        y_part = None if y is None else y[n0:n1]
+        return _im2col_weight_grad_part(g[n0:n1], x[n0:n1], geo, gx_weight, scatter_weight, y_part)
+
+    gw_t = _in_parts(geo.batch, part)
+    return np.ascontiguousarray(gw_t.T).reshape((geo.c_out, geo.c_in) + geo.kernel_hw)
+
+
+def _im2col_backward(g, x, w, geo, grad_input):
+    """(gx, gw) of the layer of geometry ``geo`` for its output gradient g and input x: gw the weight gradient
+    and gx, for grad_input "scatter", the scatter of g (conv2d's input gradient) or, for "correlate", the
+    correlation of x with w (conv_transpose2d's)."""
+    if grad_input == "correlate":
+        y = np.empty((geo.batch, w.shape[0]) + geo.out_hw, dtype=x.dtype)
+        return y, _im2col_weight_grad(g, x, geo, gx_weight=w, y=y)
+    if _flip_geometry(geo) is not None:
+        return _im2col_scatter(g, w, geo, None), _im2col_weight_grad(g, x, geo)
+    y = np.zeros(x.shape, dtype=x.dtype)
+    return y, _im2col_weight_grad(g, x, geo, scatter_weight=w, y=y)
+
+
+# --- the polyphase split for Winograd and the direct loops: channels last, weights as phase taps --------------
+#
+# At dilation 1, tap u of a stride-s kernel reads phase u mod s at shift ⌊u/s⌋, so phase (a, b) of the split sees
+# the dense sub-kernel w[:, :, a::s, b::s] (r = ⌈k/s⌉ taps a side, zero-padded where k is not a multiple of s).
+# The layer is then one stride-1 r×r correlation of the split, its phases read as extra input channels:
+# C' = C_in · phases channels, stored last so that every step is a sum of contiguous channel vectors.
+
+
+def _phase_rows_cols(geo, res, padded, in_hw):
+    return (_ranges(res[0], geo.stride[0], geo.padding[0], padded[0], in_hw[0]),
+            _ranges(res[1], geo.stride[1], geo.padding[1], padded[1], in_hw[1]))
+
+
+def _phases_last(x, geo, res, padded):
+    """The polyphase split of x, channels last: (N, Hp, Wp, phases · C)."""
+    phases = np.empty((x.shape[0],) + padded + (res[0].size * res[1].size * x.shape[1],), dtype=x.dtype)
+    rows, cols = _phase_rows_cols(geo, res, padded, x.shape[2:])
+    _split_channels_last(x, rows, cols, geo.stride[0], geo.stride[1], phases)
+    return phases
+
+
+def _merge_last(gp, geo, res, x):
+    """x <- the pixels of the channels-last split gp that lie in x (the others keep their value, 0)."""
+    rows, cols = _phase_rows_cols(geo, res, gp.shape[1:3], x.shape[2:])
+    _merge_channels_last(gp, rows, cols, geo.stride[0], geo.stride[1], x)
+
+
+def _channels_last(g):
+    out = np.empty((g.shape[0],) + g.shape[2:] + (g.shape[1],), dtype=g.dtype)
+    direct.channels_last(g, out)
+    return out
+
+
+@njit()
+def _phase_taps(w, s_h, s_w, taps, transposed):
+    """taps[u, v, (a, b, c), o] = w[o, c, a + s_h·u, b + s_w·v], or with ``transposed`` taps[u, v, o, (a, b, c)]:
+    the layer's weight as the (r_h, r_w) taps of the stride-1 correlation over the phases a < min(s_h, kH),
+    b < min(s_w, kW). Pass taps zeroed: taps past the kernel stay 0."""
+    c_out, c_in, kh, kw = w.shape
+    ph_w = min(s_w, kw)
+    for i in range(kh):
+        for j in range(kw):
+            u, v, base = i // s_h, j // s_w, ((i % s_h) * ph_w + j % s_w) * c_in
+            dst = taps[u, v]
+            for o in range(c_out):
+                for c in range(c_in):
+                    if transposed:
+                        dst[o, base + c] = w[o, c, i, j]
+                    else:
+                        dst[base + c, o] = w[o, c, i, j]
+
+
+@njit()
+def _fold_phase_taps(gtaps, s_h, s_w, gw):
+    """The adjoint of ``_phase_taps`` (untransposed): gw[o, c, a + s_h·u, b + s_w·v] = gtaps[u, v, (a, b, c), o]."""
+    c_out, c_in, kh, kw = gw.shape
+    ph_w = min(s_w, kw)
+    for i in range(kh):
+        for j in range(kw):
+            u, v, base = i // s_h, j // s_w, ((i % s_h) * ph_w + j % s_w) * c_in
+            src = gtaps[u, v]
+            for o in range(c_out):
+                for c in range(c_in):
+                    gw[o, c, i, j] = src[base + c, o]
+
+
+def _phase_taps_of(w, geo, transposed=False):
+    """``_phase_taps`` of the layer's weight: (r_h, r_w, C', C_out), or with ``transposed`` (r_h, r_w, C_out, C')."""
+    ph = plan.phases(geo)
+    channels = ph[0] * ph[1] * geo.c_in
+    shape = plan.sub_kernel_size(geo) + ((geo.c_out, channels) if transposed else (channels, geo.c_out))
+    taps = np.zeros(shape, dtype=w.dtype)
+    _phase_taps(w, geo.stride[0], geo.stride[1], taps, transposed)
+    return taps
+
+
+def _fold_phase_taps_of(gtaps, geo):
+    """The weight gradient (C_out, C_in, kH, kW) from the gradient of the phase taps."""
+    gw = np.empty((geo.c_out, geo.c_in) + geo.kernel_hw, dtype=gtaps.dtype)
+    _fold_phase_taps(gtaps, geo.stride[0], geo.stride[1], gw)
+    return gw
+
+
+# --- Winograd F(2x2, rxr) on the polyphase split ------------------------------------------------------------
+#
+# ``winograd`` computes the stride-1 correlation of the split and its two adjoints in m x m output tiles. m = 2:
+# F(2x2, 3x3) and F(2x2, 2x2) only add and halve in their transforms; larger tiles were measured and dropped
+# (docs/performance.md).
+
+WINOGRAD_M = 2
+
+
+def _winograd_setup(geo):
+    """(r, phase residues per axis, Tiling, padded phase-grid size) of a geometry Winograd accepts."""
+    r = plan.sub_kernel_size(geo)[0]
+    ph = plan.phases(geo)
+    res = tuple(np.arange(ph[i], dtype=np.int64) for i in range(2))
+    return r, res, winograd.tiling(geo.out_hw, WINOGRAD_M, r, np.dtype(f"f{geo.itemsize}")), \
+        winograd.padded_size(geo.out_hw, WINOGRAD_M, r)
+
+
+# The samples of a part go through the transforms and products in chunks whose transformed tiles (V and M, or
+# Mg and Vg) take at most this many bytes; 256 KB and 16 MB were slower (docs/performance.md).
+WINOGRAD_CHUNK_BYTES = 1 << 20
+
+
+def _tile_chunks(n_batch, geo, tl, channels):
+    """Sample ranges whose transformed tiles ((α², tiles, channels) per sample) fit in WINOGRAD_CHUNK_BYTES."""
+    alpha = tl.bt.shape[0]
+    per_chunk = max(1, WINOGRAD_CHUNK_BYTES // (alpha * alpha * channels * tl.tiles_h * tl.tiles_w * geo.itemsize))
+    return [(n0, min(n_batch, n0 + per_chunk)) for n0 in range(0, n_batch, per_chunk)]
+
+
+def _scratch(shape, dtype):
+    """A reusable buffer of ``shape``'s size: the returned function, called with smaller dimensions, gives an
+    uninitialised C-contiguous array of them over the same memory, so chunk after chunk touches the same,
+    cached pages."""
+    flat = np.empty(int(np.prod(shape)), dtype=dtype)
+    return lambda *dims: flat[: int(np.prod(dims))].reshape(dims)
+
+
+def _winograd_weights(w, geo, transposed=False):
+    """U (α², C', C_out) of the layer's weight, or with ``transposed`` its transpose (α², C_out, C') as a view
+    (BLAS reads it transposed; nothing is copied)."""
+    u = winograd.weight_transform(_phase_taps_of(w, geo), WINOGRAD_M)
+    return u.transpose(0, 2, 1) if transposed else u
+
+
+def _winograd_correlate(x, w, geo, b):
+    """``_im2col_correlate``'s contract: per chunk, V = input transform of the split, M = V · U, y = output
+    transform of M."""
+    _, res, tl, padded = _winograd_setup(geo)
+    u = _winograd_weights(w, geo)
+    y = np.empty((geo.batch, geo.c_out) + geo.out_hw, dtype=x.dtype)
+    tiles = tl.tiles_h * tl.tiles_w
+
+    def part(n0, n1):
+        p = _phases_last(x[n0:n1], geo, res, padded)
+        chunks = _tile_chunks(n1 - n0, geo, tl, u.shape[1] + u.shape[2])
+        most = max((c1 - c0 for c0, c1 in chunks), default=0) * tiles
+        v_buf, m_buf = _scratch((u.shape[0], most, u.shape[1]), x.dtype), _scratch((u.shape[0], most, u.shape[2]), x.dtype)
+        for c0, c1 in chunks:
+            v = v_buf(u.shape[0], (c1 - c0) * tiles, u.shape[1])
+            winograd.input_transform(p, c0, c1, tl, v)
+            mm = np.matmul(v, u, out=m_buf(u.shape[0], (c1 - c0) * tiles, u.shape[2]))
+            winograd.output_transform(mm, c0, c1, tl, y[n0:n1])
+            _add_bias(y[n0 + c0:n0 + c1], b)
+
+    parallel.run_in_parts(geo.batch, part)
+    return y
+
+
+def _winograd_scatter(g, w, geo, b):
+    """``_im2col_scatter``'s contract: per chunk, Mg = adjoint output transform of g, Vg = Mg · Uᵀ, the adjoint
+    input transform of Vg added into the split's gradient; then merged back."""
+    _, res, tl, padded = _winograd_setup(geo)
+    u_t = _winograd_weights(w, geo, transposed=True)  # (α², C_out, C')
+    x = np.zeros((geo.batch, geo.c_in) + geo.in_hw, dtype=g.dtype)
+    tiles = tl.tiles_h * tl.tiles_w
+
+    def part(n0, n1):
+        gp = np.zeros((n1 - n0,) + padded + (u_t.shape[2],), dtype=g.dtype)
+        chunks = _tile_chunks(n1 - n0, geo, tl, u_t.shape[1] + u_t.shape[2])
+        most = max((c1 - c0 for c0, c1 in chunks), default=0) * tiles
+        mg_buf, vg_buf = (_scratch((u_t.shape[0], most, u_t.shape[i]), g.dtype) for i in (1, 2))
+        for c0, c1 in chunks:
+            mg = mg_buf(u_t.shape[0], (c1 - c0) * tiles, u_t.shape[1])
+            winograd.output_transform_adjoint(g[n0:n1], c0, c1, tl, mg)
+            vg = np.matmul(mg, u_t, out=vg_buf(u_t.shape[0], (c1 - c0) * tiles, u_t.shape[2]))
+            winograd.input_transform_adjoint(vg, c0, c1, tl, gp)
+        _merge_last(gp, geo, res, x[n0:n1])
+        _add_bias(x[n0:n1], b)
+
+    parallel.run_in_parts(geo.batch, part)
+    return x
+
+
+def _winograd_backward(g, x, w, geo, grad_input):
+    """``_im2col_backward``'s contract: one pass over the tiles of g and x gives the weight gradient's stack
+    gU = Σ_t Vᵀ · Mg and the input gradient (from Mg for the scatter, from V for the correlation)."""
+    _, res, tl, padded = _winograd_setup(geo)
+    u = _winograd_weights(w, geo)  # (α², C', C_out)
+    u_t = u.transpose(0, 2, 1) if grad_input == "scatter" else None
+    if grad_input == "scatter":
+        y = np.zeros((geo.batch, geo.c_in) + geo.in_hw, dtype=x.dtype)
+    else:
+        y = np.empty((geo.batch, geo.c_out) + geo.out_hw, dtype=x.dtype)
+    tiles = tl.tiles_h * tl.tiles_w
+    xi2 = u.shape[0]
+
+    def part(n0, n1):
+        p = _phases_last(x[n0:n1], geo, res, padded)
+        gp = np.zeros(p.shape, dtype=x.dtype) if u_t is not None else None
+        gu, gu_chunk = np.zeros(u.shape, dtype=x.dtype), np.empty(u.shape, dtype=x.dtype)
+        chunks = _tile_chunks(n1 - n0, geo, tl, u.shape[1] + u.shape[2])
+        most = max((c1 - c0 for c0, c1 in chunks), default=0) * tiles
+        v_buf, mg_buf, out_buf = (_scratch((xi2, most, u.shape[i]), x.dtype) for i in (1, 2, 1 + (u_t is None)))
+        for c0, c1 in chunks:
+            count = (c1 - c0) * tiles
+            v = v_buf(xi2, count, u.shape[1])
+            winograd.input_transform(p, c0, c1, tl, v)
+            mg = mg_buf(xi2, count, u.shape[2])
+            winograd.output_transform_adjoint(g[n0:n1], c0, c1, tl, mg)
+            gu += np.matmul(v.transpose(0, 2, 1), mg, out=gu_chunk)
+            if u_t is not None:
+                winograd.input_transform_adjoint(np.matmul(mg, u_t, out=out_buf(xi2, count, u.shape[1])),
+                                                 c0, c1, tl, gp)
+            else:
+                winograd.output_transform(np.matmul(v, u, out=out_buf(xi2, count, u.shape[2])), c0, c1, tl, y[n0:n1])
+        if gp is not None:
+            _merge_last(gp, geo, res, y[n0:n1])
+        return gu
+
+    gu = _in_parts(geo.batch, part)  # (α², C', C_out)
+    return y, _fold_phase_taps_of(winograd.weight_transform_adjoint(gu, WINOGRAD_M, plan.sub_kernel_size(geo)[0]), geo)
+
+
+# --- direct loops on the same polyphase split ---------------------------------------------------------------
+
+
+def _direct_setup(w, geo, transposed=False):
+    """(r, phase residues, padded phase-grid size, the weight's taps) for the direct loops."""
+    r = plan.sub_kernel_size(geo)
+    ph = plan.phases(geo)
+    res = tuple(np.arange(ph[i], dtype=np.int64) for i in range(2))
+    return r, res, (geo.out_hw[0] + r[0] - 1, geo.out_hw[1] + r[1] - 1), _phase_taps_of(w, geo, transposed)
+
+
+def _direct_correlate(x, w, geo, b):
+    """``_im2col_correlate``'s contract, by ``direct.correlate`` on the channels-last split."""
+    _, res, padded, taps = _direct_setup(w, geo)
+    y = np.empty((geo.batch, geo.c_out) + geo.out_hw, dtype=x.dtype)
+
+    def part(n0, n1):
+        direct.correlate(_phases_last(x[n0:n1], geo, res, padded), taps, 0, n1 - n0, y[n0:n1])
+        _add_bias(y[n0:n1], b)
+
+    parallel.run_in_parts(geo.batch, part)
+    return y
+
+
+def _direct_scatter(g, w, geo, b):
+    """``_im2col_scatter``'s contract, by ``direct.scatter`` into the split's gradient, then merged back."""
+    _, res, padded, taps_t = _direct_setup(w, geo, transposed=True)
+    x = np.zeros((geo.batch, geo.c_in) + geo.in_hw, dtype=g.dtype)
+
+    def part(n0, n1):
+        gp = np.zeros((n1 - n0,) + padded + (taps_t.shape[3],), dtype=g.dtype)
+        direct.scatter(_channels_last(g[n0:n1]), taps_t, 0, n1 - n0, gp)
+        _merge_last(gp, geo, res, x[n0:n1])
+        _add_bias(x[n0:n1], b)
+
+    parallel.run_in_parts(geo.batch, part)
+    return x
+
+
+def _direct_backward(g, x, w, geo, grad_input):
+    """``_im2col_backward``'s contract, from the direct loops."""
+    r, res, padded, taps = _direct_setup(w, geo, transposed=grad_input == "scatter")
+    if grad_input == "scatter":
+        y = np.zeros((geo.batch, geo.c_in) + geo.in_hw, dtype=x.dtype)
+    else:
+        y = np.empty((geo.batch, geo.c_out) + geo.out_hw, dtype=x.dtype)
+    channels = plan.phases(geo)[0] * plan.phases(geo)[1] * geo.c_in
+
+    def part(n0, n1):
+        p = _phases_last(x[n0:n1], geo, res, padded)
+        g_last = _channels_last(g[n0:n1])
+        gtaps = np.zeros(r + (channels, geo.c_out), dtype=x.dtype)
+        direct.weight_grad(p, g_last, 0, n1 - n0, gtaps)
+        if grad_input == "scatter":
+            gp = np.zeros(p.shape, dtype=x.dtype)
+            direct.scatter(g_last, taps, 0, n1 - n0, gp)
+            _merge_last(gp, geo, res, y[n0:n1])
+        else:
+            direct.correlate(p, taps, 0, n1 - n0, y[n0:n1])
+        return gtaps
+
+    return y, _fold_phase_taps_of(_in_parts(geo.batch, part), geo)
+
+
+# --- the dispatch: one algorithm per layer, chosen by ``plan`` ---------------------------------------------
+
+_ALGORITHMS = {
+    "im2col": (_im2col_correlate, _im2col_scatter, _im2col_backward),
+    "winograd": (_winograd_correlate, _winograd_scatter, _winograd_backward),
+    "direct": (_direct_correlate, _direct_scatter, _direct_backward),
+}
+
+
+def correlate(x, w, geo, b=None):
+    """y = correlate(x, w) (+ b), conv2d's forward: x the layer's input (N, C_in) + in_hw, w (C_out, C_in, kH, kW),
+    b (C_out,) or None -> (N, C_out) + out_hw; by the algorithm ``plan.choose(geo)`` names."""
+    return _ALGORITHMS[plan.choose(geo)][0](x, w, geo, b)
+
+
+def scatter(g, w, geo, b=None):
+    """x = scatter(g, w) (+ b), conv2d's input gradient and conv_transpose2d's forward: g (N, C_out) + out_hw,
+    w (C_out, C_in, kH, kW), b (C_in,) or None -> (N, C_in) + in_hw."""
+    return _ALGORITHMS[plan.choose(geo)][1](g, w, geo, b)
+
+
+def backward(g, x, w, geo, grad_input):
+    """(gx, gw) for the layer's output gradient g and input x: gw = weight_grad(g, x) (C_out, C_in, kH, kW) and gx
+    the scatter of g (grad_input "scatter": conv2d's input gradient) or the correlation of x with w
+    (grad_input "correlate": conv_transpose2d's input gradient, x then being its output gradient)."""
+    return _ALGORITHMS[plan.choose(geo)][2](g, x, w, geo, grad_input)
 
 
 def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
@@ -414,7 +823,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
     H_out = floor((H + 2p − d(kH − 1) − 1)/s) + 1. Inputs are never modified.
     """
     s, p, d, out_hw = _args.conv2d_args(x, w, b, stride, padding, dilation)
-    return correlate(x, w, s, p, d, out_hw, b)
+    return correlate(x, w, plan.conv_geometry(x, w, s, p, d, out_hw), b)
 
 
 def conv2d_backward(gy, x, w, stride=1, padding=0, dilation=1, need_bias=True):
@@ -425,11 +834,7 @@ def conv2d_backward(gy, x, w, stride=1, padding=0, dilation=1, need_bias=True):
     """
     s, p, d, out_hw = _args.conv2d_args(x, w, None, stride, padding, dilation, op="conv2d_backward")
     _args.check_grad_output(gy, (x.shape[0], w.shape[0]) + out_hw, x.dtype, "conv2d_backward")
-    if s == (1, 1) and w.shape[0] < w.shape[1]:  # scatter's cheaper route: a correlation with the flipped kernel
-        gx = scatter(gy, w, s, p, d, x.shape[2:])
-        gw = weight_grad(gy, x, w.shape[2:], s, p, d)
-    else:
-        gw, gx = weight_grad(gy, x, w.shape[2:], s, p, d, scatter_weight=w)
+    gx, gw = backward(gy, x, w, plan.conv_geometry(x, w, s, p, d, out_hw), "scatter")
     return gx, gw, (gy.sum(axis=(0, 2, 3)) if need_bias else None)
 
 
@@ -441,7 +846,7 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0
     conv2d weight mapping C_out -> C_in.
     """
     s, p, _, d, out_hw = _args.conv_transpose2d_args(x, w, b, stride, padding, output_padding, dilation)
-    return scatter(x, w, s, p, d, out_hw, b)
+    return scatter(x, w, plan.conv_transpose_geometry(x, w, s, p, d, out_hw), b)
 
 
 def conv_transpose2d_backward(gy, x, w, stride=1, padding=0, output_padding=0, dilation=1, need_bias=True):
@@ -450,5 +855,5 @@ def conv_transpose2d_backward(gy, x, w, stride=1, padding=0, output_padding=0, d
         x, w, None, stride, padding, output_padding, dilation, op="conv_transpose2d_backward"
     )
     _args.check_grad_output(gy, (x.shape[0], w.shape[1]) + out_hw, x.dtype, "conv_transpose2d_backward")
-    gw, gx = weight_grad(x, gy, w.shape[2:], s, p, d, gx_weight=w)
+    gx, gw = backward(x, gy, w, plan.conv_transpose_geometry(x, w, s, p, d, out_hw), "correlate")
     return gx, gw, (gy.sum(axis=(0, 2, 3)) if need_bias else None)

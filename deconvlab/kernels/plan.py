@@ -1,0 +1,110 @@
+"""The one place that decides how a layer is computed: its geometry, read once per call, and the algorithm
+chosen for it; imports only the standard library and NumPy.
+
+Every kernel call is seen as a convolution (its "conv view"): a (C_out, C_in, kH, kW) weight correlating an
+input of in_hw pixels into an output of out_hw pixels with stride s, padding p, dilation d. conv2d's forward
+is that correlation, its input gradient the adjoint (a scatter), its weight gradient the third reading of
+the same index relation; conv_transpose2d is the same layer read backwards (its forward is the scatter), so
+one geometry serves all four public kernels.
+
+The algorithms (``ALGORITHMS``):
+
+- ``"im2col"``: unrolled windows times the weight matrix (BLAS). Any geometry.
+- ``"winograd"``: F(2×2, r×r) tiles (``winograd``) on the polyphase split, for dilation 1 and kernels that
+  split into square r×r sub-kernels, r = ⌈k/s⌉ ∈ {2, 3}: k3 s1 (r = 3), k2 s1 and k4 s2 (r = 2, the latter as
+  four 2×2 sub-convolutions), also k3 s2, k5 s2 or k6 s2 (sub-kernels padded with zero taps).
+- ``"direct"``: compiled loops with output-channel blocks innermost and no unrolled copy (``direct``), on the
+  same polyphase split, for dilation 1 and any kernel and stride.
+
+The rule (``choose``): Winograd F(2×2, 3×3) where it applies with r = 3 (a k3 s1 layer, or k5/k6 at stride 2)
+and its transforms are a small share of the work, else im2col. Per tile the transforms cost in proportion to
+C' + C_out and the products to C'·C_out (C' = C_in times the phases), so the share is 1/C' + 1/C_out; Winograd
+is chosen where that is at most ``WINOGRAD_TRANSFORM_SHARE_MAX``. The r = 2 form (k4 s2 layers as F(2×2, 2×2)
+on their four phases) saves less (9 products for 16, against 16 for 36) and measured slower than im2col on the
+shapes tried, and the direct loops slower on every shape tried, so neither is chosen by default; both stay
+available through ``forced`` and are tested on every shape they accept. The measurements are in
+docs/performance.md.
+
+``forced(algorithm)`` makes ``choose`` return that algorithm for every call in its ``with`` block (all
+threads), and a ValueError where it does not apply: the tests run every algorithm on every shape it accepts.
+"""
+import contextlib
+from collections import namedtuple
+
+ALGORITHMS = ("im2col", "winograd", "direct")
+
+# The conv view of one kernel call (see the module docstring); stride, padding, dilation as (h, w) pairs.
+Geometry = namedtuple("Geometry", "batch c_in c_out in_hw out_hw kernel_hw stride padding dilation itemsize")
+
+# Winograd's transforms cost per tile in proportion to C' + C_out, its products in proportion to C'·C_out: it
+# is chosen where the transforms' share, 1/C' + 1/C_out, is at most this (measured: docs/performance.md).
+WINOGRAD_TRANSFORM_SHARE_MAX = 1 / 40
+
+_forced = [None]
+
+
+def conv_geometry(x, w, s, p, d, out_hw):
+    """The geometry of conv2d(x, w): x (N, C_in, H, W), w (C_out, C_in, kH, kW)."""
+    return Geometry(x.shape[0], w.shape[1], w.shape[0], tuple(x.shape[2:]), tuple(out_hw), tuple(w.shape[2:]),
+                    s, p, d, x.itemsize)
+
+
+def conv_transpose_geometry(x, w, s, p, d, out_hw):
+    """The geometry of conv_transpose2d(x, w), read as the convolution it is the adjoint of: w (C_in, C_out, kH, kW)
+    is a conv weight mapping C_out channels of out_hw pixels to the C_in channels of x's pixels."""
+    return Geometry(x.shape[0], w.shape[1], w.shape[0], tuple(out_hw), tuple(x.shape[2:]), tuple(w.shape[2:]),
+                    s, p, d, x.itemsize)
+
+
+def sub_kernel_size(geometry):
+    """r per axis, ⌈k/s⌉: the taps of one phase of the polyphase split (dilation 1)."""
+    return tuple(-(-geometry.kernel_hw[i] // geometry.stride[i]) for i in range(2))
+
+
+def phases(geometry):
+    """How many phases the polyphase split stores per axis at dilation 1: min(s, k)."""
+    return tuple(min(geometry.stride[i], geometry.kernel_hw[i]) for i in range(2))
+
+
+def why_not(algorithm, geometry):
+    """None if ``algorithm`` can compute this geometry, else the reason, as a phrase."""
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {algorithm!r}; expected one of {ALGORITHMS}")
+    if algorithm == "im2col":
+        return None
+    if geometry.dilation != (1, 1):
+        return f"it needs dilation 1, not {geometry.dilation}"
+    r = sub_kernel_size(geometry)
+    if algorithm == "winograd" and (r[0] != r[1] or r[0] not in (2, 3)):
+        return (f"kernel {geometry.kernel_hw} with stride {geometry.stride} splits into {r[0]}x{r[1]} "
+                "sub-kernels, and F(2x2, rxr) is used for r = 2 or 3 only")
+    return None
+
+
+def choose(geometry):
+    """The algorithm for this geometry: the forced one if ``forced`` is in effect (a ValueError where it does not
+    apply), else the rule of the module docstring."""
+    algorithm = _forced[0]
+    if algorithm is not None:
+        reason = why_not(algorithm, geometry)
+        if reason is not None:
+            raise ValueError(f"algorithm {algorithm!r} cannot compute this layer: {reason}")
+        return algorithm
+    if why_not("winograd", geometry) is None and sub_kernel_size(geometry)[0] == 3:
+        ph = phases(geometry)
+        if 1 / (geometry.c_in * ph[0] * ph[1]) + 1 / geometry.c_out <= WINOGRAD_TRANSFORM_SHARE_MAX:
+            return "winograd"
+    return "im2col"
+
+
+@contextlib.contextmanager
+def forced(algorithm):
+    """``with forced("winograd"): ...`` — every kernel call in the block uses that algorithm (for tests)."""
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {algorithm!r}; expected one of {ALGORITHMS}")
+    saved = _forced[0]
+    _forced[0] = algorithm
+    try:
+        yield
+    finally:
+        _forced[0] = saved
