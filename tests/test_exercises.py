@@ -371,3 +371,14 @@ def test_cli_grading_leaves_no_hypothesis_folder_and_no_bytecode_behind(tmp_path
 def test_grade_exercise_reports_a_missing_file(tmp_path):
     result = grade_exercise("mse", str(tmp_path))
     assert result.score == (0, len(CHECKS["mse"])) and "no file mse.py" in result.checks[0].message
+
+
+def test_import_from_the_folder_that_holds_the_clone_finds_the_package(tmp_path):
+    """A folder named deconvlab in the working directory (the clone itself, seen from its parent) must not shadow
+    the installed package as an empty namespace package."""
+    (tmp_path / "deconvlab").symlink_to(REPO, target_is_directory=True)
+    code = "import deconvlab; print(deconvlab.__file__, hasattr(deconvlab, 'inpaint'))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    file, has_inpaint = out.stdout.split()
+    assert file != "None" and has_inpaint == "True", out.stdout
