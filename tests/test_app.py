@@ -28,11 +28,14 @@ def _free_port():
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     port = _free_port()
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
+    # The server's output goes to a file: a pipe nobody reads fills up and then blocks the server mid-request.
+    log_path = tmp_path_factory.mktemp("app") / "server.log"
+    log = open(log_path, "w")
     proc = subprocess.Popen([sys.executable, "-m", "deconvlab", "app", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 120
     while True:
@@ -42,11 +45,13 @@ def server():
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                pytest.fail(f"the app did not start: {proc.stdout.read()}")
+                log.close()
+                pytest.fail(f"the app did not start: {log_path.read_text()}")
             time.sleep(0.5)
     yield url
     proc.terminate()
     proc.wait(timeout=30)
+    log.close()
 
 
 def _photo_and_mask(tmp_path):
@@ -100,10 +105,18 @@ def test_a_real_browser_paints_a_stroke_and_gets_it_filled(server, tmp_path):
             "--disable-sync", "--no-first-run"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(server)
-        page.locator("#editor input[type=file]").first.set_input_files(str(tmp_path / "photo.png"))
+        page.wait_for_load_state("networkidle")
+        placeholder = page.locator("#editor").get_by_text("Upload an image")
+        for attempt in range(3):  # a file given before the page's scripts attach to the input is dropped: retry
+            page.locator("#editor input[type=file]").first.set_input_files(str(tmp_path / "photo.png"))
+            try:
+                placeholder.wait_for(state="hidden", timeout=20000)
+                break
+            except playwright.TimeoutError:
+                assert attempt < 2, "the editor never showed the uploaded photo"
         canvas = page.locator("#editor canvas").first
         canvas.wait_for(timeout=60000)
-        page.wait_for_timeout(3000)  # the editor draws the uploaded photo
+        page.wait_for_timeout(2000)  # the editor draws the uploaded photo
         box = canvas.bounding_box()
         y = box["y"] + box["height"] * 0.5
         page.mouse.move(box["x"] + box["width"] * 0.45, y)  # the photo sits in the middle of the canvas
@@ -113,7 +126,7 @@ def test_a_real_browser_paints_a_stroke_and_gets_it_filled(server, tmp_path):
         page.mouse.up()
         page.wait_for_timeout(500)
         page.locator("#fill").click()
-        page.get_by_text("Filled").first.wait_for(timeout=300000)
+        page.get_by_text("Filled").first.wait_for(timeout=120000)
         page.locator("#result img").first.wait_for(timeout=60000)
         src = page.locator("#result img").first.get_attribute("src")
         data = page.request.get(src if src.startswith("http") else server.rstrip("/") + src).body()
