@@ -302,7 +302,7 @@ def _network(model, image, mask, fill, regions, tile, margin, bar):
             x = np.stack(inputs[0]).transpose(0, 3, 1, 2)
             m = np.stack(inputs[1])[:, None].astype(np.float32)
             f = np.stack(inputs[2]).transpose(0, 3, 1, 2)
-            for (tile_window, kept, region), result in zip(batch, predict(model, x, m, f)):
+            for (tile_window, kept, region), result in zip(batch, predict(model, x, m, f, side_by_side=True)):
                 rows, cols = regions[region][1]
                 keep = np.flatnonzero((rows >= kept[0]) & (rows < kept[1]) & (cols >= kept[2]) & (cols < kept[3]))
                 values[region][keep] = result[:, rows[keep] - tile_window[0], cols[keep] - tile_window[2]].T

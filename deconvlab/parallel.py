@@ -12,7 +12,7 @@ How many threads (``get_num_threads()``):
 - ``set_num_threads(k)``, else the environment variable ``DECONVLAB_NUM_THREADS=k`` (read once, when first
   needed; ``set_num_threads(None)`` goes back to it and reads it again): a budget of k threads. A batch is
   split into k parts, each with a single-threaded BLAS; with one part (k = 1, or a batch of one sample)
-  BLAS is held to k threads instead.
+  BLAS is held to k threads instead (at most the CPUs the process may use: more only spin).
 - Neither set: as many parts as the BLAS would use threads right now, so ``OMP_NUM_THREADS=1``,
   ``OPENBLAS_NUM_THREADS=1`` or threadpoolctl's ``threadpool_limits(1)`` make deconvlab single-threaded too;
   a batch of one sample runs on the caller's thread with BLAS's own threads.
@@ -66,6 +66,7 @@ class _State:
 
 _state = _State()
 _lock = threading.Lock()
+_in_part = threading.local()  # .active is True on a worker thread while it runs a part
 
 
 MAX_THREADS = 1024
@@ -203,12 +204,16 @@ def _pool(parts):
 def run_in_parts(n, job):
     """[job(n0, n1) for each part [n0, n1) of range(n)], the parts run side by side; results in part order.
 
-    ``job`` must touch only its own samples' slices of any shared output, and must not call ``run_in_parts``.
-    The parts run on deconvlab's worker threads under the caller's ``np.errstate`` while the caller waits; the
-    first error raised by a part is raised here once all parts have stopped. One part (or one sample, or the
-    first split call of the process): a plain call ``job(0, n)`` on the caller's thread, with BLAS held to the
-    thread budget if one is set.
+    ``job`` must touch only its own samples' slices of any shared output. A ``run_in_parts`` call made inside a
+    part (a whole network run per sample, whose kernels split their batches too) runs as one part on that
+    thread: the parts do not split again, and BLAS stays at the one thread the outer call set. The parts run
+    on deconvlab's worker threads under the caller's ``np.errstate`` while the caller waits; the first error
+    raised by a part is raised here once all parts have stopped. One part (or one sample, or the first split
+    call of the process): a plain call ``job(0, n)`` on the caller's thread, with BLAS held to the thread
+    budget (at most the CPU count) if one is set.
     """
+    if getattr(_in_part, "active", False):
+        return [job(0, n)]
     budget = thread_budget()
     parts = min(get_num_threads(), n)
     if parts > 1 and _state.warmed_pid != os.getpid():  # effect 4: the first split call runs unsplit
@@ -217,7 +222,7 @@ def run_in_parts(n, job):
     if parts <= 1:
         if budget is None or _controller() is None:
             return [job(0, n)]
-        _enter_blas_limit(budget)
+        _enter_blas_limit(min(budget, cpu_count()))  # more BLAS threads than CPUs only spin
         try:
             return [job(0, n)]
         finally:
@@ -226,8 +231,12 @@ def run_in_parts(n, job):
     errors = np.geterr()
 
     def part(n0, n1):
-        with np.errstate(**errors):
-            return job(n0, n1)
+        _in_part.active = True
+        try:
+            with np.errstate(**errors):
+                return job(n0, n1)
+        finally:
+            _in_part.active = False
 
     futures = []
     _enter_blas_limit(1)

@@ -266,3 +266,16 @@ def test_a_deep_hole_starts_coarse_and_a_thin_one_does_not(monkeypatch):
     deep[50:120, 40:150] = True
     baselines.harmonic_fill(image, deep)
     assert calls
+
+
+def test_the_compiled_group_laplacian_is_deg_u_minus_the_hole_neighbours():
+    rng = np.random.default_rng(3)
+    n = 40
+    u = rng.standard_normal((n, 3))
+    degree = rng.integers(2, 5, n).astype(np.float64)
+    neighbours = rng.integers(0, n + 1, (4, n))  # slot n: a known neighbour, counted as 0
+    out = np.empty_like(u)
+    baselines._group_laplacian(u, degree, neighbours, out)
+    padded = np.concatenate([u, np.zeros((1, 3))])
+    expected = degree[:, None] * u - sum(padded[nb] for nb in neighbours)
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-12)

@@ -133,8 +133,8 @@ def test_tiles_of_one_size_go_through_the_network_together_one_per_thread(model,
     predict = inpainting.predict
     for threads in ("1", "2"):
         monkeypatch.setattr(parallel._state, "requested", int(threads))
-        monkeypatch.setattr(inpainting, "predict",
-                            lambda net, x, *rest: (batches[threads].append(len(x)), predict(net, x, *rest))[1])
+        monkeypatch.setattr(inpainting, "predict", lambda net, x, *rest, **kw: (
+            batches[threads].append(len(x)), predict(net, x, *rest, **kw))[1])
         batches[threads + " result"] = deconvlab.inpaint(image, hole, model=model, tile=inpainting.MIN_TILE)
     assert set(batches["1"]) == {1} and max(batches["2"]) == 2
     assert sum(batches["2"]) == len(batches["1"]) > len(batches["2"])  # the same tiles, fewer network calls
@@ -354,7 +354,8 @@ def test_far_apart_holes_are_separate_regions_and_hole_free_tiles_are_not_comput
     image = photo(h, w, seed=2)
     seen = []
     predict = inpainting.predict
-    monkeypatch.setattr(inpainting, "predict", lambda net, x, *rest: (seen.append(x.shape), predict(net, x, *rest))[1])
+    monkeypatch.setattr(inpainting, "predict",
+                        lambda net, x, *rest, **kw: (seen.append(x.shape), predict(net, x, *rest, **kw))[1])
     out = deconvlab.inpaint(image, hole, model=_random_harmonic_net(), tile=256)
     computed = sum(n * hh * ww for n, _, hh, ww in seen)
     print(f"network pixels: {computed} of {h * w} ({computed / (h * w):.2%})")
@@ -384,7 +385,7 @@ def test_tiles_in_flight_follow_the_memory_budget_not_the_thread_count(monkeypat
     batches = []
     predict = inpainting.predict
     monkeypatch.setattr(inpainting, "predict",
-                        lambda m, x, *rest: (batches.append(len(x)), predict(m, x, *rest))[1])
+                        lambda m, x, *rest, **kw: (batches.append(len(x)), predict(m, x, *rest, **kw))[1])
     deconvlab.inpaint(image, hole, model=net, tile=256)
     assert max(batches) == 3 and len(batches) > 1
 

@@ -39,3 +39,20 @@ def test_huge_stride_stores_only_the_phases_the_taps_read():
     expected = np.zeros_like(x)
     expected[0, 0, :2, :2] = 2.0
     assert np.array_equal(gx, expected) and np.array_equal(gw, x[:, :, :2, :2])
+
+
+@pytest.mark.parametrize("padding, dilation, flipped", [((1, 0), (1, 1), True), ((2, 1), (2, 1), True),
+                                                        ((0, 0), (1, 2), True), ((3, 1), (1, 1), False)])
+def test_a_correlation_to_fewer_channels_is_computed_as_the_flipped_scatter_with_the_same_numbers(
+        monkeypatch, padding, dilation, flipped):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 6, 9, 11))
+    w = rng.standard_normal((2, 6, 3, 2))
+    b = rng.standard_normal(2)
+    scatters = []
+    scatter = fast._im2col_scatter
+    monkeypatch.setattr(fast, "_im2col_scatter", lambda *a: (scatters.append(a[2]), scatter(*a))[1])
+    y = fast.conv2d_forward(x, w, b, padding=padding, dilation=dilation)
+    assert bool(scatters) == flipped  # padding 3 > d(k - 1) = 2: the flipped padding would be negative
+    np.testing.assert_allclose(y, readable.conv2d_forward(x, w, b, padding=padding, dilation=dilation),
+                               rtol=0, atol=1e-12)

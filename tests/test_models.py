@@ -115,3 +115,21 @@ def test_harmonic_start_of_an_image_without_known_pixels_is_one_half():
 def test_an_unknown_start_is_a_value_error_naming_it():
     with pytest.raises(ValueError, match="start must be one of \\['harmonic', 'mean'\\], got 'zero'"):
         InpaintNet(2, start="zero")
+
+
+def test_predict_side_by_side_gives_the_numbers_of_one_batched_pass():
+    from deconvlab import parallel
+    from deconvlab.models import predict
+
+    rng = np.random.default_rng(5)
+    net = InpaintNet(width=4, rng=1)
+    x = rng.random((3, 3, 24, 32)).astype(np.float32)
+    m = (rng.random((3, 1, 24, 32)) < 0.3).astype(np.float32)
+    parallel.set_num_threads(2)
+    try:
+        together = predict(net, x, m)
+        side = predict(net, x, m, side_by_side=True)
+    finally:
+        parallel.set_num_threads(None)
+    np.testing.assert_allclose(side, together, rtol=0, atol=1e-6)
+    assert side.dtype == np.float32 and side.shape == x.shape

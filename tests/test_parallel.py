@@ -104,6 +104,26 @@ def test_blas_runs_single_threaded_inside_the_parts_and_gets_its_threads_back(pa
     assert blas_threads() == before
 
 
+def test_a_split_call_inside_a_part_runs_there_as_one_part_with_blas_still_single_threaded(parts):
+    parts(2)
+
+    def inner(n0, n1):
+        return n0, n1, threading.current_thread().name, blas_threads()
+
+    def outer(n0, n1):
+        return threading.current_thread().name, parallel.run_in_parts(6, inner)
+
+    for name, inside in parallel.run_in_parts(4, outer):
+        assert inside == [(0, 6, name, 1)]
+    assert parallel.run_in_parts(3, inner)[1][:2] == (1, 3)  # outside a part the split is back
+
+
+def test_a_one_part_call_never_gives_blas_more_threads_than_there_are_cpus(parts):
+    parts(parallel.cpu_count() + 6)
+    inside = parallel.run_in_parts(1, lambda n0, n1: blas_threads())
+    assert inside == [parallel.cpu_count()]
+
+
 def test_an_error_in_a_part_is_raised_after_all_parts_stop_and_blas_is_restored(parts):
     parts(2)
     before = blas_threads()

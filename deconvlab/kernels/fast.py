@@ -411,7 +411,12 @@ def _in_parts(n_batch, job):
 
 
 def _im2col_correlate(x, w, geo, b):
-    """Y = W · cols(x) (+ b) chunk by chunk: x (N, C_in) + in_hw, w (C_out, C_in, kH, kW) -> (N, C_out) + out_hw."""
+    """Y = W · cols(x) (+ b) chunk by chunk: x (N, C_in) + in_hw, w (C_out, C_in, kH, kW) -> (N, C_out) + out_hw;
+    or at stride 1 with C_out < C_in the flipped scatter of ``_flip_geometry`` (a layer to few channels, like a
+    network's last one: its column matrix is then C_out·kH·kW rows, not C_in·kH·kW)."""
+    flipped = _flip_geometry(geo)
+    if flipped is not None:
+        return _im2col_scatter(x, _flipped_kernel(w), flipped, b)
     y = np.empty((geo.batch, geo.c_out) + geo.out_hw, dtype=x.dtype)
     w2 = w.reshape(w.shape[0], -1)
 
@@ -426,13 +431,21 @@ def _im2col_correlate(x, w, geo, b):
 
 def _flip_geometry(geo):
     """Design identity 5 at stride 1: the scatter of g is a correlation of g with the kernel flipped and its
-    channel axes swapped, padded by d(k − 1) − p. Its column matrix has C_out·kH·kW rows instead of C_in·kH·kW,
-    so it is the cheaper route when C_out < C_in; returns its geometry then, else None."""
-    if geo.stride != (1, 1) or geo.c_out >= geo.c_in:
-        return None
+    channel axes swapped (``_flipped_kernel``), padded by d(k − 1) − p, and so, read backwards, a correlation is
+    the scatter of the same flipped kernel. The flipped form's column matrix has C_out·kH·kW rows instead of
+    C_in·kH·kW, so it is the cheaper route when C_out < C_in, for the scatter and the correlation alike; returns
+    the flipped geometry then (also a C_out < C_in one: it never flips back), else None. Only for
+    0 <= p <= d(k − 1), where the flipped padding is not negative."""
     k, d, p = geo.kernel_hw, geo.dilation, geo.padding
+    if geo.stride != (1, 1) or geo.c_out >= geo.c_in or any(p[i] > d[i] * (k[i] - 1) for i in range(2)):
+        return None
     return geo._replace(c_in=geo.c_out, c_out=geo.c_in, in_hw=geo.out_hw, out_hw=geo.in_hw,
                         padding=(d[0] * (k[0] - 1) - p[0], d[1] * (k[1] - 1) - p[1]))
+
+
+def _flipped_kernel(w):
+    """w[o, c, u, v] -> w[c, o, kH − 1 − u, kW − 1 − v] (contiguous): the kernel of ``_flip_geometry``'s form."""
+    return np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
 
 
 def _im2col_scatter(g, w, geo, b):
@@ -440,7 +453,7 @@ def _im2col_scatter(g, w, geo, b):
     ``_flip_geometry``: g (N, C_out) + out_hw -> (N, C_in) + in_hw."""
     flipped = _flip_geometry(geo)
     if flipped is not None:
-        return _im2col_correlate(g, np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)), flipped, b)
+        return _im2col_correlate(g, _flipped_kernel(w), flipped, b)
     x = np.zeros((geo.batch, geo.c_in) + geo.in_hw, dtype=g.dtype)
     kernel_hw, s, d, out_hw = geo.kernel_hw, geo.stride, geo.dilation, geo.out_hw
     h_ph, w_ext = _grid(kernel_hw, s, d, out_hw)
