@@ -579,7 +579,7 @@ def build_parser():
     tr.add_argument("--allow-other-data", action="store_true",
                     help="with --resume: go on although the training images differ from the checkpoint's")
     tr.add_argument("--data", help="folder of training images (default: the bundled training photos)")
-    tr.add_argument("--model", choices=["inpaintnet", "seednet-fixed"], help=f"network (default {d.model})")
+    tr.add_argument("--model", choices=["inpaintnet", "holenet", "seednet-fixed"], help=f"network (default {d.model})")
     tr.add_argument("--start", choices=["mean", "harmonic"],
                     help=f"InpaintNet's starting fill of the hole, refined by the network: harmonic (the diffusion fill; works on whole photos) or mean (the known pixels' mean colour, the simplest; good on small patches only) (default {d.start})")
     tr.add_argument("--width", type=positive_int, help=f"channels of the first layer (default {d.width})")

@@ -334,7 +334,8 @@ def _fill_rgb(model, image, mask, tile, bar=None):
     regions = hole_regions(mask, margin)
     values = _network(model, image, mask, fill, regions, tile, margin, bar)
     for ((r0, r1, c0, c1), (rows, cols)), v in zip(regions, values):
-        if start is not known_mean:  # keep the correction only where the network can see known pixels
+        if start is not known_mean and getattr(model, "fades", True):  # keep the correction only where the
+            # network can see known pixels (HoleNet gates its correction itself)
             weight = correction_weight(mask[r0:r1, c0:c1])[rows - r0, cols - c0, None]
             start_values = fill[rows, cols]
             v[...] = start_values + weight * (v - start_values)

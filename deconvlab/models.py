@@ -29,7 +29,7 @@ def known_mean(image, mask):
     return np.where(count > 0, total / np.maximum(count, 1.0), 0.5).astype(image.dtype)
 
 
-BATCH_HARMONIC_MAX_SIDE = 64
+BATCH_HARMONIC_MAX_SIDE = 128
 """Training patches up to this side get their harmonic start from one batched solve (``harmonic_start``)."""
 
 
@@ -61,6 +61,21 @@ def harmonic_start(image, mask):
 
 
 STARTS = {"mean": known_mean, "harmonic": harmonic_start}
+
+
+def _network_inputs(net, image, mask, fill):
+    """(x, m, f) ndarrays for an encoder-decoder's forward: the image, the mask in the image's dtype and the
+    starting fill (``fill``, or the network's ``start`` fill); ValueError naming the network for shapes it cannot
+    take (N, C, H, W) and (N, 1, H, W) with H and W multiples of 8."""
+    name = type(net).__name__
+    x, m = _plain(image), _plain(mask).astype(_plain(image).dtype)
+    if x.ndim != 4 or m.ndim != 4 or m.shape[1] != 1 or x.shape[0] != m.shape[0] or x.shape[2:] != m.shape[2:]:
+        raise ValueError(f"{name}: expected image (N, {net.in_channels}, H, W) and mask (N, 1, H, W), "
+                         f"got {x.shape} and {m.shape}")
+    if x.shape[2] % 8 or x.shape[3] % 8:
+        raise ValueError(f"{name}: height and width must be multiples of 8, got {x.shape[2]}x{x.shape[3]}")
+    f = STARTS[net.start](x, m) if fill is None else _plain(fill).astype(x.dtype)
+    return x, m, f
 
 
 class InpaintNet(nn.Module):
@@ -113,15 +128,7 @@ class InpaintNet(nn.Module):
 
         ``fill`` (N, C, H, W) or broadcastable: starting values in the hole (default: the ``start`` fill).
         """
-        x, m = _plain(image), _plain(mask).astype(_plain(image).dtype)
-        if x.ndim != 4 or m.ndim != 4 or m.shape[1] != 1 or x.shape[0] != m.shape[0] or x.shape[2:] != m.shape[2:]:
-            raise ValueError(
-                f"InpaintNet: expected image (N, {self.in_channels}, H, W) and mask (N, 1, H, W), "
-                f"got {x.shape} and {m.shape}"
-            )
-        if x.shape[2] % 8 or x.shape[3] % 8:
-            raise ValueError(f"InpaintNet: height and width must be multiples of 8, got {x.shape[2]}x{x.shape[3]}")
-        f = STARTS[self.start](x, m) if fill is None else _plain(fill).astype(x.dtype)
+        x, m, f = _network_inputs(self, image, mask, fill)
         base = (1.0 - m) * x + m * f
         act = self.act
         e1 = act(self.enc1(Tensor(np.concatenate([base, m], axis=1))))
@@ -137,6 +144,110 @@ class InpaintNet(nn.Module):
         d, e1 = F.concatenate([d, e1], axis=1), None
         residual = self.out(d)
         return Tensor(base) + Tensor(m) * residual
+
+
+def resize_conv_kernel(v):
+    """The 4×4 kernel of a k4 s2 p1 transposed convolution that computes exactly what a 2× nearest-neighbour
+    upsampling followed by the 3×3 convolution ``v`` (C_out, C_in, 3, 3), padding 1, computes (design identity
+    9): the full 2-D convolution of the flipped ``v`` with a 2×2 box,
+
+        w[c, o, a, b] = Σ_{i, j ∈ {0, 1}} v[o, c, 2 − (a − i), 2 − (b − j)]   (terms with 0 <= a − i, b − j <= 2),
+
+    returned in ConvTranspose2d's (C_in, C_out, 4, 4) layout. Nearest upsampling repeats each pixel 2×2, so the
+    four phases of such a kernel are sums of the same taps: no phase is favoured, no checkerboard (ICNR-style
+    initialisation, Aitken et al. 2017)."""
+    v = np.asarray(v)[:, :, ::-1, ::-1]
+    w = np.zeros(v.shape[:2] + (4, 4), dtype=v.dtype)
+    for i in range(2):
+        for j in range(2):
+            w[:, :, i:i + 3, j:j + 3] += v
+    return np.ascontiguousarray(w.transpose(1, 0, 2, 3))
+
+
+def _holenet_layers(width, in_channels, dilations):
+    """HoleNet's layers as (name, kind, c_in, c_out, kernel, stride, padding, dilation), in order; kind is
+    "conv" or "up" (a k4 s2 p1 transposed convolution)."""
+    w, c = int(width), int(in_channels)
+    layers = [("enc1", "conv", c + 1, w, 3, 1, 1, 1), ("enc2", "conv", w, 2 * w, 4, 2, 1, 1),
+              ("enc3", "conv", 2 * w, 4 * w, 4, 2, 1, 1), ("enc4", "conv", 4 * w, 4 * w, 4, 2, 1, 1)]
+    layers += [(f"mid{k + 1}", "conv", 4 * w, 4 * w, 3, 1, int(d), int(d)) for k, d in enumerate(dilations)]
+    layers += [("dec3", "up", 4 * w, 4 * w, 4, 2, 1, 1), ("dec2", "up", 8 * w, 2 * w, 4, 2, 1, 1),
+               ("dec1", "up", 4 * w, w, 4, 2, 1, 1), ("out", "conv", 2 * w, c + 1, 3, 1, 1, 1)]
+    return layers
+
+
+class HoleNet(nn.Module):
+    """InpaintNet grown for real holes: the same encoder down to 1/8 scale and decoder back up with skip
+    connections, plus
+
+    - a receptive field that spans the hole: residual dilated 3×3 convolutions at 1/8 scale (``dilations``,
+      default 2 and 4: d ← d + φ(conv_dilated(d)); Iizuka et al. 2017 use 2, 4, 8, 16), so one output pixel
+      reads ``receptive_radius`` = 23 + 8·Σd = 71 pixels around it instead of 39;
+    - a decoder initialised as resize-convolution (``resize_conv_kernel``): each k4 s2 transposed convolution
+      starts as nearest upsampling + a random 3×3 convolution, free of the checkerboard;
+    - a learned gate on the correction instead of InpaintNet's fixed fade with the distance to known pixels:
+      the last layer gives the residual r and a gate logit g,
+
+          x₀ = (1 − m)·x + m·f          y = (1 − m)·x + m·(x₀ + σ(g)·r),
+
+      so where the network is unsure (flat or smoothly shaded areas) it can keep the starting fill f, and deep
+      inside a hole it may still act. r starts at zero: the untrained network returns f exactly.
+
+    ``start``: as InpaintNet's (default "harmonic"). Sides must be multiples of 8. ``rng`` draws the parameters.
+    """
+
+    fades = False
+    """``inpaint`` keeps the whole correction (InpaintNet's is faded out with the distance to known pixels)."""
+
+    def __init__(self, width=32, in_channels=3, dilations=(2, 4), dtype=np.float32, rng=None, start="harmonic"):
+        super().__init__()
+        if isinstance(width, bool) or int(width) != width or width < 1:
+            raise ValueError(f"HoleNet: width must be a positive integer, got {width!r}")
+        if start not in STARTS:
+            raise ValueError(f"HoleNet: start must be one of {sorted(STARTS)}, got {start!r}")
+        dilations = tuple(int(d) for d in dilations)
+        if any(d < 1 for d in dilations):
+            raise ValueError(f"HoleNet: dilations must be positive integers, got {dilations!r}")
+        self.width, self.in_channels, self.start, self.dilations = int(width), in_channels, start, dilations
+        # InpaintNet's 39 pixels without its one dilation-2 layer at 1/8 scale (16), plus 8·d for each dilated
+        # layer here (a 3×3 of dilation d at 1/8 scale reads 8·d pixels farther); the tests measure it
+        self.receptive_radius = 23 + 8 * sum(dilations)
+        rng = nn._generator(rng)
+        for name, kind, c_in, c_out, k, s, p, d in _holenet_layers(width, in_channels, dilations):
+            if kind == "conv":
+                layer = nn.Conv2d(c_in, c_out, k, stride=s, padding=p, dilation=d, dtype=dtype, rng=rng)
+            else:
+                layer = nn.ConvTranspose2d(c_in, c_out, k, stride=s, padding=p, dtype=dtype, rng=rng)
+                bound = 1.0 / np.sqrt(c_in * 9)
+                layer.weight.data[...] = resize_conv_kernel(rng.uniform(-bound, bound, (c_out, c_in, 3, 3)))
+            setattr(self, name, layer)
+        self.out.weight.data[:in_channels] = 0  # r = 0: the untrained network returns the start
+        self.out.bias.data[...] = 0
+        self.act = nn.LeakyReLU(0.2)
+
+    def forward(self, image, mask, fill=None):
+        """image (N, C, H, W) and mask (N, 1, H, W), Tensors or ndarrays -> the filled image (N, C, H, W) Tensor.
+
+        ``fill`` (N, C, H, W) or broadcastable: starting values in the hole (default: the ``start`` fill)."""
+        x, m, f = _network_inputs(self, image, mask, fill)
+        base = (1.0 - m) * x + m * f
+        act = self.act
+        e1 = act(self.enc1(Tensor(np.concatenate([base, m], axis=1))))
+        e2 = act(self.enc2(e1))
+        e3 = act(self.enc3(e2))
+        d = act(self.enc4(e3))
+        for k in range(len(self.dilations)):
+            d = d + act(getattr(self, f"mid{k + 1}")(d))
+        d = act(self.dec3(d))
+        d, e3 = F.concatenate([d, e3], axis=1), None  # joined, then dropped (as in InpaintNet)
+        d = act(self.dec2(d))
+        d, e2 = F.concatenate([d, e2], axis=1), None
+        d = act(self.dec1(d))
+        d, e1 = F.concatenate([d, e1], axis=1), None
+        out = self.out(d)
+        c = self.in_channels
+        correction = F.sigmoid(out[:, c:]) * out[:, :c]
+        return Tensor(base) + Tensor(m) * correction
 
 
 class SeedNet(nn.Module):
@@ -193,20 +304,20 @@ class SeedNetFixed(nn.Module):
         return Tensor((1.0 - m) * x) + Tensor(m) * pred
 
 
-MODELS = {"inpaintnet": InpaintNet, "seednet-fixed": SeedNetFixed}
+MODELS = {"inpaintnet": InpaintNet, "holenet": HoleNet, "seednet-fixed": SeedNetFixed}
 
 
 def build(name, width=32, start="harmonic", dtype="float32", seed=0):
     """A fresh network by its name in MODELS, its parameters drawn from ``seed``: ``InpaintNet(width,
-    start=start)`` or ``SeedNetFixed(hidden=width)`` (which has no starting fill: ``start`` is ignored).
+    start=start)``, ``HoleNet(width, start=start)`` or ``SeedNetFixed(hidden=width)`` (which has no starting fill: ``start`` is ignored).
     An unknown name or dtype, or a bad width or start, is a ValueError."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
     if str(dtype) not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     rng = np.random.default_rng(seed)
-    if name == "inpaintnet":
-        return InpaintNet(width, dtype=np.dtype(dtype), rng=rng, start=start)
+    if name in ("inpaintnet", "holenet"):
+        return MODELS[name](width, dtype=np.dtype(dtype), rng=rng, start=start)
     return SeedNetFixed(hidden=width, dtype=np.dtype(dtype), rng=rng)
 
 
@@ -222,6 +333,8 @@ def parameter_count(name, width=32, in_channels=3):
     conv = lambda c_in, c_out, k: c_in * c_out * k * k + c_out
     if name == "seednet-fixed":
         return conv(c + 1, w, 3) + conv(w, c, 3)
+    if name == "holenet":
+        return sum(conv(c_in, c_out, k) for _, _, c_in, c_out, k, *_ in _holenet_layers(w, c, (2, 4)))
     return (conv(c + 1, w, 3) + conv(w, 2 * w, 4) + conv(2 * w, 4 * w, 4) + conv(4 * w, 4 * w, 4)
             + conv(4 * w, 4 * w, 3) + conv(4 * w, 4 * w, 4) + conv(8 * w, 2 * w, 4) + conv(4 * w, w, 4)
             + conv(2 * w, c, 3))

@@ -415,6 +415,64 @@ class ConvTranspose2d(_ConvNd):
         return F.conv_transpose2d(x, self.weight, self.bias, s, p, op, 1, d)
 
 
+class GatedConv2d(Module):
+    """Gated convolution (DeepFill v2, Yu et al. 2019): a feature convolution and a gate convolution of the same
+    input, the features passed through φ (leaky ReLU, slope ``negative_slope``) and scaled by the gate,
+
+        O = φ(W_f ∗ I + b_f) ⊙ σ(W_g ∗ I + b_g),
+
+    so the layer learns, per pixel and channel, how much of its feature to let through — around a hole, how
+    far to trust what it computed from missing pixels. Both convolutions are one ``Conv2d`` with 2·out_channels
+    outputs (``conv``; the first half W_f, the second W_g), one kernel call. Arguments as ``Conv2d``'s.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, bias=True, *,
+                 negative_slope=0.2, dtype=np.float32, rng=None):
+        super().__init__()
+        self.out_channels = _positive_int(out_channels, "out_channels", "GatedConv2d")
+        self.negative_slope = float(negative_slope)
+        self.conv = Conv2d(in_channels, 2 * self.out_channels, kernel_size, stride, padding, dilation, bias,
+                           dtype=dtype, rng=rng)
+
+    def forward(self, input):
+        both = self.conv(input)
+        c = self.out_channels
+        return F.leaky_relu(both[:, :c], self.negative_slope) * F.sigmoid(both[:, c:])
+
+    def extra_repr(self):
+        return f"{self.conv.extra_repr()}, gated to {self.out_channels}, negative_slope={self.negative_slope}"
+
+
+class PartialConv2d(Conv2d):
+    """Partial convolution (Liu et al. 2018): a convolution that reads only valid (known) pixels and re-weights
+    each window by how many it found, with the mask updated for the next layer.
+
+    ``forward(x, valid)`` with x (N, C, H, W) and ``valid`` (N, 1, H, W), 1 = a known pixel (here the paper's M:
+    the complement of deconvlab's hole masks). With S(M) the number of valid pixels in a window (a box sum of
+    the mask over the kernel's taps) and kH·kW its size,
+
+        x′ = W ∗ (X ⊙ M) · kH·kW / S(M) + b     where S(M) > 0, else 0;      m′ = 1 where S(M) > 0, else 0.
+
+    Returns (x′, m′); m′ is a constant (no gradient flows into the mask). A stack of these shrinks the hole by
+    the kernel's reach at every layer. Arguments as ``Conv2d``'s.
+    """
+
+    def forward(self, input, valid):
+        x = input if isinstance(input, Tensor) else Tensor(np.asarray(input))
+        m = valid.data if isinstance(valid, Tensor) else np.asarray(valid)
+        if m.ndim != 4 or m.shape[1] != 1 or m.shape[0] != x.shape[0] or m.shape[2:] != x.shape[2:]:
+            raise ValueError(f"PartialConv2d: expected valid (N, 1, H, W) matching the input {x.shape}, got {m.shape}")
+        m = m.astype(x.dtype)
+        k, s, p, d = self.kernel_size, self.stride, self.padding, self.dilation
+        count = F.conv2d(Tensor(m), Tensor(np.ones((1, 1) + k, dtype=x.dtype)), None, s, p, d).data
+        seen = count > 0.5
+        scale = np.where(seen, (k[0] * k[1]) / np.maximum(count, 1.0), 0.0).astype(x.dtype)
+        y = F.conv2d(x * Tensor(m), self.weight, None, s, p, d) * Tensor(scale)
+        if self.bias is not None:
+            y = y + self.bias.reshape(1, -1, 1, 1) * Tensor(seen.astype(x.dtype))
+        return y, seen.astype(x.dtype)
+
+
 class ReLU(Module):
     """max(x, 0)."""
 

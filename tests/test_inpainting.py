@@ -8,7 +8,7 @@ import pytest
 import deconvlab
 from deconvlab import checkpoints, inpainting, masks, metrics, no_grad, parallel, train
 from deconvlab.baselines import harmonic_fill
-from deconvlab.models import InpaintNet
+from deconvlab.models import HoleNet, InpaintNet
 
 
 @pytest.fixture(scope="module")
@@ -86,12 +86,19 @@ def test_a_non_binary_mask_array_is_a_value_error_naming_a_bad_value(model):
         deconvlab.inpaint(photo(10, 12), m, model=model)
 
 
-def test_the_margin_covers_the_receptive_field_that_the_network_declares():
+def _hole_net_with_a_correction(width, rng):
+    net = HoleNet(width, dtype=np.float64, rng=rng)
+    net.out.weight.data[...] = np.random.default_rng(rng).standard_normal(net.out.weight.shape)  # r ≠ 0
+    return net
+
+
+@pytest.mark.parametrize("make, n", [(InpaintNet, 160), (_hole_net_with_a_correction, 256)],
+                         ids=["InpaintNet", "HoleNet"])
+def test_the_margin_covers_the_receptive_field_that_the_network_declares(make, n):
     """Change one input pixel and see which outputs move: over all 8 x 8 alignments on the network's grid, the
-    farthest moved output is exactly InpaintNet.receptive_radius away, and inpaint's margin is larger, or
+    farthest moved output is exactly the network's receptive_radius away, and inpaint's margin is larger, or
     cutting the photo into regions and tiles would change the result."""
-    net = InpaintNet(2, dtype=np.float64, rng=0)
-    n = 160
+    net = make(2, rng=0) if make is _hole_net_with_a_correction else make(2, dtype=np.float64, rng=0)
     rng = np.random.default_rng(0)
     x = rng.random((1, 3, n, n))
     hole = np.ones((64, 1, n, n))  # the network then reads only the start values, which we perturb
@@ -109,7 +116,7 @@ def test_the_margin_covers_the_receptive_field_that_the_network_declares():
         rows, cols = np.nonzero(np.abs(after[k] - before[0]).max(axis=0) > 1e-12)
         reach = max(reach, np.abs(rows - n // 2 - k // 8).max(), np.abs(cols - n // 2 - k % 8).max())
     print(f"receptive field reaches {reach} pixels; inpaint's margin: {inpainting.margin_of(net)}")
-    assert reach == InpaintNet.receptive_radius
+    assert reach == net.receptive_radius
     assert inpainting.margin_of(net) > reach and inpainting.margin_of(net) % 8 == 0
 
 
