@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from .kernels._jit import njit
+from .kernels.laplace import group_laplacian
 
 
 def _check(image, mask, caller):
@@ -146,22 +146,6 @@ def _conjugate_gradients(apply, b, x, tol, n, max_iter):
     return x, rr, iterations
 
 
-@njit()
-def _group_laplacian(u, degree, neighbours, out):
-    """out[p] = deg(p)·u[p] − Σ_k u[neighbours[k, p]] over the 4 neighbour slots k of each hole pixel p, a slot
-    holding n (= len(u)) when that neighbour is not a hole pixel (it counts as 0: known values are on the right
-    side of the system). u and out (n, C) float64."""
-    n, channels = u.shape
-    for p in range(n):
-        for c in range(channels):
-            total = degree[p] * u[p, c]
-            for k in range(4):
-                q = neighbours[k, p]
-                if q < n:
-                    total -= u[q, c]
-            out[p, c] = total
-
-
 def _solve_group(image, rows, cols, tol, max_iter):
     """The harmonic fill at the hole pixels (rows, cols) of one independent group: (n, C) float64 and
     (rr, n, iterations) for the convergence report. Only the hole pixels and their neighbours are touched."""
@@ -186,7 +170,7 @@ def _solve_group(image, rows, cols, tol, max_iter):
 
     def laplacian(u):
         out = np.empty_like(u)
-        _group_laplacian(u, degree, neighbours, out)
+        group_laplacian(u, degree, neighbours, out)
         return out
 
     top, left = max(rows.min() - 1, 0), max(cols.min() - 1, 0)
