@@ -39,27 +39,43 @@ def _write_npz(path, arrays, meta):
     atomic_write(path, lambda f: np.savez(f, **arrays), make_folder=True)
 
 
-def save_checkpoint(path, model, optimizer, scheduler, step, rngs, history, config, pending=None, run=None):
+def _optimizer_entries(prefix, optimizer):
+    """An optimiser's state as npz arrays (``prefix``/idx/name) and JSON scalars ("idx/name"), and its groups."""
+    opt_state = optimizer.state_dict()
+    arrays, scalars = {}, {}
+    for idx, entries in opt_state["state"].items():
+        for name, value in entries.items():
+            if isinstance(value, np.ndarray):
+                arrays[f"{prefix}/{idx}/{name}"] = value
+            else:
+                scalars[f"{idx}/{name}"] = value.item() if hasattr(value, "item") else value
+    return arrays, scalars, opt_state["param_groups"]
+
+
+def save_checkpoint(path, model, optimizer, scheduler, step, rngs, history, config, pending=None, run=None,
+                    parts=None):
     """Save everything needed to resume (atomically): parameters, optimiser/scheduler state, generators, history,
     and ``pending``: the per-step values gathered since the last history entry (so a resumed run logs the same).
 
     ``rngs`` maps names to ``numpy.random.Generator``s; ``config`` is the run's settings (dataclass or dict);
-    ``run`` a dict of facts about the run checked on resume (the training data's digest, the thread count).
+    ``run`` a dict of facts about the run checked on resume (the training data's digest, the thread count);
+    ``parts`` maps names to (module, optimizer) pairs trained beside the model (the adversarial critic), read
+    back with ``load_checkpoint_part``.
     """
     arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
-    opt_state = optimizer.state_dict()
-    scalars = {}
-    for idx, entries in opt_state["state"].items():
-        for name, value in entries.items():
-            if isinstance(value, np.ndarray):
-                arrays[f"optim/{idx}/{name}"] = value
-            else:
-                scalars[f"{idx}/{name}"] = value.item() if hasattr(value, "item") else value
+    optim_arrays, scalars, groups = _optimizer_entries("optim", optimizer)
+    arrays.update(optim_arrays)
+    extra = {}
+    for name, (module, part_optimizer) in (parts or {}).items():
+        arrays.update({f"part/{name}/model/{k}": v for k, v in module.state_dict().items()})
+        part_arrays, part_scalars, part_groups = _optimizer_entries(f"part/{name}/optim", part_optimizer)
+        arrays.update(part_arrays)
+        extra[name] = {"optim_scalars": part_scalars, "param_groups": part_groups}
     meta = dict(
         format=CHECKPOINT_FORMAT,
         step=int(step),
         config=_config_dict(config),
-        param_groups=opt_state["param_groups"],
+        param_groups=groups,
         optim_scalars=scalars,
         scheduler=scheduler.state_dict() if scheduler is not None else None,
         rngs={name: g.bit_generator.state for name, g in rngs.items()},
@@ -67,6 +83,8 @@ def save_checkpoint(path, model, optimizer, scheduler, step, rngs, history, conf
         pending=pending or {},
         run=run or {},
     )
+    if extra:
+        meta["parts"] = extra
     _write_npz(path, arrays, meta)
 
 
@@ -83,7 +101,7 @@ def _member_sizes(path):
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
             name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-            if name != "meta" and not name.startswith(("model/", "optim/")):
+            if name != "meta" and not name.startswith(("model/", "optim/", "part/")):
                 raise ValueError(f"{path!r} holds {info.filename!r}, which no deconvlab file has")
             with archive.open(info) as member:
                 version = np.lib.format.read_magic(member)
@@ -179,18 +197,40 @@ def load_checkpoint(path):
     missing = [k for k in ("optim_scalars", "param_groups", "rngs", "scheduler") if k not in meta]
     if missing or not isinstance(meta["rngs"], dict) or set(meta["rngs"]) != {"sampler", "train"}:
         raise ValueError(f"{path!r} is a damaged deconvlab checkpoint (meta lacks {missing or ['rngs']})")
+    state = _optimizer_state(path, files, "optim/", meta["optim_scalars"])
+    return meta, model_state, {"state": state, "param_groups": meta["param_groups"]}
+
+
+def _optimizer_state(path, files, prefix, scalars):
+    """The optimiser state dict's "state" from a checkpoint's arrays under ``prefix`` and its JSON scalars."""
     state = {}
     try:
         for key, value in files.items():
-            if key.startswith("optim/"):
-                _, idx, name = key.split("/", 2)
+            if key.startswith(prefix):
+                idx, name = key[len(prefix):].split("/", 1)
                 state.setdefault(int(idx), {})[name] = value
-        for key, value in meta["optim_scalars"].items():
+        for key, value in scalars.items():
             idx, name = key.split("/", 1)
             state.setdefault(int(idx), {})[name] = value
     except (AttributeError, TypeError, ValueError) as exc:
         raise ValueError(f"{path!r} is a damaged deconvlab checkpoint ({type(exc).__name__}: {exc})") from None
-    return meta, model_state, {"state": state, "param_groups": meta["param_groups"]}
+    return state
+
+
+def load_checkpoint_part(path, name):
+    """(module arrays, optimiser state dict) of the part ``name`` saved beside the model (``save_checkpoint``'s
+    ``parts``), or None when the checkpoint has no such part. Errors as ``load_checkpoint``'s."""
+    files, meta = read_npz(path, (CHECKPOINT_FORMAT,))
+    parts = meta.get("parts") or {}
+    if name not in parts:
+        return None
+    entry = parts[name]
+    if not isinstance(entry, dict) or not {"optim_scalars", "param_groups"} <= set(entry):
+        raise ValueError(f"{path!r} is a damaged deconvlab checkpoint (part {name!r})")
+    prefix = f"part/{name}/"
+    module_state = {k[len(prefix) + len("model/"):]: v for k, v in files.items() if k.startswith(prefix + "model/")}
+    state = _optimizer_state(path, files, prefix + "optim/", entry["optim_scalars"])
+    return module_state, {"state": state, "param_groups": entry["param_groups"]}
 
 
 def save_weights(path, model, config, history=(), step=0, storage_dtype=None):

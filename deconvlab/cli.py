@@ -172,7 +172,7 @@ def _inpaint_file(image_path, mask_path, output, args, model_for):
         image = image[:, :, 0]
     model = model_for() if args.model is not None or mask.any() else None  # an empty mask needs no network
     try:
-        result = inpainting.inpaint(image, mask, model=model, tile=args.tile,
+        result = inpainting.inpaint(image, mask, model=model, tile=args.tile, passes=args.passes,
                                     progress=not args.quiet and sys.stderr.isatty())
     except InputError as exc:
         raise UsageError.from_input_error(exc) from None
@@ -512,6 +512,10 @@ def build_parser():
     inp.add_argument("--model", help="a checkpoint or weights file (default: the pretrained model)")
     inp.add_argument("--tile", type=_tile_size, default=DEFAULT_TILE,
                      help=f"largest side processed at once, at least {MIN_TILE} (default {DEFAULT_TILE})")
+    inp.add_argument("--passes", type=int, choices=[1, 4, 16, 64], default=1,
+                     help="average the fills of the photo moved by fractions of the network's 8-pixel grid: the "
+                          "result depends less on where the photo sits (not at all with 64), for that many times "
+                          "the work (default 1)")
     inp.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                      help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS})")
     inp.add_argument("--quiet", action="store_true",
@@ -579,7 +583,7 @@ def build_parser():
     tr.add_argument("--allow-other-data", action="store_true",
                     help="with --resume: go on although the training images differ from the checkpoint's")
     tr.add_argument("--data", help="folder of training images (default: the bundled training photos)")
-    tr.add_argument("--model", choices=["inpaintnet", "holenet", "seednet-fixed"], help=f"network (default {d.model})")
+    tr.add_argument("--model", choices=["inpaintnet", "holenet", "holenet-gated", "seednet-fixed"], help=f"network (default {d.model})")
     tr.add_argument("--start", choices=["mean", "harmonic"],
                     help=f"InpaintNet's starting fill of the hole, refined by the network: harmonic (the diffusion fill; works on whole photos) or mean (the known pixels' mean colour, the simplest; good on small patches only) (default {d.start})")
     tr.add_argument("--width", type=positive_int, help=f"channels of the first layer (default {d.width})")
@@ -593,6 +597,13 @@ def build_parser():
     tr.add_argument("--schedule", choices=["cosine", "constant"], help=f"learning-rate schedule (default {d.schedule})")
     tr.add_argument("--l1-weight", type=finite_float,
                     help=f"weight of an L1 term added to the hole MSE (default {d.l1_weight:g})")
+    tr.add_argument("--tv-weight", type=finite_float,
+                    help=f"weight of the fill's total variation over the hole and its border (default {d.tv_weight:g})")
+    tr.add_argument("--adversarial-weight", type=finite_float,
+                    help="weight of the adversarial loss: a PatchGAN critic is trained beside the network to tell "
+                         f"photos from fills (e.g. 0.001; default {d.adversarial_weight:g}: no critic)")
+    tr.add_argument("--critic-width", type=positive_int,
+                    help=f"channels of the critic's first layer (default {d.critic_width})")
     tr.add_argument("--mask-kinds", help=f"comma-separated mask kinds to train on, from {', '.join(MASK_KINDS + WHOLE_KINDS)} "
                                          f"(default all, weighted {', '.join(f'{w:g}' for w in d.mask_weights)})")
     tr.add_argument("--eval-every", type=positive_int,

@@ -154,13 +154,13 @@ def whole_photo_mask(kind, shape, photo_index, seed=1234):
     return masks.make_mask(kind, shape[0], shape[1], seed=stream)
 
 
-def shift_change(model, image, mask, shifts=range(1, 8), margin=inpainting.TILE_MARGIN):
+def shift_change(model, image, mask, shifts=range(1, 8), margin=inpainting.TILE_MARGIN, **options):
     """How much the network's fill moves when the photo moves: for each shift k, the photo without its first k
     rows and columns is filled and compared with the fill of the whole photo, over the hole pixels of the holes
     at least ``margin`` pixels from the new top and left borders (so that only the position on the network's
     8-pixel grid changes, not what the network sees). Returns (mean, largest) absolute change, or None when no
-    hole is far enough from the border."""
-    full = inpainting.inpaint(image, mask, model=model)
+    hole is far enough from the border. ``options`` go to ``inpaint`` (e.g. ``passes``)."""
+    full = inpainting.inpaint(image, mask, model=model, **options)
     labels, boxes = masks.components(mask)
     total, count, largest = 0.0, 0, 0.0
     for k in shifts:
@@ -168,10 +168,37 @@ def shift_change(model, image, mask, shifts=range(1, 8), margin=inpainting.TILE_
         keep = np.isin(labels[k:, k:], far)
         if not keep.any():
             continue
-        moved = inpainting.inpaint(image[k:, k:], mask[k:, k:], model=model)
+        moved = inpainting.inpaint(image[k:, k:], mask[k:, k:], model=model, **options)
         change = np.abs(moved[keep] - full[k:, k:][keep])
         total, count, largest = total + float(change.sum()), count + change.size, max(largest, float(change.max()))
     return None if count == 0 else (total / count, largest)
+
+
+def synthetic_smooth_images(h=192, w=256):
+    """The images on which a fill should add nothing to the harmonic fill: flat grey, a horizontal ramp and a
+    diagonal colour ramp (linear functions are harmonic: the harmonic fill recovers them exactly away from the
+    image border). dict name -> HxWx3."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    ramp = 0.2 + 0.6 * xx / (w - 1)
+    diagonal = np.stack([0.3 + 0.4 * (xx + yy) / (h + w - 2), 0.6 - 0.3 * yy / (h - 1), 0.25 + 0.5 * xx / (w - 1)], 2)
+    return {"flat grey": np.full((h, w, 3), 0.5, np.float32), "ramp": np.repeat(ramp[:, :, None], 3, axis=2),
+            "diagonal ramp": diagonal.astype(np.float32)}
+
+
+def smooth_deviation(model, kinds=WHOLE_KINDS, seed=1234):
+    """The largest |network fill − harmonic fill| (in intensity units, 1 = white) over the hole pixels of
+    ``synthetic_smooth_images`` with the whole-photo masks of each kind: bands, frames or grids painted on
+    smooth areas show up here. Returns {kind: (largest deviation, the image where it occurred)}."""
+    out = {}
+    for kind in kinds:
+        worst = (0.0, None)
+        for index, (name, image) in enumerate(synthetic_smooth_images().items()):
+            hole = whole_photo_mask(kind, image.shape[:2], index, seed)
+            deviation = float(np.abs(inpainting.inpaint(image, hole, model=model)[hole]
+                                     - baselines.harmonic_fill(image, hole)[hole]).max())
+            worst = max(worst, (deviation, name), key=lambda t: t[0])
+        out[kind] = worst
+    return out
 
 
 def evaluate_whole(model, photos, kinds=WHOLE_KINDS, seed=1234, shifts=range(1, 8), progress=False):
@@ -181,7 +208,7 @@ def evaluate_whole(model, photos, kinds=WHOLE_KINDS, seed=1234, shifts=range(1, 
     dict name -> HxWx3 float image; ``kinds``: from ``masks.WHOLE_KINDS``; ``shifts``: the shifts of
     ``shift_change`` (empty for none). Returns a dict: ``kinds`` {kind: {method: {hole_psnr, box_ssim, swd,
     seconds_per_photo}}}, ``per_photo`` {kind: {method: {photo: hole_psnr}}}, ``worst`` {kind: (photo, network
-    − harmonic dB)} and ``shift`` {kind: (mean, largest) or None}.
+    − harmonic dB)}, ``shift`` {kind: (mean, largest) or None} and, with a model, ``smooth`` (``smooth_deviation``).
     """
     from tqdm.auto import tqdm
 
@@ -227,6 +254,8 @@ def evaluate_whole(model, photos, kinds=WHOLE_KINDS, seed=1234, shifts=range(1, 
                 measured = [s for s in shift_totals if s is not None]
                 result["shift"][kind] = None if not measured else (
                     float(np.mean([s[0] for s in measured])), float(max(s[1] for s in measured)))
+    if model is not None:
+        result["smooth"] = smooth_deviation(model, kinds, seed)
     return result
 
 
@@ -246,6 +275,10 @@ def format_whole(result):
             moved = "" if shift is None else f"; shifting the photo moves the fill by {shift[0]:.4f} on average, " \
                                              f"{shift[1]:.3f} at most"
             lines.append(f"{'':17s} worst photo for the network: {photo} ({loss:+.2f} dB against harmonic){moved}")
+            if kind in result.get("smooth", {}):
+                deviation, image = result["smooth"][kind]
+                lines.append(f"{'':17s} on smooth synthetic images the fill differs from the harmonic fill by up to "
+                             f"{255 * deviation:.1f}/255 ({image})")
     lines.append("hole PSNR in dB pooled over every hole pixel of every photo; box SSIM around each hole; SWD: sliced "
                  "Wasserstein distance of 7x7 patches on two Laplacian levels (x1000, lower is better texture).")
     return "\n".join(lines)

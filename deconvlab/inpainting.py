@@ -344,16 +344,56 @@ def _fill_rgb(model, image, mask, tile, bar=None):
             np.concatenate(values))
 
 
-def inpaint(image, mask, model=None, tile=DEFAULT_TILE, progress=False):
+def _is_gray(image):
+    """Whether the channels of an HxWx3 image are equal at every pixel (a gray photo stored as colour)."""
+    return bool(np.array_equal(image[:, :, 0], image[:, :, 1]) and np.array_equal(image[:, :, 0], image[:, :, 2]))
+
+
+PASSES = (1, 4, 16, 64)
+"""The values ``inpaint(..., passes=)`` accepts: q² passes on a q×q grid of offsets, q = 1, 2, 4, 8."""
+
+
+def _check_passes(passes):
+    if isinstance(passes, (bool, np.bool_)) or not isinstance(passes, numbers.Integral) or passes not in PASSES:
+        raise InputError("inpaint", "{passes} must be one of {allowed}, got {got!r}", passes=Setting("passes"),
+                         allowed=", ".join(map(str, PASSES)), got=passes)
+    return int(round(np.sqrt(passes)))
+
+
+def _fill_passes(model, rgb, hole, tile, q, bar):
+    """``_fill_rgb`` averaged over q² passes, the photo moved by (a, b)·8/q pixels down and right for
+    0 <= a, b < q (padded by mirroring the top rows and left columns, mask included; the padding is cropped
+    again): the fill no longer depends on where the photo sits on the network's 8-pixel grid, exactly so for
+    q = 8. Returns (rows, cols, values) like ``_fill_rgb``."""
+    rows, cols = np.nonzero(hole)
+    index = np.full(hole.shape, -1, dtype=np.int64)
+    index[rows, cols] = np.arange(rows.size)
+    total = np.zeros((rows.size, 3), dtype=np.float64)
+    step = 8 // q
+    for a in range(q):
+        for b in range(q):
+            dy, dx = a * step, b * step
+            moved = np.pad(rgb, ((dy, 0), (dx, 0), (0, 0)), mode="symmetric")
+            moved_hole = np.pad(hole, ((dy, 0), (dx, 0)), mode="symmetric")
+            r, c, v = _fill_rgb(model, moved, moved_hole, tile, bar)
+            keep = (r >= dy) & (c >= dx)
+            total[index[r[keep] - dy, c[keep] - dx]] += v[keep]
+    return rows, cols, (total / (q * q)).astype(np.float32)
+
+
+def inpaint(image, mask, model=None, tile=DEFAULT_TILE, progress=False, passes=1):
     """Fill the masked pixels of ``image`` with a trained network; known pixels are returned unchanged, bit for bit.
 
     image: HxW (gray), HxWx1 or HxWx3 float32/float64 array in [0, 1]; mask: HxW bool or {0, 1}, True/1 = pixel
     to fill. model: an inpainting network, or the path of a checkpoint or weights file (read with
     ``checkpoints.load_model``); default ``load_pretrained()``. tile: the largest side processed at
     once, margins included (an integer >= MIN_TILE, rounded down to a multiple of 8). progress: show a tqdm
-    bar on stderr (it appears only if the work takes more than two seconds). Returns a new array of the image's
+    bar on stderr (it appears only if the work takes more than two seconds). passes: 1, or 4, 16 or 64 fills of
+    the photo moved by fractions of the network's 8-pixel grid, averaged (``_fill_passes``): the fill then
+    depends less on where the photo sits on that grid (not at all with 64), for that many times the work. Returns a new array of the image's
     shape and dtype with values in [0, 1]; a gray image is filled as three equal channels whose mean is
-    returned. Any size works, and the cost follows the hole (see the module docstring).
+    returned, and so is the mean for a colour image whose three channels are equal at every pixel (a gray
+    photo stays gray). Any size works, and the cost follows the hole (see the module docstring).
 
     An empty mask returns a copy of the image (nothing to fill). A mask covering every pixel is a ValueError:
     with nothing known there is nothing to fill from. Other bad input raises TypeError (dtype) or ValueError
@@ -361,6 +401,7 @@ def inpaint(image, mask, model=None, tile=DEFAULT_TILE, progress=False):
     """
     original, rgb, hole = check_image_and_mask(image, mask)
     tile = _check_tile(tile)
+    q = _check_passes(passes)
     if isinstance(model, (str, os.PathLike)):
         model = checkpoints.load_model(model)
     if model is not None and not isinstance(model, nn.Module):
@@ -377,9 +418,13 @@ def inpaint(image, mask, model=None, tile=DEFAULT_TILE, progress=False):
     from tqdm.auto import tqdm
 
     with tqdm(total=0, desc="inpainting", unit="tile", delay=PROGRESS_DELAY, disable=not progress, leave=False) as bar:
-        rows, cols, values = _fill_rgb(model, rgb, hole, tile, bar if progress else None)
+        bar = bar if progress else None
+        rows, cols, values = _fill_rgb(model, rgb, hole, tile, bar) if q == 1 else \
+            _fill_passes(model, rgb, hole, tile, q, bar)
     if original.shape[2] == 1:
         values = values.mean(axis=1, keepdims=True)
+    elif _is_gray(original):  # a gray photo stored as three equal channels stays gray
+        values = np.repeat(values.mean(axis=1, keepdims=True), 3, axis=1)
     out = np.array(original, copy=True)
     out[rows, cols] = values.astype(original.dtype)
     return out.reshape(np.shape(image))

@@ -1,4 +1,4 @@
-"""Inpainting networks built from deconvlab layers: InpaintNet, and the source article's network (SeedNet), with
+"""Inpainting networks built from deconvlab layers: InpaintNet, HoleNet, and the source article's network (SeedNet), with
 ``build`` (a network by name) and ``predict`` (inference in batches); imports nn, functional, autograd, baselines
 and parallel.
 
@@ -149,7 +149,7 @@ class InpaintNet(nn.Module):
 def resize_conv_kernel(v):
     """The 4×4 kernel of a k4 s2 p1 transposed convolution that computes exactly what a 2× nearest-neighbour
     upsampling followed by the 3×3 convolution ``v`` (C_out, C_in, 3, 3), padding 1, computes (design identity
-    9): the full 2-D convolution of the flipped ``v`` with a 2×2 box,
+    13): the full 2-D convolution of the flipped ``v`` with a 2×2 box,
 
         w[c, o, a, b] = Σ_{i, j ∈ {0, 1}} v[o, c, 2 − (a − i), 2 − (b − j)]   (terms with 0 <= a − i, b − j <= 2),
 
@@ -164,13 +164,14 @@ def resize_conv_kernel(v):
     return np.ascontiguousarray(w.transpose(1, 0, 2, 3))
 
 
-def _holenet_layers(width, in_channels, dilations):
+def _holenet_layers(width, in_channels, dilations, gated=False):
     """HoleNet's layers as (name, kind, c_in, c_out, kernel, stride, padding, dilation), in order; kind is
-    "conv" or "up" (a k4 s2 p1 transposed convolution)."""
-    w, c = int(width), int(in_channels)
-    layers = [("enc1", "conv", c + 1, w, 3, 1, 1, 1), ("enc2", "conv", w, 2 * w, 4, 2, 1, 1),
-              ("enc3", "conv", 2 * w, 4 * w, 4, 2, 1, 1), ("enc4", "conv", 4 * w, 4 * w, 4, 2, 1, 1)]
-    layers += [(f"mid{k + 1}", "conv", 4 * w, 4 * w, 3, 1, int(d), int(d)) for k, d in enumerate(dilations)]
+    "conv", "gated" (``nn.GatedConv2d``: the encoder's and middle layers when ``gated``) or "up" (a k4 s2 p1
+    transposed convolution)."""
+    w, c, e = int(width), int(in_channels), "gated" if gated else "conv"
+    layers = [("enc1", e, c + 1, w, 3, 1, 1, 1), ("enc2", e, w, 2 * w, 4, 2, 1, 1),
+              ("enc3", e, 2 * w, 4 * w, 4, 2, 1, 1), ("enc4", e, 4 * w, 4 * w, 4, 2, 1, 1)]
+    layers += [(f"mid{k + 1}", e, 4 * w, 4 * w, 3, 1, int(d), int(d)) for k, d in enumerate(dilations)]
     layers += [("dec3", "up", 4 * w, 4 * w, 4, 2, 1, 1), ("dec2", "up", 8 * w, 2 * w, 4, 2, 1, 1),
                ("dec1", "up", 4 * w, w, 4, 2, 1, 1), ("out", "conv", 2 * w, c + 1, 3, 1, 1, 1)]
     return layers
@@ -185,6 +186,8 @@ class HoleNet(nn.Module):
       reads ``receptive_radius`` = 23 + 8·Σd = 71 pixels around it instead of 39;
     - a decoder initialised as resize-convolution (``resize_conv_kernel``): each k4 s2 transposed convolution
       starts as nearest upsampling + a random 3×3 convolution, free of the checkerboard;
+    - with ``gated=True``, gated convolutions (``nn.GatedConv2d``) in the encoder and the middle, so each
+      layer learns how far to trust features computed from hole pixels;
     - a learned gate on the correction instead of InpaintNet's fixed fade with the distance to known pixels:
       the last layer gives the residual r and a gate logit g,
 
@@ -199,7 +202,8 @@ class HoleNet(nn.Module):
     fades = False
     """``inpaint`` keeps the whole correction (InpaintNet's is faded out with the distance to known pixels)."""
 
-    def __init__(self, width=32, in_channels=3, dilations=(2, 4), dtype=np.float32, rng=None, start="harmonic"):
+    def __init__(self, width=32, in_channels=3, dilations=(2, 4), gated=False, dtype=np.float32, rng=None,
+                 start="harmonic"):
         super().__init__()
         if isinstance(width, bool) or int(width) != width or width < 1:
             raise ValueError(f"HoleNet: width must be a positive integer, got {width!r}")
@@ -209,12 +213,15 @@ class HoleNet(nn.Module):
         if any(d < 1 for d in dilations):
             raise ValueError(f"HoleNet: dilations must be positive integers, got {dilations!r}")
         self.width, self.in_channels, self.start, self.dilations = int(width), in_channels, start, dilations
+        self.gated = bool(gated)
         # InpaintNet's 39 pixels without its one dilation-2 layer at 1/8 scale (16), plus 8·d for each dilated
         # layer here (a 3×3 of dilation d at 1/8 scale reads 8·d pixels farther); the tests measure it
         self.receptive_radius = 23 + 8 * sum(dilations)
         rng = nn._generator(rng)
-        for name, kind, c_in, c_out, k, s, p, d in _holenet_layers(width, in_channels, dilations):
-            if kind == "conv":
+        for name, kind, c_in, c_out, k, s, p, d in _holenet_layers(width, in_channels, dilations, gated):
+            if kind == "gated":
+                layer = nn.GatedConv2d(c_in, c_out, k, stride=s, padding=p, dilation=d, dtype=dtype, rng=rng)
+            elif kind == "conv":
                 layer = nn.Conv2d(c_in, c_out, k, stride=s, padding=p, dilation=d, dtype=dtype, rng=rng)
             else:
                 layer = nn.ConvTranspose2d(c_in, c_out, k, stride=s, padding=p, dtype=dtype, rng=rng)
@@ -232,12 +239,13 @@ class HoleNet(nn.Module):
         x, m, f = _network_inputs(self, image, mask, fill)
         base = (1.0 - m) * x + m * f
         act = self.act
-        e1 = act(self.enc1(Tensor(np.concatenate([base, m], axis=1))))
-        e2 = act(self.enc2(e1))
-        e3 = act(self.enc3(e2))
-        d = act(self.enc4(e3))
+        enc = (lambda t: t) if self.gated else act  # a gated layer applies its own φ(·)⊙σ(·)
+        e1 = enc(self.enc1(Tensor(np.concatenate([base, m], axis=1))))
+        e2 = enc(self.enc2(e1))
+        e3 = enc(self.enc3(e2))
+        d = enc(self.enc4(e3))
         for k in range(len(self.dilations)):
-            d = d + act(getattr(self, f"mid{k + 1}")(d))
+            d = d + enc(getattr(self, f"mid{k + 1}")(d))
         d = act(self.dec3(d))
         d, e3 = F.concatenate([d, e3], axis=1), None  # joined, then dropped (as in InpaintNet)
         d = act(self.dec2(d))
@@ -304,20 +312,22 @@ class SeedNetFixed(nn.Module):
         return Tensor((1.0 - m) * x) + Tensor(m) * pred
 
 
-MODELS = {"inpaintnet": InpaintNet, "holenet": HoleNet, "seednet-fixed": SeedNetFixed}
+MODELS = {"inpaintnet": InpaintNet, "holenet": HoleNet, "holenet-gated": HoleNet, "seednet-fixed": SeedNetFixed}
 
 
 def build(name, width=32, start="harmonic", dtype="float32", seed=0):
     """A fresh network by its name in MODELS, its parameters drawn from ``seed``: ``InpaintNet(width,
-    start=start)``, ``HoleNet(width, start=start)`` or ``SeedNetFixed(hidden=width)`` (which has no starting fill: ``start`` is ignored).
+    start=start)``, ``HoleNet(width, start=start)`` ("holenet"; "holenet-gated": ``gated=True``) or ``SeedNetFixed(hidden=width)`` (which has no starting fill: ``start`` is ignored).
     An unknown name or dtype, or a bad width or start, is a ValueError."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
     if str(dtype) not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     rng = np.random.default_rng(seed)
-    if name in ("inpaintnet", "holenet"):
-        return MODELS[name](width, dtype=np.dtype(dtype), rng=rng, start=start)
+    if name == "inpaintnet":
+        return InpaintNet(width, dtype=np.dtype(dtype), rng=rng, start=start)
+    if name.startswith("holenet"):
+        return HoleNet(width, gated=name == "holenet-gated", dtype=np.dtype(dtype), rng=rng, start=start)
     return SeedNetFixed(hidden=width, dtype=np.dtype(dtype), rng=rng)
 
 
@@ -333,8 +343,9 @@ def parameter_count(name, width=32, in_channels=3):
     conv = lambda c_in, c_out, k: c_in * c_out * k * k + c_out
     if name == "seednet-fixed":
         return conv(c + 1, w, 3) + conv(w, c, 3)
-    if name == "holenet":
-        return sum(conv(c_in, c_out, k) for _, _, c_in, c_out, k, *_ in _holenet_layers(w, c, (2, 4)))
+    if name.startswith("holenet"):
+        return sum(conv(c_in, 2 * c_out if kind == "gated" else c_out, k)
+                   for _, kind, c_in, c_out, k, *_ in _holenet_layers(w, c, (2, 4), name == "holenet-gated"))
     return (conv(c + 1, w, 3) + conv(w, 2 * w, 4) + conv(2 * w, 4 * w, 4) + conv(4 * w, 4 * w, 4)
             + conv(4 * w, 4 * w, 3) + conv(4 * w, 4 * w, 4) + conv(8 * w, 2 * w, 4) + conv(4 * w, w, 4)
             + conv(2 * w, c, 3))

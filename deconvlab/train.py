@@ -5,9 +5,11 @@ imports it but the command line.
 One step: sample patches x (N, 3, P, P) and masks m (N, 1, P, P), predict y = model(x, m), and minimise the
 article's MSE on the hole,
 
-    L = Σ m·(x − y)² / Σ m    (+ l1_weight · Σ m·|x − y| / Σ m),
+    L = Σ m·(x − y)² / Σ m    (+ l1_weight · Σ m·|x − y| / Σ m  + tv_weight · TV(y) around the hole
+                               + adversarial_weight · L_adv(y)),
 
-with SGD or Adam. Checkpoints (``checkpoints``) hold the parameters, the optimiser and scheduler state, the
+with SGD or Adam. TV is ``F.total_variation`` over the hole and its 1-pixel border; L_adv is the adversarial
+loss of ``adversarial`` (a PatchGAN critic, trained in the same step to tell photos from fills). Checkpoints (``checkpoints``) hold the parameters, the optimiser and scheduler state, the
 random generators and the history, so ``resume`` continues exactly where an interrupted run stopped.
 """
 import csv
@@ -21,10 +23,11 @@ import warnings
 
 import numpy as np
 
-from . import baselines, data, masks, metrics, models, optim, parallel
+from . import adversarial, baselines, data, masks, metrics, models, optim, parallel
 from . import functional as F
+from .autograd import Tensor
 from ._files import FolderInUse, atomic_write, folder_lock
-from .checkpoints import load_checkpoint, save_checkpoint
+from .checkpoints import load_checkpoint, load_checkpoint_part, save_checkpoint
 from .errors import InputError, Setting
 from .evaluation import eval_masks, eval_set
 from .models import predict
@@ -49,6 +52,9 @@ class TrainConfig:
     weight_decay: float = 0.0
     schedule: str = "cosine"
     l1_weight: float = 0.0
+    tv_weight: float = 0.0
+    adversarial_weight: float = 0.0  # > 0: a PatchGAN critic (adversarial.PatchCritic) is trained beside the model
+    critic_width: int = 32
     clip_grad_norm: float = 1.0
     mask_kinds: tuple = ("center", "rectangles", "strokes", "bernoulli")
     mask_weights: tuple = (0.4, 0.2, 0.3, 0.1)
@@ -72,7 +78,7 @@ class TrainConfig:
             return InputError("", "{name} must be " + rule + ", got {got!r}", name=Setting(name),
                               got=getattr(self, name))
 
-        for name in ("width", "steps", "batch_size", "eval_every", "eval_crops", "checkpoint_every"):
+        for name in ("width", "steps", "batch_size", "eval_every", "eval_crops", "checkpoint_every", "critic_width"):
             value, most = getattr(self, name), LIMITS.get(name)
             if not (_is_int(value) and value >= 1):
                 yield bad(name, "a positive integer")
@@ -84,7 +90,7 @@ class TrainConfig:
             yield bad("patch_size", f"at most {LIMITS['patch_size']}")
         yield None if _is_int(self.seed) and self.seed >= 0 else bad("seed", "a non-negative integer")
         yield None if 0 <= self.momentum < 1 else bad("momentum", "in [0, 1)")
-        for name in ("weight_decay", "l1_weight"):
+        for name in ("weight_decay", "l1_weight", "tv_weight", "adversarial_weight"):
             yield None if 0 <= getattr(self, name) < float("inf") else bad(name, "a finite number >= 0")
         yield None if self.optimizer in ("adam", "sgd") else bad("optimizer", "'adam' or 'sgd'")
         yield None if self.schedule in ("cosine", "constant") else bad("schedule", "'cosine' or 'constant'")
@@ -103,7 +109,7 @@ class TrainConfig:
         yield None if self.dtype in ("float32", "float64") else bad("dtype", "'float32' or 'float64'")
 
 
-LIMITS = {"width": 512, "batch_size": 4096, "patch_size": 1024, "eval_crops": 100_000}
+LIMITS = {"width": 512, "critic_width": 512, "batch_size": 4096, "patch_size": 1024, "eval_crops": 100_000}
 """The largest values TrainConfig accepts: beyond them a run would not fit in memory (a width of 512 is already
 290 M parameters)."""
 
@@ -155,12 +161,15 @@ def training_images(folder=None, patch_size=None):
     return images + halves
 
 
-def masked_loss(pred, target, hole, l1_weight=0.0):
-    """The training loss: MSE over the hole (the article's L restricted to missing pixels), plus optional L1."""
+def masked_loss(pred, target, hole, l1_weight=0.0, tv_weight=0.0):
+    """The reconstruction loss: MSE over the hole (the article's L restricted to missing pixels), plus optional
+    L1 over the hole and total variation of the fill over the hole and its border (``F.total_variation``)."""
     mask = np.broadcast_to(hole, target.shape)
     loss = F.mse_loss(pred, target, mask=mask)
     if l1_weight:
         loss = loss + l1_weight * F.l1_loss(pred, target, mask=mask)
+    if tv_weight:
+        loss = loss + tv_weight * F.total_variation(pred, mask=hole)
     return loss
 
 
@@ -253,6 +262,11 @@ class _Run:
         self.val_m = eval_masks("center", self.val_x.shape[0], config.patch_size)
         self.model = build_model(config)
         self.opt, self.sched = _make_optimizer(config, self.model)
+        self.critic = self.critic_opt = None
+        if config.adversarial_weight:
+            self.critic = adversarial.PatchCritic(config.critic_width, dtype=np.dtype(config.dtype),
+                                                  rng=np.random.default_rng(config.seed + 2))
+            self.critic_opt = optim.Adam(list(self.critic.parameters()), lr=config.lr, betas=(0.5, 0.999))
         self.sampler = data.PatchSampler(images, patch_size=config.patch_size, batch_size=config.batch_size,
                                          seed=config.seed)
         self.rng = np.random.default_rng(config.seed + 1)
@@ -267,6 +281,10 @@ class _Run:
             if self.sched is not None and meta["scheduler"] is not None:
                 self.sched.load_state_dict(meta["scheduler"])
                 self.sched.T_max = self.config.steps
+            if self.critic is not None:
+                critic_state, critic_opt_state = load_checkpoint_part(self.checkpoint_path, "critic")
+                self.critic.load_state_dict(critic_state)
+                self.critic_opt.load_state_dict(critic_opt_state)
             self.sampler.rng.bit_generator.state = meta["rngs"]["sampler"]
             self.rng.bit_generator.state = meta["rngs"]["train"]
         except (KeyError, RuntimeError, TypeError, ValueError) as exc:
@@ -291,7 +309,11 @@ class _Run:
         m = _sample_masks(config, self.rng, x.shape[0], config.patch_size).astype(config.dtype)
         self.model.train()
         with _overflow_ends_as_divergence():
-            loss = masked_loss(self.model(x, m), x, m, config.l1_weight)
+            pred = self.model(x, m)
+            loss = masked_loss(pred, x, m, config.l1_weight, config.tv_weight)
+            if self.critic is not None:
+                self._critic_step(x, m, pred.data)
+                loss = loss + config.adversarial_weight * adversarial.generator_loss(self.critic(pred, m))
         value = float(loss.item())
         self._stop_unless_finite(value, "loss")
         self.opt.zero_grad()
@@ -309,6 +331,16 @@ class _Run:
         self.step += 1
         self.losses.append(value)
 
+    def _critic_step(self, x, m, fill):
+        """One step of the critic: real patches against the network's fills (held constant)."""
+        self.critic.train()
+        loss = adversarial.critic_loss(self.critic(x, m), self.critic(Tensor(fill), m))
+        self._stop_unless_finite(float(loss.item()), "the critic's loss")
+        self.critic_opt.zero_grad()
+        loss.backward()
+        optim.clip_grad_norm(self.critic.parameters(), self.config.clip_grad_norm or float("inf"))
+        self.critic_opt.step()
+
     def evaluate(self, clock_start):
         """Log the mean loss since the last entry and the held-out centre-hole PSNR; returns that PSNR."""
         self.model.eval()
@@ -322,9 +354,10 @@ class _Run:
 
     def save(self):
         """The checkpoint, then the history (so an interrupted run keeps its curve up to the checkpoint)."""
+        parts = {} if self.critic is None else {"critic": (self.critic, self.critic_opt)}
         save_checkpoint(self.checkpoint_path, self.model, self.opt, self.sched, self.step,
                         {"sampler": self.sampler.rng, "train": self.rng}, self.history, self.config,
-                        pending={"losses": self.losses, "grad_norms": self.norms}, run=self.facts)
+                        pending={"losses": self.losses, "grad_norms": self.norms}, run=self.facts, parts=parts)
         write_history(self.history, self.out_dir)
 
 

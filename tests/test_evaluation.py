@@ -66,3 +66,15 @@ def test_a_network_without_strides_does_not_depend_on_where_the_photo_sits():
 def test_non_finite_numbers_become_null():
     assert evaluation.to_jsonable({"x": [float("inf"), float("nan"), np.float32(2.5), np.int64(3)]}) == {
         "x": [None, None, 2.5, 3]}
+
+
+def test_smooth_deviation_is_zero_for_a_network_that_keeps_its_harmonic_start_and_large_for_one_that_paints():
+    from deconvlab.models import HoleNet, InpaintNet
+
+    quiet = evaluation.smooth_deviation(HoleNet(4, rng=0), kinds=("square-48", "blobs"))
+    assert set(quiet) == {"square-48", "blobs"}
+    assert all(deviation < 1e-3 for deviation, _ in quiet.values())  # only the start's solver tolerance differs
+    painter = InpaintNet(4, rng=0, start="harmonic")
+    painter.out.bias.data[...] = 0.2  # adds 0.2 near known pixels
+    loud = evaluation.smooth_deviation(painter, kinds=("square-48",))
+    assert 0.1 < loud["square-48"][0] <= 0.2 + 1e-3 and loud["square-48"][1] in evaluation.synthetic_smooth_images()

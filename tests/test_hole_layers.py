@@ -117,7 +117,7 @@ def test_partial_conv_refuses_a_mask_of_the_wrong_shape():
 
 
 def test_the_resize_conv_kernel_makes_the_transposed_conv_upsample_then_convolve():
-    """Design identity 9: nearest 2× upsampling then a 3×3 convolution (padding 1) is a k4 s2 p1 transposed
+    """Design identity 13: nearest 2× upsampling then a 3×3 convolution (padding 1) is a k4 s2 p1 transposed
     convolution whose kernel is the flipped 3×3 kernel convolved with a 2×2 box."""
     rng = np.random.default_rng(10)
     x = rng.standard_normal((2, 3, 5, 6))
@@ -140,6 +140,9 @@ def test_holenet_starts_at_its_fill_counts_its_parameters_and_is_deterministic()
         y = net(x, m).data
     np.testing.assert_array_equal(y, models.harmonic_start(x, m) * m + x * (1 - m))
     assert sum(p.data.size for p in net.parameters()) == models.parameter_count("holenet", 4)
+    gated = models.build("holenet-gated", width=4, seed=0)
+    assert gated.gated and isinstance(gated.enc2, nn.GatedConv2d) and isinstance(gated.dec2, nn.ConvTranspose2d)
+    assert sum(p.data.size for p in gated.parameters()) == models.parameter_count("holenet-gated", 4)
     again = models.HoleNet(4, rng=0)
     assert all(np.array_equal(a.data, b.data) for a, b in zip(net.parameters(), again.parameters()))
     assert models.build("holenet", width=4, seed=0).dilations == (2, 4)
@@ -171,3 +174,75 @@ class _Loss(nn.Module):
     def forward(self):
         y = self.net(self.x, self.m)
         return F.sum((y[0] if isinstance(y, tuple) else y) ** 2)
+
+
+def _tv_loops(x, m=None):
+    """Total variation, one difference at a time: the mean of |neighbour differences|, each weighted by the
+    larger mask value of its two pixels."""
+    num = den = 0.0
+    n_batch, c, h, w = x.shape
+    for n in range(n_batch):
+        for k in range(c):
+            for i in range(h):
+                for j in range(w):
+                    for di, dj in ((1, 0), (0, 1)):
+                        if i + di < h and j + dj < w:
+                            weight = 1.0 if m is None else max(m[n, 0, i, j], m[n, 0, i + di, j + dj])
+                            num += weight * abs(x[n, k, i + di, j + dj] - x[n, k, i, j])
+                            den += weight
+    return num / den if den else 0.0
+
+
+def test_total_variation_equals_its_formula_and_its_gradient_checks():
+    rng = np.random.default_rng(16)
+    x = rng.standard_normal((2, 3, 5, 6))
+    m = np.zeros((2, 1, 5, 6))
+    m[0, 0, 1:3, 2:5] = 1
+    assert F.total_variation(Tensor(x)).item() == pytest.approx(_tv_loops(x), rel=1e-12)
+    assert F.total_variation(Tensor(x), mask=m).item() == pytest.approx(_tv_loops(x, m), rel=1e-12)
+    assert F.total_variation(Tensor(x), mask=np.zeros_like(m)).item() == 0.0
+    assert F.total_variation(Tensor(np.full((1, 1, 4, 4), 0.3))).item() == 0.0
+    result = gradcheck(lambda a: F.total_variation(a, mask=m), x)
+    print(result)
+    assert result.passed
+
+
+def test_the_critic_losses_are_the_logistic_losses_of_the_gan_game():
+    from deconvlab import adversarial
+
+    rng = np.random.default_rng(17)
+    real, fake = rng.standard_normal((2, 1, 3, 3)), rng.standard_normal((2, 1, 3, 3))
+    softplus = lambda z: np.log1p(np.exp(z))  # ℓ(z, 1) = softplus(−z), ℓ(z, 0) = softplus(z)
+    expected = softplus(-real).mean() + softplus(fake).mean()
+    assert adversarial.critic_loss(Tensor(real), Tensor(fake)).item() == pytest.approx(expected, rel=1e-12)
+    assert adversarial.generator_loss(Tensor(fake)).item() == pytest.approx(softplus(-fake).mean(), rel=1e-12)
+    critic = adversarial.PatchCritic(4, dtype=np.float64, rng=0)
+    logits = critic(rng.random((2, 3, 32, 24)), np.zeros((2, 1, 32, 24)))
+    assert logits.shape == (2, 1, 4, 3)
+    x = Tensor(rng.random((1, 3, 16, 16)), requires_grad=True)
+    result = gradcheck_direction(_Loss(critic, x, np.zeros((1, 1, 16, 16))), [], n_directions=4, seed=18)
+    print(result)
+    assert result.passed
+
+
+def test_the_critic_learns_to_tell_photos_from_flat_fills():
+    """A few steps of the critic's loss on smooth photos against the same photos with a flat grey hole: the loss
+    falls, so its gradient points the right way (the training option relies on it)."""
+    from deconvlab import adversarial, optim
+
+    rng = np.random.default_rng(19)
+    yy, xx = np.mgrid[0:32, 0:32] / 32
+    real = np.stack([np.stack([0.5 + 0.4 * np.sin(9 * yy + 7 * xx + k + c) for c in range(3)]) for k in range(4)])
+    m = np.zeros((4, 1, 32, 32))
+    m[:, :, 8:24, 8:24] = 1
+    fake = real * (1 - m) + 0.5 * m
+    critic = adversarial.PatchCritic(4, dtype=np.float64, rng=1)
+    opt = optim.Adam(list(critic.parameters()), lr=1e-2, betas=(0.5, 0.999))
+    losses = []
+    for _ in range(30):
+        loss = adversarial.critic_loss(critic(real, m), critic(fake, m))
+        losses.append(loss.item())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert losses[-1] < 0.5 * losses[0]

@@ -406,3 +406,39 @@ def test_progress_bar_only_when_asked(capsys, monkeypatch):
     monkeypatch.setattr(inpainting, "PROGRESS_DELAY", 0)
     deconvlab.inpaint(image, hole, model=net, progress=True)
     assert "inpainting" in capsys.readouterr().err
+
+
+def test_a_gray_photo_given_as_three_equal_channels_comes_back_gray():
+    gray = photo(48, 56, seed=9).mean(axis=2)
+    image = np.repeat(gray[:, :, None], 3, axis=2)
+    hole = masks.center_square(48, 56, 16)
+    net = _random_harmonic_net()
+    net.out.weight.data[...] = np.random.default_rng(2).standard_normal(net.out.weight.shape) * 0.05  # colourful
+    out = deconvlab.inpaint(image, hole, model=net)
+    assert np.array_equal(out[:, :, 0], out[:, :, 1]) and np.array_equal(out[:, :, 0], out[:, :, 2])
+    np.testing.assert_allclose(out[:, :, 0], deconvlab.inpaint(gray, hole, model=net), rtol=0, atol=1e-6)
+    colour = image.copy()
+    colour[0, 0, 0] += 0.01  # one pixel off: a colour photo, filled per channel
+    tinted = deconvlab.inpaint(colour, hole, model=net)
+    assert not np.array_equal(tinted[:, :, 0], tinted[:, :, 1])
+
+
+def test_sixty_four_passes_make_the_fill_independent_of_where_the_photo_sits_on_the_grid():
+    from deconvlab import evaluation
+
+    image = photo(120, 136, seed=12)
+    hole = np.zeros((120, 136), bool)
+    hole[70:90, 80:104] = True  # far from the top and left borders, so a shift only moves it on the grid
+    net = _random_harmonic_net(3)
+    one = evaluation.shift_change(net, image, hole, shifts=(1, 3, 5), margin=40)
+    many = evaluation.shift_change(net, image, hole, shifts=(1, 3, 5), margin=40, passes=64)
+    print(f"shift change: one pass {one}, 64 passes {many}")
+    assert one[1] > 1e-3 and many[1] < 1e-5
+    four = deconvlab.inpaint(image, hole, model=net, passes=4)
+    assert np.array_equal(four[~hole], image[~hole]) and not np.array_equal(four, deconvlab.inpaint(image, hole, model=net))
+
+
+@pytest.mark.parametrize("passes", [0, 2, 8, 4.0, True, "4"])
+def test_passes_other_than_a_square_power_of_two_up_to_64_are_refused(passes):
+    with pytest.raises(ValueError, match=r"passes must be one of 1, 4, 16, 64"):
+        deconvlab.inpaint(photo(16, 16), masks.center_square(16, 16, 4), model=_random_harmonic_net(), passes=passes)

@@ -81,8 +81,10 @@ class Interrupt(Exception):
     pass
 
 
-def test_resume_after_interruption_is_bit_identical_to_an_uninterrupted_run(tmp_path, monkeypatch):
-    config = tiny_config(steps=6, eval_every=4, checkpoint_every=3)  # the break falls between two evaluations
+@pytest.mark.parametrize("extra", [{}, dict(model="holenet", tv_weight=0.1, adversarial_weight=0.01, critic_width=2)],
+                         ids=["inpaintnet-mse", "holenet-tv-adversarial"])
+def test_resume_after_interruption_is_bit_identical_to_an_uninterrupted_run(tmp_path, monkeypatch, extra):
+    config = tiny_config(steps=6, eval_every=4, checkpoint_every=3, **extra)  # the break falls between two evaluations
     whole, whole_history = run(config, tmp_path / "whole")
 
     save = train.save_checkpoint
@@ -100,6 +102,12 @@ def test_resume_after_interruption_is_bit_identical_to_an_uninterrupted_run(tmp_
     resumed, resumed_history = run(config, tmp_path / "split", resume=True)
 
     assert_same_parameters(parameters(resumed), parameters(whole))
+    critics = [checkpoints.load_checkpoint_part(tmp_path / name / "checkpoint.npz", "critic") for name in ("whole", "split")]
+    if extra:  # the critic and its optimiser resumed too
+        assert_same_parameters(critics[0][0], critics[1][0])
+        assert critics[0][1]["state"].keys() == critics[1][1]["state"].keys()
+    else:
+        assert critics == [None, None]
     strip = lambda history: [{k: v for k, v in h.items() if k != "seconds"} for h in history]
     assert strip(resumed_history) == strip(whole_history)  # the step-4 loss averages steps 1-4 in both runs
 
