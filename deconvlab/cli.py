@@ -604,6 +604,12 @@ def build_parser():
                          f"photos from fills (e.g. 0.001; default {d.adversarial_weight:g}: no critic)")
     tr.add_argument("--critic-width", type=positive_int,
                     help=f"channels of the critic's first layer (default {d.critic_width})")
+    tr.add_argument("--smooth-share", type=finite_float,
+                    help="share of the patches replaced by smooth versions (block means, interpolated), so the "
+                         f"network learns to keep the harmonic fill on smooth areas (default {d.smooth_share:g})")
+    tr.add_argument("--init-from", metavar="FILE",
+                    help="start from the parameters of this checkpoint or weights file (the same --model and "
+                         "--width; a curriculum's next stage), with a fresh optimiser")
     tr.add_argument("--mask-kinds", help=f"comma-separated mask kinds to train on, from {', '.join(MASK_KINDS + WHOLE_KINDS)} "
                                          f"(default all, weighted {', '.join(f'{w:g}' for w in d.mask_weights)})")
     tr.add_argument("--eval-every", type=positive_int,

@@ -207,7 +207,7 @@ def evaluate_whole(model, photos, kinds=WHOLE_KINDS, seed=1234, shifts=range(1, 
     ``model``: the network (filled with ``deconvlab.inpaint``; None for the classical fills only); ``photos``: a
     dict name -> HxWx3 float image; ``kinds``: from ``masks.WHOLE_KINDS``; ``shifts``: the shifts of
     ``shift_change`` (empty for none). Returns a dict: ``kinds`` {kind: {method: {hole_psnr, box_ssim, swd,
-    seconds_per_photo}}}, ``per_photo`` {kind: {method: {photo: hole_psnr}}}, ``worst`` {kind: (photo, network
+    seconds_per_photo, grid}}}, ``per_photo`` {kind: {method: {photo: hole_psnr}}}, ``worst`` {kind: (photo, network
     − harmonic dB)}, ``shift`` {kind: (mean, largest) or None} and, with a model, ``smooth`` (``smooth_deviation``).
     """
     from tqdm.auto import tqdm
@@ -219,7 +219,8 @@ def evaluate_whole(model, photos, kinds=WHOLE_KINDS, seed=1234, shifts=range(1, 
     names = list(photos)
     with tqdm(total=len(kinds) * len(names), desc="evaluating", unit="photo", disable=not progress) as bar:
         for kind in kinds:
-            sums = {m: [0.0, 0, 0.0, 0.0, 0.0] for m in methods}  # squared error, values, ssim·n, swd·n, seconds
+            sums = {m: [0.0, 0, 0.0, 0.0, 0.0, 0.0] for m in methods}  # squared error, values, ssim·n, swd·n,
+            # seconds, period-8 grid share of the error
             per_photo = {m: {} for m in methods}
             shift_totals = []
             for index, name in enumerate(names):
@@ -237,6 +238,7 @@ def evaluate_whole(model, photos, kinds=WHOLE_KINDS, seed=1234, shifts=range(1, 
                     entry[2] += n * metrics.box_ssim(out, image, hole)
                     entry[3] += n * metrics.patch_swd(out, image, hole, seed=seed)
                     entry[4] += seconds
+                    entry[5] += metrics.grid_energy_share(np.where(hole[:, :, None], out - image, 0.0))
                     per_photo[method][name] = metrics.hole_psnr(out, image, hole)
                 if model is not None and len(shifts):
                     shift_totals.append(shift_change(model, image, hole, shifts))
@@ -244,7 +246,8 @@ def evaluate_whole(model, photos, kinds=WHOLE_KINDS, seed=1234, shifts=range(1, 
             pixels = sum(int(whole_photo_mask(kind, photos[nm].shape[:2], i, seed).sum()) for i, nm in enumerate(names))
             result["kinds"][kind] = {
                 m: dict(hole_psnr=10 * math.log10(1 / (e[0] / e[1])) if e[0] > 0 else math.inf,
-                        box_ssim=e[2] / pixels, swd=e[3] / pixels, seconds_per_photo=e[4] / len(names))
+                        box_ssim=e[2] / pixels, swd=e[3] / pixels, seconds_per_photo=e[4] / len(names),
+                        grid=e[5] / len(names))
                 for m, e in sums.items()}
             result["per_photo"][kind] = per_photo
             if model is not None:
@@ -263,12 +266,12 @@ def format_whole(result):
     """A text table of ``evaluate_whole``'s result: per mask kind one row per method (pooled hole PSNR, SSIM
     around the holes, patch SWD, seconds per photo), then the network's worst photo against the harmonic fill
     and its shift dependence."""
-    header = f"{'mask':17s} {'method':14s} {'hole PSNR':>9s} {'box SSIM':>8s} {'SWD':>7s} {'s/photo':>8s}"
+    header = f"{'mask':17s} {'method':14s} {'hole PSNR':>9s} {'box SSIM':>8s} {'SWD':>7s} {'grid':>6s} {'s/photo':>8s}"
     lines = [header, "-" * len(header)]
     for kind, rows in result["kinds"].items():
         for method, r in rows.items():
             lines.append(f"{kind:17s} {method:14s} {r['hole_psnr']:9.2f} {r['box_ssim']:8.3f} {r['swd']:7.1f} "
-                         f"{r['seconds_per_photo']:8.2f}")
+                         f"{1000 * r['grid']:6.1f} {r['seconds_per_photo']:8.2f}")
         if kind in result["worst"]:
             photo, loss = result["worst"][kind]
             shift = result["shift"].get(kind)
@@ -280,5 +283,6 @@ def format_whole(result):
                 lines.append(f"{'':17s} on smooth synthetic images the fill differs from the harmonic fill by up to "
                              f"{255 * deviation:.1f}/255 ({image})")
     lines.append("hole PSNR in dB pooled over every hole pixel of every photo; box SSIM around each hole; SWD: sliced "
-                 "Wasserstein distance of 7x7 patches on two Laplacian levels (x1000, lower is better texture).")
+                 "Wasserstein distance of 7x7 patches on two Laplacian levels (x1000, lower is better texture); grid: share of the "
+                 "error's energy on the frequencies of a period-8 pattern (x1000, metrics.grid_energy_share).")
     return "\n".join(lines)

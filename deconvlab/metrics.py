@@ -344,3 +344,30 @@ def patch_swd(pred, target, mask, levels=2, patch=7, n_patches=2048, n_direction
         padded = np.pad(level_mask, ((0, level_mask.shape[0] % 2), (0, level_mask.shape[1] % 2)))
         level_mask = padded[0::2, 0::2] | padded[1::2, 0::2] | padded[0::2, 1::2] | padded[1::2, 1::2]
     return 1000.0 * float(np.mean(distances))
+
+
+def grid_energy_share(field, period=8):
+    """The share of a field's energy on the frequency lattice of a ``period``-pixel pattern: with F the 2-D DFT
+    of the field (HxW, or HxWxC averaged over channels; cropped to multiples of ``period``, its mean removed),
+
+        share = Σ_{(a, b) ≠ (0, 0)} |F[a·H/p, b·W/p]|² / Σ_{(u, v) ≠ (0, 0)} |F[u, v]|²,   0 <= a, b < p.
+
+    1 for a pattern repeating every ``period`` pixels, (p² − 1)/(H·W − 1) on average for white noise (the
+    lattice is that share of the frequencies), 0 for a field without energy. A network whose strided layers
+    leave their 8-pixel grid in the fill shows a share far above the white-noise level in (fill − truth)."""
+    f = _float_array(field, "grid_energy_share")
+    if f.ndim == 3:
+        f = f.mean(axis=2)
+    if f.ndim != 2:
+        raise ValueError(f"grid_energy_share: expected an HxW or HxWxC field, got shape {f.shape}")
+    p = int(period)
+    h, w = f.shape[0] // p * p, f.shape[1] // p * p
+    if h == 0 or w == 0:
+        raise ValueError(f"grid_energy_share: the field {f.shape} is smaller than one period of {p} pixels")
+    f = f[:h, :w] - f[:h, :w].mean()
+    energy = np.abs(np.fft.fft2(f)) ** 2
+    total = energy.sum() - energy[0, 0]
+    if total <= 0:
+        return 0.0
+    lattice = energy[::h // p, ::w // p]
+    return float((lattice.sum() - lattice[0, 0]) / total)

@@ -27,7 +27,7 @@ from . import adversarial, baselines, data, masks, metrics, models, optim, paral
 from . import functional as F
 from .autograd import Tensor
 from ._files import FolderInUse, atomic_write, folder_lock
-from .checkpoints import load_checkpoint, load_checkpoint_part, save_checkpoint
+from .checkpoints import load_checkpoint, load_checkpoint_part, load_model, save_checkpoint
 from .errors import InputError, Setting
 from .evaluation import eval_masks, eval_set
 from .models import predict
@@ -55,6 +55,8 @@ class TrainConfig:
     tv_weight: float = 0.0
     adversarial_weight: float = 0.0  # > 0: a PatchGAN critic (adversarial.PatchCritic) is trained beside the model
     critic_width: int = 32
+    smooth_share: float = 0.0  # this share of the patches is replaced by smooth versions (``smoothed``)
+    init_from: str = ""  # a checkpoint or weights file of the same model whose parameters start the run
     clip_grad_norm: float = 1.0
     mask_kinds: tuple = ("center", "rectangles", "strokes", "bernoulli")
     mask_weights: tuple = (0.4, 0.2, 0.3, 0.1)
@@ -107,6 +109,8 @@ class TrainConfig:
             yield InputError("", "mask_weights {got!r} must be one non-negative weight per mask kind, not all zero",
                              got=self.mask_weights)
         yield None if self.dtype in ("float32", "float64") else bad("dtype", "'float32' or 'float64'")
+        yield None if 0 <= self.smooth_share <= 1 else bad("smooth_share", "in [0, 1]")
+        yield None if isinstance(self.init_from, str) else bad("init_from", "the path of a checkpoint or weights file")
 
 
 LIMITS = {"width": 512, "critic_width": 512, "batch_size": 4096, "patch_size": 1024, "eval_crops": 100_000}
@@ -139,6 +143,19 @@ def augment(batch, rng):
         patch = batch[k][rng.permutation(batch.shape[1])]
         out[k] = patch.transpose(0, 2, 1) if rng.random() < 0.5 else patch
     return out
+
+
+SMOOTH_BLOCK = 8
+
+
+def smoothed(batch):
+    """Smooth versions of patches (N, C, P, P), P a multiple of SMOOTH_BLOCK: the means of SMOOTH_BLOCK-pixel
+    blocks, bilinearly interpolated back to full size. Shading without texture, where the best fill is the
+    harmonic one: a network that sees such patches in training learns to leave smooth areas alone."""
+    n, c, h, w = batch.shape
+    b = SMOOTH_BLOCK
+    means = batch.reshape(n, c, h // b, b, w // b, b).mean(axis=(3, 5))
+    return F.upsample_bilinear2d(Tensor(means), b).data.astype(batch.dtype)
 
 
 def training_images(folder=None, patch_size=None):
@@ -296,6 +313,22 @@ class _Run:
         self.norms = list(meta.get("pending", {}).get("grad_norms", []))
         self.elapsed = self.history[-1]["seconds"] if self.history else 0.0
 
+    def start_from(self, path):
+        """Start from the parameters of the network in ``path`` (a checkpoint or weights file of the same model,
+        width and dtype): a curriculum's next stage, e.g. large patches after small ones. The optimiser starts
+        afresh. InputError when the file cannot be read or holds another network."""
+        try:
+            source = load_model(path)
+        except (OSError, ValueError) as exc:
+            raise InputError("train", "cannot start from {path!r}: {detail}", path=path, detail=exc) from None
+        state, wanted = source.state_dict(), self.model.state_dict()
+        if type(source) is not type(self.model) or {k: v.shape for k, v in state.items()} != \
+                {k: v.shape for k, v in wanted.items()}:
+            raise InputError("train", "cannot start from {path!r}: it holds a {got} of other shapes than the "
+                             "{model} of width {width} this run trains", path=path, got=type(source).__name__,
+                             model=self.config.model, width=self.config.width)
+        self.model.load_state_dict({k: v.astype(wanted[k].dtype) for k, v in state.items()})
+
     def _stop_unless_finite(self, value, what):
         if not np.all(np.isfinite(value)):
             shown = f" became {value}" if np.ndim(value) == 0 else " became NaN or infinite"
@@ -306,6 +339,10 @@ class _Run:
         """One optimisation step on a fresh batch; stops the run with TrainingDiverged on a NaN or inf."""
         config = self.config
         x = augment(self.sampler.sample(), self.rng).astype(config.dtype)
+        if config.smooth_share:  # (draws from the generator only when asked: other runs keep their streams)
+            pick = self.rng.random(x.shape[0]) < config.smooth_share
+            if pick.any():
+                x[pick] = smoothed(x[pick])
         m = _sample_masks(config, self.rng, x.shape[0], config.patch_size).astype(config.dtype)
         self.model.train()
         with _overflow_ends_as_divergence():
@@ -429,6 +466,8 @@ def _train_locked(config, out_dir, resume, images, eval_images, progress, log, a
     _check_resume(run, resume, allow_other_data)
     if run.step:
         log(f"resumed from {run.checkpoint_path} at step {run.step}")
+    elif config.init_from:
+        run.start_from(config.init_from)
     bar = tqdm(total=config.steps, initial=run.step, disable=not progress, desc="training", unit="step")
     clock_start = time.perf_counter() - run.elapsed
     try:

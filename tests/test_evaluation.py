@@ -22,7 +22,7 @@ def test_every_method_and_kind_is_scored_on_the_same_holes_and_the_json_is_stric
     for kind, rows in result["kinds"].items():
         assert list(rows)[:3] == ["network", "harmonic", "mean"]
         for scores in rows.values():
-            assert set(scores) == {"hole_psnr", "box_ssim", "swd", "seconds_per_photo"}
+            assert set(scores) == {"hole_psnr", "box_ssim", "swd", "seconds_per_photo", "grid"}
         # the untrained harmonic-start network returns the harmonic fill: the same holes, the same numbers
         assert rows["network"]["hole_psnr"] == pytest.approx(rows["harmonic"]["hole_psnr"], abs=0.01)
         assert result["worst"][kind][0] in ("a", "b")

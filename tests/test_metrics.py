@@ -203,3 +203,17 @@ def test_box_ssim_scores_the_holes_not_the_whole_image():
     corner = np.zeros((30, 30), dtype=bool)
     corner[0, 0] = True
     assert metrics.hole_boxes(corner, margin=2) == [(0, 0, 11, 11)]  # grown to SSIM's 11x11 window
+
+
+def test_grid_energy_share_is_one_for_a_period_8_pattern_and_the_lattice_share_for_noise():
+    rng = np.random.default_rng(5)
+    tile = rng.standard_normal((8, 8))
+    assert metrics.grid_energy_share(np.tile(tile, (6, 9))) == pytest.approx(1.0, abs=1e-12)
+    assert metrics.grid_energy_share(np.tile(tile, (6, 9))[:, :, None].repeat(3, axis=2)) == pytest.approx(1.0)
+    noise = [metrics.grid_energy_share(rng.standard_normal((64, 96))) for _ in range(20)]
+    assert np.mean(noise) == pytest.approx(63 / (64 * 96 - 1), rel=0.25)
+    assert metrics.grid_energy_share(np.full((16, 16), 0.4)) == 0.0
+    smooth = np.add.outer(np.arange(40.0), np.arange(48.0))  # a ramp: its energy sits at low frequencies
+    assert metrics.grid_energy_share(smooth) < 0.05
+    with pytest.raises(ValueError, match="smaller than one period"):
+        metrics.grid_energy_share(np.zeros((5, 20)))

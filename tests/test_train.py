@@ -371,3 +371,38 @@ def test_resume_checks_that_the_images_are_the_same_and_warns_about_another_thre
     with pytest.warns(RuntimeWarning, match="written with .* threads, this run uses"):
         train.train(tiny_config(steps=8), str(tmp_path), resume=True, images=other, eval_images=photos(1),
                     progress=False, log=lambda *_: None)
+
+
+def test_a_run_can_start_from_the_parameters_of_an_earlier_one_of_the_same_network(tmp_path):
+    first, _ = run(tiny_config(model="holenet"), tmp_path / "small")
+    config = tiny_config(model="holenet", patch_size=24, steps=1, init_from=str(tmp_path / "small" / "checkpoint.npz"))
+    started = train._Run(config, str(tmp_path / "large"), photos(), photos(1))
+    started.start_from(config.init_from)
+    assert_same_parameters(parameters(started.model), parameters(first))
+    second, _ = run(config, tmp_path / "large")
+    assert not np.array_equal(parameters(second)["enc1.weight"], parameters(first)["enc1.weight"])  # it trained on
+    with pytest.raises(ValueError, match=r"cannot start from .* other shapes than the holenet of width 6"):
+        run(tiny_config(model="holenet", width=6, init_from=config.init_from), tmp_path / "wider")
+    with pytest.raises(ValueError, match=r"cannot start from .*missing\.npz"):
+        run(tiny_config(init_from=str(tmp_path / "missing.npz")), tmp_path / "nothing")
+
+
+def test_smoothed_patches_are_block_means_interpolated_and_a_share_of_the_batch_gets_them(tmp_path, monkeypatch):
+    rng = np.random.default_rng(4)
+    batch = rng.random((3, 3, 16, 24))
+    smooth = train.smoothed(batch)
+    assert smooth.shape == batch.shape and smooth.dtype == batch.dtype
+    np.testing.assert_allclose(smooth.mean(axis=(2, 3)), batch.mean(axis=(2, 3)), atol=0.03)
+    assert np.abs(np.diff(smooth, axis=3)).max() < np.abs(np.diff(batch, axis=3)).max() / 4  # no texture left
+    np.testing.assert_allclose(train.smoothed(np.full((1, 1, 8, 8), 0.3)), 0.3)  # flat stays flat
+    targets = []
+    loss = train.masked_loss
+    monkeypatch.setattr(train, "masked_loss", lambda pred, x, *rest: (targets.append(x), loss(pred, x, *rest))[1])
+    noisy = [np.random.default_rng(k).random((40, 40, 3)).astype(np.float32) for k in range(2)]
+    for share in (0.0, 1.0):
+        train.train(tiny_config(smooth_share=share, steps=2, patch_size=16), str(tmp_path / f"share{share}"),
+                    images=noisy, eval_images=photos(1), progress=False, log=lambda *_: None)
+    rough, smooth_seen = (max(float(np.abs(np.diff(t, axis=3)).max()) for t in ts) for ts in (targets[:2], targets[2:]))
+    assert smooth_seen < rough / 2
+    with pytest.raises(ValueError, match=r"smooth_share must be in \[0, 1\], got 1.5"):
+        tiny_config(smooth_share=1.5)
