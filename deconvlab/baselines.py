@@ -93,9 +93,15 @@ farther apart are independent systems, each solved on its own pixels."""
 
 
 def _deep(hole, depth):
-    """Whether the bool hole holds a (2·depth + 1)-pixel square of hole pixels (box sums of a cumulative sum)."""
+    """Whether the bool hole holds a (2·depth + 1)-pixel square of hole pixels (box sums of a cumulative sum).
+    Such a square, wherever it lies, contains a whole block of the grid of (depth + 1)-pixel blocks, so a hole
+    without a single full block (strokes, small holes) is answered by one pass over the blocks."""
     k = 2 * depth + 1
     if min(hole.shape) < k:
+        return False
+    b = depth + 1
+    h, w = hole.shape[0] // b * b, hole.shape[1] // b * b
+    if not hole[:h, :w].reshape(h // b, b, w // b, b).all(axis=(1, 3)).any():
         return False
     c = np.pad(np.cumsum(np.cumsum(hole, axis=0, dtype=np.int32), axis=1), ((1, 0), (1, 0)))
     return bool(((c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]) == k * k).any())

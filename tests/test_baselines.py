@@ -280,3 +280,22 @@ def test_the_compiled_group_laplacian_is_deg_u_minus_the_hole_neighbours():
     padded = np.concatenate([u, np.zeros((1, 3))])
     expected = degree[:, None] * u - sum(padded[nb] for nb in neighbours)
     np.testing.assert_allclose(out, expected, rtol=0, atol=1e-12)
+
+
+def test_the_deep_hole_check_equals_the_box_sum_test_on_random_holes():
+    rng = np.random.default_rng(21)
+
+    def box_sums(hole, depth):
+        k = 2 * depth + 1
+        if min(hole.shape) < k:
+            return False
+        return any(hole[i:i + k, j:j + k].all() for i in range(hole.shape[0] - k + 1) for j in range(hole.shape[1] - k + 1))
+
+    for trial in range(60):
+        h, w = rng.integers(5, 40, 2)
+        hole = np.zeros((h, w), bool)
+        for _ in range(rng.integers(0, 4)):
+            r, c, a, b = rng.integers(0, h), rng.integers(0, w), rng.integers(1, 20), rng.integers(1, 20)
+            hole[r:r + a, c:c + b] = True
+        depth = int(rng.integers(1, 8))
+        assert baselines._deep(hole, depth) == box_sums(hole, depth), (trial, depth)
