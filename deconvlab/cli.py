@@ -494,7 +494,7 @@ def build_parser():
     sub.required = True
 
     from .data import DEFAULT_MAX_PIXELS, TEST_PHOTOS
-    from .inpainting import DEFAULT_TILE, MIN_TILE
+    from .inpainting import DEFAULT_TILE, MIN_TILE, PASSES
     from .masks import MASK_KINDS, WHOLE_KINDS
 
     inp = sub.add_parser("inpaint", help="fill the masked pixels of a photo (or of a folder of photos)",
@@ -512,7 +512,7 @@ def build_parser():
     inp.add_argument("--model", help="a checkpoint or weights file (default: the pretrained model)")
     inp.add_argument("--tile", type=_tile_size, default=DEFAULT_TILE,
                      help=f"largest side processed at once, at least {MIN_TILE} (default {DEFAULT_TILE})")
-    inp.add_argument("--passes", type=int, choices=[1, 4, 16, 64], default=1,
+    inp.add_argument("--passes", type=int, choices=PASSES, default=1,
                      help="average the fills of the photo moved by fractions of the network's 8-pixel grid: the "
                           "result depends less on where the photo sits (not at all with 64), for that many times "
                           "the work (default 1)")

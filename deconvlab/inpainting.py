@@ -390,8 +390,8 @@ def inpaint(image, mask, model=None, tile=DEFAULT_TILE, progress=False, passes=1
     once, margins included (an integer >= MIN_TILE, rounded down to a multiple of 8). progress: show a tqdm
     bar on stderr (it appears only if the work takes more than two seconds). passes: 1, or 4, 16 or 64 fills of
     the photo moved by fractions of the network's 8-pixel grid, averaged (``_fill_passes``): the fill then
-    depends less on where the photo sits on that grid (not at all with 64), for that many times the work. Returns a new array of the image's
-    shape and dtype with values in [0, 1]; a gray image is filled as three equal channels whose mean is
+    depends less on where the photo sits on that grid (not at all with 64), for that many times the work.
+    Returns a new array of the image's shape and dtype with values in [0, 1]; a gray image is filled as three equal channels whose mean is
     returned, and so is the mean for a colour image whose three channels are equal at every pixel (a gray
     photo stays gray). Any size works, and the cost follows the hole (see the module docstring).
 
