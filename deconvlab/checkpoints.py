@@ -275,7 +275,7 @@ def build_from_meta(meta, parameters=None):
             raise ValueError(f"its settings describe a network of {wanted} parameters, its arrays hold {parameters}")
     return models.build(config.get("model", "inpaintnet"), width=config.get("width", 32),
                         start=config.get("start", "mean"), dtype=config.get("dtype", "float32"),
-                        seed=config.get("seed", 0))
+                        seed=config.get("seed", 0), contrast=config.get("contrast", 0.0))
 
 
 def load_model(path):

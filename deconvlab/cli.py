@@ -567,6 +567,7 @@ def build_parser():
                     help=f"refuse photos with more pixels than this (default {DEFAULT_MAX_PIXELS})")
     ap.set_defaults(run=_cmd_app)
 
+    from .models import MODELS
     from .train import TrainConfig
 
     d = TrainConfig()
@@ -583,7 +584,7 @@ def build_parser():
     tr.add_argument("--allow-other-data", action="store_true",
                     help="with --resume: go on although the training images differ from the checkpoint's")
     tr.add_argument("--data", help="folder of training images (default: the bundled training photos)")
-    tr.add_argument("--model", choices=["inpaintnet", "holenet", "holenet-gated", "seednet-fixed"], help=f"network (default {d.model})")
+    tr.add_argument("--model", choices=list(MODELS), help=f"network (default {d.model})")
     tr.add_argument("--start", choices=["mean", "harmonic"],
                     help=f"InpaintNet's starting fill of the hole, refined by the network: harmonic (the diffusion fill; works on whole photos) or mean (the known pixels' mean colour, the simplest; good on small patches only) (default {d.start})")
     tr.add_argument("--width", type=positive_int, help=f"channels of the first layer (default {d.width})")
@@ -607,6 +608,10 @@ def build_parser():
     tr.add_argument("--smooth-share", type=finite_float,
                     help="share of the patches replaced by smooth versions (block means, interpolated), so the "
                          f"network learns to keep the harmonic fill on smooth areas (default {d.smooth_share:g})")
+    tr.add_argument("--contrast", type=finite_float,
+                    help="HoleNet only: scale the correction by min(1, s/CONTRAST), s the visible pixels' local "
+                         "contrast (RMS Laplacian), so flat and linearly shaded areas keep the harmonic fill "
+                         f"(e.g. 0.02; default {d.contrast:g}: no gate)")
     tr.add_argument("--init-from", metavar="FILE",
                     help="start from the parameters of this checkpoint or weights file (the same --model and "
                          "--width; a curriculum's next stage), with a fresh optimiser")

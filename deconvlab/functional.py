@@ -40,8 +40,8 @@ from .autograd import (
 __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "matmul", "sum", "mean", "reshape", "transpose", "permute",
     "exp", "log", "abs", "clip", "relu", "leaky_relu", "sigmoid", "tanh", "concatenate", "pad",
-    "conv2d", "conv_transpose2d", "upsample_nearest2d", "upsample_bilinear2d", "interpolate", "avg_pool2d",
-    "mse_loss", "l1_loss", "total_variation", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+    "conv2d", "conv_transpose2d", "rfft2", "irfft2", "upsample_nearest2d", "upsample_bilinear2d", "interpolate", "avg_pool2d", "contextual_attention",
+    "mse_loss", "l1_loss", "total_variation", "reparameterize", "gaussian_kl", "binary_cross_entropy", "binary_cross_entropy_with_logits",
 ]
 
 
@@ -384,6 +384,78 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 
 # upsampling and pooling ---------------------------------------------------------------------------------
+# the Fourier transform over the last two axes -------------------------------------------------------------
+def _hermitian_weights(w, dtype):
+    """c[k] for the columns k = 0 … ⌊W/2⌋ of a half spectrum of width W: 1 for the columns that stand for
+    themselves (k = 0 and, for even W, k = W/2), 2 for the others, which stand for a column and its mirror."""
+    c = np.full(w // 2 + 1, 2.0, dtype=dtype)
+    c[0] = 1.0
+    if w % 2 == 0:
+        c[-1] = 1.0
+    return c
+
+
+class Rfft2(Function):
+    """Y = rfft2(x) with the unitary ("ortho") scaling, Y[k, l] = Σ_ij x[i, j]·e^(−2πi(ki/H + lj/W)) / √(HW) for
+    l = 0 … ⌊W/2⌋, returned as real channels: y = [Re Y, Im Y] along axis 1 (C → 2C).
+
+    The adjoint of x ↦ (Re Y, Im Y) for real x puts G = g_re + i·g_im back in the half of the spectrum it came
+    from, zeros in the other half, and takes the real part of the inverse transform:
+    ∂L/∂x = Re ifft2(G padded to W columns) (ortho)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.c, ctx.w = x.shape[1], x.shape[-1]
+        y = np.fft.rfft2(x, norm="ortho")
+        return np.concatenate([y.real, y.imag], axis=1).astype(x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        c = ctx.c
+        full = np.zeros(g.shape[:1] + (c,) + g.shape[2:3] + (ctx.w,), dtype=np.result_type(g.dtype, np.complex64))
+        full[..., :g.shape[-1]] = g[:, :c] + 1j * g[:, c:]
+        return np.fft.ifft2(full, norm="ortho").real.astype(g.dtype)
+
+
+class Irfft2(Function):
+    """x = irfft2(Y, s=(H, W)) with the unitary scaling, from real channels z = [Re Y, Im Y] (2C → C): the real
+    image whose half spectrum is Y (the imaginary parts of the columns that stand for themselves are ignored,
+    as NumPy and PyTorch do).
+
+    The adjoint: ∂L/∂Y = c ⊙ rfft2(g) (ortho), c = ``_hermitian_weights`` per column (a column that stands for
+    itself and its mirror counts twice), split into real and imaginary channels."""
+
+    @staticmethod
+    def forward(ctx, z, size):
+        c = z.shape[1] // 2
+        ctx.weights = _hermitian_weights(size[1], z.dtype)
+        return np.fft.irfft2(z[:, :c] + 1j * z[:, c:], s=size, norm="ortho").astype(z.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        y = np.fft.rfft2(g, norm="ortho") * ctx.weights
+        return np.concatenate([y.real, y.imag], axis=1).astype(g.dtype)
+
+
+def rfft2(input):
+    """The 2-D real Fourier transform of (N, C, H, W) over its last two axes, unitary scaling, as real channels
+    (N, 2C, H, ⌊W/2⌋ + 1): ``[Re, Im]`` of ``torch.fft.rfft2(x, norm="ortho")`` joined along axis 1 (``Rfft2``)."""
+    x = as_tensor(input)
+    _check_4d(x, "rfft2")
+    return Rfft2.apply(x)
+
+
+def irfft2(input, size):
+    """The inverse of ``rfft2``: (N, 2C, H, ⌊W/2⌋ + 1) real channels [Re, Im] -> the real (N, C, H, W) image,
+    W = size[1] (``size`` = (H, W), as ``torch.fft.irfft2(…, s=size, norm="ortho")``; ``Irfft2``)."""
+    z = as_tensor(input)
+    _check_4d(z, "irfft2")
+    h, w = (int(v) for v in size)
+    if z.shape[1] % 2 or z.shape[2] != h or z.shape[3] != w // 2 + 1:
+        raise ValueError(f"irfft2: expected (N, 2C, {h}, {w // 2 + 1}) for size {(h, w)}, got {z.shape}")
+    return Irfft2.apply(z, size=(h, w))
+
+
 def _scale_pair(scale_factor, op):
     values = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor, scale_factor)
     if len(values) != 2 or any(
@@ -522,6 +594,55 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0):
     return y.reshape(n, c, y.shape[2], y.shape[3])
 
 
+def _key_positions(keys, max_keys):
+    """(rows, cols) of the key positions of one (h, w) boolean map, at most ``max_keys`` of them (evenly spaced
+    in reading order when there are more)."""
+    rows, cols = np.nonzero(keys)
+    if rows.size > max_keys:
+        pick = np.unique(np.linspace(0, rows.size - 1, max_keys).round().astype(np.intp))
+        rows, cols = rows[pick], cols[pick]
+    return rows, cols
+
+
+def contextual_attention(features, keys, scale=10.0, max_keys=1024, eps=1e-4):
+    """Contextual attention (DeepFill v1, Yu et al. 2018): every position borrows the features of the key
+    positions whose 3×3 patches look like its own — texture copied from the image itself. With, per sample,
+    P_q the 3×3 patch (C, 3, 3) of the features around key position q (zeros beyond the border) and X_p the one
+    around position p,
+
+        s[q, p] = ⟨P_q / √(‖P_q‖² + ε²), X_p⟩          = conv2d(x, P̂, padding=1)          (cosine-like match)
+        a[q, p] = exp(λ·s[q, p]) / Σ_q′ exp(λ·s[q′, p])                               (softmax over the keys)
+        y[:, i, j] = 1/9 · Σ_q Σ_{u,v} a[q, i + 1 − u, j + 1 − v] · P_q[:, u, v]     = conv_transpose2d(a, P, padding=1) / 9
+
+    (the patches pasted where they matched, overlaps averaged): the two kernels of this library, with weights
+    taken from the data. ``features`` (N, C, h, w); ``keys`` (N, 1, h, w), true at the positions whose patches
+    may be copied (e.g. the known part); at most ``max_keys`` of them per sample, evenly spaced. λ = ``scale``.
+    A sample without keys gets zeros. Gradients flow into the features through both the matches and the pasted
+    patches. Returns (N, C, h, w)."""
+    x = as_tensor(features)
+    _check_4d(x, "contextual_attention")
+    keys = np.asarray(keys)
+    n, c, h, w = x.shape
+    if keys.shape != (n, 1, h, w):
+        raise ValueError(f"contextual_attention: keys must have shape {(n, 1, h, w)}, got {keys.shape}")
+    padded = pad(x, (1, 1, 1, 1))
+    u = np.arange(3)
+    out = []
+    for k in range(n):
+        rows, cols = _key_positions(keys[k, 0] > 0.5, max_keys)
+        if rows.size == 0:
+            out.append(x[k:k + 1] * 0.0)
+            continue
+        taps = padded[k][:, rows[:, None, None] + u[None, :, None], cols[:, None, None] + u[None, None, :]]
+        patches = taps.permute((1, 0, 2, 3))  # (L, C, 3, 3)
+        unit = patches / (sum(patches * patches, axis=(1, 2, 3), keepdims=True) + eps * eps) ** 0.5
+        logits = conv2d(x[k:k + 1], unit, None, 1, 1) * scale
+        e = exp(logits - Tensor._wrap(logits.data.max(axis=1, keepdims=True)))
+        attention = e / sum(e, axis=1, keepdims=True)
+        out.append(conv_transpose2d(attention, patches, None, 1, 1) / 9.0)
+    return concatenate(out, axis=0)
+
+
 # losses -------------------------------------------------------------------------------------------
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -567,6 +688,49 @@ def _reduce(loss, mask, reduction, op):
     if reduction == "sum":
         return loss.sum()
     return loss
+
+
+def reparameterize(mu, logvar, noise=None, rng=None):
+    """A sample of N(μ, σ²) that gradients can flow through (the reparameterisation trick, Kingma & Welling 2014):
+
+        z = μ + σ ⊙ ε,   σ = exp(½·logvar),   ε ~ N(0, I)
+
+    ε is a constant: ``noise`` if given (an array of μ's shape), else drawn from ``rng`` (a Generator or a seed:
+    the same seed gives the same z). So ∂z/∂μ = 1 and ∂z/∂logvar = ½·σ ⊙ ε."""
+    mu, logvar = as_tensor(mu), lift(logvar, as_tensor(mu))
+    if mu.shape != logvar.shape:
+        raise ValueError(f"reparameterize: mu has shape {mu.shape}, logvar {logvar.shape}; they must match")
+    if noise is None:
+        generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        noise = generator.standard_normal(mu.shape)
+    noise = np.asarray(noise)
+    if noise.shape != mu.shape:
+        raise ValueError(f"reparameterize: noise has shape {noise.shape}, mu {mu.shape}; they must match")
+    return mu + exp(logvar * 0.5) * Tensor._wrap(noise.astype(mu.dtype))
+
+
+def gaussian_kl(mu, logvar, prior_mu=None, prior_logvar=None, reduction="sum"):
+    """The Kullback–Leibler divergence of N(μ, σ²) from N(μ_p, σ_p²), elementwise independent, in closed form:
+
+        KL = ½ Σ ( logvar_p − logvar + (σ² + (μ − μ_p)²) / σ_p² − 1 )
+
+    and against N(0, I) (the default prior): KL = ½ Σ (μ² + σ² − log σ² − 1). ``reduction``: 'sum' over every
+    element (the divergence of the whole batch), 'mean' (per element) or 'none'. Every argument may carry a
+    gradient (a learned prior network trains through ``prior_mu`` and ``prior_logvar``)."""
+    mu = as_tensor(mu)
+    logvar = lift(logvar, mu)
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"gaussian_kl: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if prior_mu is None and prior_logvar is None:
+        terms = (mu * mu + exp(logvar) - logvar - 1.0) * 0.5
+    else:
+        p_mu = lift(0.0 if prior_mu is None else prior_mu, mu)
+        p_logvar = lift(0.0 if prior_logvar is None else prior_logvar, mu)
+        diff = mu - p_mu
+        terms = (p_logvar - logvar + (exp(logvar) + diff * diff) * exp(p_logvar * -1.0) - 1.0) * 0.5
+    if terms.shape != mu.shape:
+        raise ValueError(f"gaussian_kl: the shapes {mu.shape}, {logvar.shape} and the prior's do not match")
+    return _reduce(terms, None, reduction, "gaussian_kl")
 
 
 def mse_loss(input, target, mask=None, reduction="mean"):

@@ -63,6 +63,50 @@ def harmonic_start(image, mask):
 STARTS = {"mean": known_mean, "harmonic": harmonic_start}
 
 
+CONTRAST_RADIUS = 64
+"""Half-width of the box over which ``visible_contrast`` pools the Laplacian: wide enough that the centre of a
+128-pixel hole still sees the visible pixels around it."""
+
+
+def _box_sum(a, radius):
+    """Σ of a (N, H, W) over the (2r+1)×(2r+1) box around each pixel, clipped at the borders (float64, from
+    an integral image)."""
+    n, h, w = a.shape
+    total = np.zeros((n, h + 1, w + 1))
+    total[:, 1:, 1:] = np.cumsum(np.cumsum(a, axis=1, dtype=np.float64), axis=2)
+    lo_r, hi_r = np.clip(np.arange(h) - radius, 0, h), np.clip(np.arange(h) + radius + 1, 0, h)
+    lo_c, hi_c = np.clip(np.arange(w) - radius, 0, w), np.clip(np.arange(w) + radius + 1, 0, w)
+    return (total[:, hi_r][:, :, hi_c] - total[:, lo_r][:, :, hi_c]
+            - total[:, hi_r][:, :, lo_c] + total[:, lo_r][:, :, lo_c])
+
+
+def visible_contrast(image, mask, radius=CONTRAST_RADIUS):
+    """How much texture the visible pixels around each pixel hold: the root mean square, over channels and over
+    the visible pixels of the (2r+1)×(2r+1) box around it, of the 5-point Laplacian
+
+        L[c, i, j] = x[c, i−1, j] + x[c, i+1, j] + x[c, i, j−1] + x[c, i, j+1] − 4·x[c, i, j],
+        v[i, j] = 1 where all five of those pixels are inside the image and known,
+        s[i, j] = sqrt( Σ_box v·mean_c L² / Σ_box v )       (0 where the box holds no such pixel).
+
+    s is 0 on flat and linearly shaded images (the Laplacian of an affine function is 0): exactly the images on
+    which the harmonic fill is right. image (N, C, H, W), mask (N, 1, H, W) ndarrays; returns (N, 1, H, W) in
+    the image's dtype."""
+    x = np.asarray(image)
+    known = np.asarray(mask)[:, 0] < 0.5
+    n, _, h, w = x.shape
+    energy, valid = np.zeros((n, h, w)), np.zeros((n, h, w))
+    if h >= 3 and w >= 3:
+        centre = x[:, :, 1:-1, 1:-1].astype(np.float64)
+        lap = (x[:, :, :-2, 1:-1] + x[:, :, 2:, 1:-1] + x[:, :, 1:-1, :-2] + x[:, :, 1:-1, 2:]) - 4.0 * centre
+        v = (known[:, 1:-1, 1:-1] & known[:, :-2, 1:-1] & known[:, 2:, 1:-1]
+             & known[:, 1:-1, :-2] & known[:, 1:-1, 2:])
+        energy[:, 1:-1, 1:-1] = np.where(v, np.mean(lap ** 2, axis=1), 0.0)
+        valid[:, 1:-1, 1:-1] = v
+    count = _box_sum(valid, radius)
+    s = np.sqrt(np.maximum(_box_sum(energy, radius), 0.0) / np.maximum(count, 1.0)) * (count > 0.5)
+    return s[:, None].astype(x.dtype)
+
+
 def _network_inputs(net, image, mask, fill):
     """(x, m, f) ndarrays for an encoder-decoder's forward: the image, the mask in the image's dtype and the
     starting fill (``fill``, or the network's ``start`` fill); ValueError naming the network for shapes it cannot
@@ -177,6 +221,20 @@ def _holenet_layers(width, in_channels, dilations, gated=False):
     return layers
 
 
+def _block_masks(mask, block=8):
+    """For (N, 1, H, W) hole masks: which block×block blocks hold a hole pixel (N, 1, H/b, W/b), and which blocks
+    may lend their features (``F.contextual_attention``'s keys): those whose 3×3 neighbourhood of blocks inside
+    the image is wholly known."""
+    n, _, h, w = mask.shape
+    holes = (mask.reshape(n, 1, h // block, block, w // block, block) > 0.5).any(axis=(3, 5))
+    padded = np.pad(holes, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    near = np.zeros_like(holes)
+    for u in range(3):
+        for v in range(3):
+            near |= padded[:, :, u:u + h // block, v:v + w // block]
+    return holes.astype(mask.dtype), ~near
+
+
 class HoleNet(nn.Module):
     """InpaintNet grown for real holes: the same encoder down to 1/8 scale and decoder back up with skip
     connections, plus
@@ -194,7 +252,21 @@ class HoleNet(nn.Module):
           x₀ = (1 − m)·x + m·f          y = (1 − m)·x + m·(x₀ + σ(g)·r),
 
       so where the network is unsure (flat or smoothly shaded areas) it can keep the starting fill f, and deep
-      inside a hole it may still act. r starts at zero: the untrained network returns f exactly.
+      inside a hole it may still act. r starts at zero: the untrained network returns f exactly;
+    - with ``spectral=True``, a residual Fourier unit after the dilated layers (``nn.FourierUnit``, started at
+      zero): a 1×1 convolution over the 1/8-scale features' spectrum, so the middle of the network reads the
+      whole tile at once (LaMa). The result then depends on the whole tile, not only on ``receptive_radius``
+      pixels: tiles cut from a photo see different surroundings (``global_reach``);
+    - with ``attention=True``, contextual attention at 1/8 scale (``F.contextual_attention``; DeepFill v1): the
+      features of each 8×8 block that holds hole pixels are joined by those of the fully known blocks whose
+      3×3 neighbourhoods match theirs, through a 1×1 convolution started at zero,
+      d ← d + m₈ ⊙ W·attention(d), so the hole can copy texture from the tile around it (which also makes the
+      result depend on the whole tile: ``global_reach``);
+    - with ``contrast`` τ > 0, a gate that knows when not to act without learning it: the correction is scaled
+      by a = min(1, s/τ), s the ``visible_contrast`` around the pixel (the visible pixels' Laplacian), so on
+      flat and linearly shaded surroundings, where the harmonic fill is exact, the network changes nothing:
+
+          y = (1 − m)·x + m·(x₀ + a·σ(g)·r).
 
     ``start``: as InpaintNet's (default "harmonic"). Sides must be multiples of 8. ``rng`` draws the parameters.
     """
@@ -203,8 +275,12 @@ class HoleNet(nn.Module):
     """``inpaint`` keeps the whole correction (InpaintNet's is faded out with the distance to known pixels)."""
 
     def __init__(self, width=32, in_channels=3, dilations=(2, 4), gated=False, dtype=np.float32, rng=None,
-                 start="harmonic"):
+                 start="harmonic", contrast=0.0, spectral=False, attention=False):
         super().__init__()
+        if isinstance(contrast, bool) or not isinstance(contrast, (int, float, np.floating, np.integer)) \
+                or not np.isfinite(contrast) or contrast < 0:
+            raise ValueError(f"HoleNet: contrast must be a finite number >= 0, got {contrast!r}")
+        self.contrast = float(contrast)
         if isinstance(width, bool) or int(width) != width or width < 1:
             raise ValueError(f"HoleNet: width must be a positive integer, got {width!r}")
         if start not in STARTS:
@@ -213,10 +289,12 @@ class HoleNet(nn.Module):
         if any(d < 1 for d in dilations):
             raise ValueError(f"HoleNet: dilations must be positive integers, got {dilations!r}")
         self.width, self.in_channels, self.start, self.dilations = int(width), in_channels, start, dilations
-        self.gated = bool(gated)
+        self.gated, self.spectral, self.attention = bool(gated), bool(spectral), bool(attention)
+        self.global_reach = self.spectral or self.attention
         # InpaintNet's 39 pixels without its one dilation-2 layer at 1/8 scale (16), plus 8·d for each dilated
-        # layer here (a 3×3 of dilation d at 1/8 scale reads 8·d pixels farther); the tests measure it
-        self.receptive_radius = 23 + 8 * sum(dilations)
+        # layer here (a 3×3 of dilation d at 1/8 scale reads 8·d pixels farther); the tests measure it. The
+        # contrast gate reads CONTRAST_RADIUS + 1 pixels.
+        self.receptive_radius = max(23 + 8 * sum(dilations), CONTRAST_RADIUS + 1 if self.contrast else 0)
         rng = nn._generator(rng)
         for name, kind, c_in, c_out, k, s, p, d in _holenet_layers(width, in_channels, dilations, gated):
             if kind == "gated":
@@ -228,6 +306,12 @@ class HoleNet(nn.Module):
                 bound = 1.0 / np.sqrt(c_in * 9)
                 layer.weight.data[...] = resize_conv_kernel(rng.uniform(-bound, bound, (c_out, c_in, 3, 3)))
             setattr(self, name, layer)
+        if spectral:
+            self.fourier = nn.FourierUnit(4 * self.width, zero=True, dtype=dtype, rng=rng)
+        if attention:
+            self.attend = nn.Conv2d(4 * self.width, 4 * self.width, 1, dtype=dtype, rng=rng)
+            self.attend.weight.data[...] = 0
+            self.attend.bias.data[...] = 0
         self.out.weight.data[:in_channels] = 0  # r = 0: the untrained network returns the start
         self.out.bias.data[...] = 0
         self.act = nn.LeakyReLU(0.2)
@@ -246,6 +330,11 @@ class HoleNet(nn.Module):
         d = enc(self.enc4(e3))
         for k in range(len(self.dilations)):
             d = d + enc(getattr(self, f"mid{k + 1}")(d))
+        if self.spectral:
+            d = d + self.fourier(d)
+        if self.attention:
+            holes8, keys8 = _block_masks(m)
+            d = d + Tensor(holes8) * self.attend(F.contextual_attention(d, keys8))
         d = act(self.dec3(d))
         d, e3 = F.concatenate([d, e3], axis=1), None  # joined, then dropped (as in InpaintNet)
         d = act(self.dec2(d))
@@ -255,7 +344,8 @@ class HoleNet(nn.Module):
         out = self.out(d)
         c = self.in_channels
         correction = F.sigmoid(out[:, c:]) * out[:, :c]
-        return Tensor(base) + Tensor(m) * correction
+        gate = m if self.contrast == 0 else m * np.minimum(1.0, visible_contrast(x, m) / self.contrast)
+        return Tensor(base) + Tensor(gate.astype(x.dtype)) * correction
 
 
 class SeedNet(nn.Module):
@@ -312,13 +402,16 @@ class SeedNetFixed(nn.Module):
         return Tensor((1.0 - m) * x) + Tensor(m) * pred
 
 
-MODELS = {"inpaintnet": InpaintNet, "holenet": HoleNet, "holenet-gated": HoleNet, "seednet-fixed": SeedNetFixed}
+MODELS = {"inpaintnet": InpaintNet, "holenet": HoleNet, "holenet-gated": HoleNet, "holenet-fourier": HoleNet,
+          "holenet-attention": HoleNet, "seednet-fixed": SeedNetFixed}
 
 
-def build(name, width=32, start="harmonic", dtype="float32", seed=0):
+def build(name, width=32, start="harmonic", dtype="float32", seed=0, contrast=0.0):
     """A fresh network by its name in MODELS, its parameters drawn from ``seed``: ``InpaintNet(width,
-    start=start)``, ``HoleNet(width, start=start)`` ("holenet"; "holenet-gated": ``gated=True``) or ``SeedNetFixed(hidden=width)`` (which has no starting fill: ``start`` is ignored).
-    An unknown name or dtype, or a bad width or start, is a ValueError."""
+    start=start)``, ``HoleNet(width, start=start, contrast=contrast)`` ("holenet"; "holenet-gated":
+    ``gated=True``; "holenet-fourier": ``spectral=True``; "holenet-attention": ``attention=True``) or ``SeedNetFixed(hidden=width)`` (which has no starting
+    fill: ``start`` is ignored). ``contrast`` is HoleNet's contrast gate (0: none). An unknown name or dtype, or a
+    bad width, start or contrast, is a ValueError."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
     if str(dtype) not in ("float32", "float64"):
@@ -327,7 +420,11 @@ def build(name, width=32, start="harmonic", dtype="float32", seed=0):
     if name == "inpaintnet":
         return InpaintNet(width, dtype=np.dtype(dtype), rng=rng, start=start)
     if name.startswith("holenet"):
-        return HoleNet(width, gated=name == "holenet-gated", dtype=np.dtype(dtype), rng=rng, start=start)
+        return HoleNet(width, gated=name == "holenet-gated", spectral=name == "holenet-fourier",
+                       attention=name == "holenet-attention", dtype=np.dtype(dtype), rng=rng, start=start,
+                       contrast=contrast)
+    if contrast:
+        raise ValueError(f"contrast is a setting of the HoleNet models, not of {name!r}")
     return SeedNetFixed(hidden=width, dtype=np.dtype(dtype), rng=rng)
 
 
@@ -344,8 +441,9 @@ def parameter_count(name, width=32, in_channels=3):
     if name == "seednet-fixed":
         return conv(c + 1, w, 3) + conv(w, c, 3)
     if name.startswith("holenet"):
-        return sum(conv(c_in, 2 * c_out if kind == "gated" else c_out, k)
-                   for _, kind, c_in, c_out, k, *_ in _holenet_layers(w, c, (2, 4), name == "holenet-gated"))
+        extra = {"holenet-fourier": conv(8 * w, 8 * w, 1), "holenet-attention": conv(4 * w, 4 * w, 1)}.get(name, 0)
+        return extra + sum(conv(c_in, 2 * c_out if kind == "gated" else c_out, k)
+                             for _, kind, c_in, c_out, k, *_ in _holenet_layers(w, c, (2, 4), name == "holenet-gated"))
     return (conv(c + 1, w, 3) + conv(w, 2 * w, 4) + conv(2 * w, 4 * w, 4) + conv(4 * w, 4 * w, 4)
             + conv(4 * w, 4 * w, 3) + conv(4 * w, 4 * w, 4) + conv(8 * w, 2 * w, 4) + conv(4 * w, w, 4)
             + conv(2 * w, c, 3))

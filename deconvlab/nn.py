@@ -443,6 +443,35 @@ class GatedConv2d(Module):
         return f"{self.conv.extra_repr()}, gated to {self.out_channels}, negative_slope={self.negative_slope}"
 
 
+class FourierUnit(Module):
+    """A convolution over the whole image at once (LaMa's Fourier unit, Suvorov et al. 2022): a 1×1 convolution
+    of the real and imaginary parts of the features' 2-D Fourier transform, then back,
+
+        Y = rfft2(x) (unitary)      z = φ(W·[Re Y, Im Y] + b)      y = irfft2(z),
+
+    W a (2C, 2C) matrix applied at every frequency, φ leaky ReLU (``negative_slope``). Every output pixel reads
+    every input pixel: the receptive field is the whole image. ``zero=True`` starts W and b at zero, so the
+    unit first returns zeros (a residual branch that starts switched off). x (N, C, H, W) -> (N, C, H, W).
+    """
+
+    def __init__(self, channels, negative_slope=0.2, zero=False, *, dtype=np.float32, rng=None):
+        super().__init__()
+        self.channels = _positive_int(channels, "channels", "FourierUnit")
+        self.negative_slope = float(negative_slope)
+        self.conv = Conv2d(2 * self.channels, 2 * self.channels, 1, dtype=dtype, rng=rng)
+        if zero:
+            self.conv.weight.data[...] = 0
+            self.conv.bias.data[...] = 0
+
+    def forward(self, input):
+        x = input if isinstance(input, Tensor) else Tensor(np.asarray(input))
+        z = F.leaky_relu(self.conv(F.rfft2(x)), self.negative_slope)
+        return F.irfft2(z, x.shape[2:])
+
+    def extra_repr(self):
+        return f"{self.channels}, negative_slope={self.negative_slope}"
+
+
 class PartialConv2d(Conv2d):
     """Partial convolution (Liu et al. 2018): a convolution that reads only valid (known) pixels and re-weights
     each window by how many it found, with the mask updated for the next layer.

@@ -56,6 +56,7 @@ class TrainConfig:
     adversarial_weight: float = 0.0  # > 0: a PatchGAN critic (adversarial.PatchCritic) is trained beside the model
     critic_width: int = 32
     smooth_share: float = 0.0  # this share of the patches is replaced by smooth versions (``smoothed``)
+    contrast: float = 0.0  # HoleNet's contrast gate τ (models.HoleNet; 0 = none)
     init_from: str = ""  # a checkpoint or weights file of the same model whose parameters start the run
     clip_grad_norm: float = 1.0
     mask_kinds: tuple = ("center", "rectangles", "strokes", "bernoulli")
@@ -110,6 +111,10 @@ class TrainConfig:
                              got=self.mask_weights)
         yield None if self.dtype in ("float32", "float64") else bad("dtype", "'float32' or 'float64'")
         yield None if 0 <= self.smooth_share <= 1 else bad("smooth_share", "in [0, 1]")
+        if not 0 <= self.contrast < float("inf"):
+            yield bad("contrast", "a finite number >= 0")
+        elif self.contrast and not self.model.startswith("holenet"):
+            yield bad("contrast", "0 for a model other than the HoleNets")
         yield None if isinstance(self.init_from, str) else bad("init_from", "the path of a checkpoint or weights file")
 
 
@@ -132,7 +137,8 @@ class TrainingDiverged(RuntimeError):
 
 def build_model(config):
     """A fresh model for ``config``, its parameters drawn from ``config.seed`` (``models.build``)."""
-    return models.build(config.model, width=config.width, start=config.start, dtype=config.dtype, seed=config.seed)
+    return models.build(config.model, width=config.width, start=config.start, dtype=config.dtype, seed=config.seed,
+                        contrast=config.contrast)
 
 
 def augment(batch, rng):
@@ -314,20 +320,22 @@ class _Run:
         self.elapsed = self.history[-1]["seconds"] if self.history else 0.0
 
     def start_from(self, path):
-        """Start from the parameters of the network in ``path`` (a checkpoint or weights file of the same model,
-        width and dtype): a curriculum's next stage, e.g. large patches after small ones. The optimiser starts
-        afresh. InputError when the file cannot be read or holds another network."""
+        """Start from the parameters of the network in ``path`` (a checkpoint or weights file of the same kind of
+        network and width): a curriculum's next stage, e.g. large patches after small ones. The optimiser starts
+        afresh. The file may lack layers this model adds (a HoleNet without the Fourier unit of
+        "holenet-fourier"): those keep their fresh values. InputError when the file cannot be read or holds
+        another network, or parameters of other shapes."""
         try:
             source = load_model(path)
         except (OSError, ValueError) as exc:
             raise InputError("train", "cannot start from {path!r}: {detail}", path=path, detail=exc) from None
         state, wanted = source.state_dict(), self.model.state_dict()
-        if type(source) is not type(self.model) or {k: v.shape for k, v in state.items()} != \
-                {k: v.shape for k, v in wanted.items()}:
+        if type(source) is not type(self.model) or any(k not in wanted or wanted[k].shape != v.shape
+                                                       for k, v in state.items()):
             raise InputError("train", "cannot start from {path!r}: it holds a {got} of other shapes than the "
                              "{model} of width {width} this run trains", path=path, got=type(source).__name__,
                              model=self.config.model, width=self.config.width)
-        self.model.load_state_dict({k: v.astype(wanted[k].dtype) for k, v in state.items()})
+        self.model.load_state_dict({k: v.astype(wanted[k].dtype) for k, v in state.items()}, strict=False)
 
     def _stop_unless_finite(self, value, what):
         if not np.all(np.isfinite(value)):

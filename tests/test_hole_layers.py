@@ -51,6 +51,155 @@ def test_gated_conv_matches_pytorch():
     np.testing.assert_allclose(layer.conv.weight.grad, wt.grad.numpy(), rtol=0, atol=1e-10)
 
 
+def _dft_loops(x):
+    """The unitary 2-D DFT of x (H, W), the half spectrum l = 0 … ⌊W/2⌋, one coefficient at a time."""
+    h, w = x.shape
+    y = np.zeros((h, w // 2 + 1), complex)
+    for k in range(h):
+        for l in range(w // 2 + 1):
+            for i in range(h):
+                for j in range(w):
+                    y[k, l] += x[i, j] * np.exp(-2j * np.pi * (k * i / h + l * j / w))
+    return y / np.sqrt(h * w)
+
+
+@pytest.mark.parametrize("w", [6, 7])
+def test_rfft2_is_the_unitary_dft_as_real_channels_and_irfft2_inverts_it(w):
+    rng = np.random.default_rng(30)
+    x = rng.standard_normal((2, 3, 5, w))
+    y = F.rfft2(x).data
+    assert y.shape == (2, 6, 5, w // 2 + 1)
+    for n in range(2):
+        for c in range(3):
+            ref = _dft_loops(x[n, c])
+            np.testing.assert_allclose(y[n, c], ref.real, rtol=0, atol=1e-12)
+            np.testing.assert_allclose(y[n, 3 + c], ref.imag, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(F.irfft2(y, (5, w)).data, x, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match=r"irfft2: expected \(N, 2C, 5, 4\) for size \(5, 7\)"):
+        F.irfft2(y[:, :, :, :3], (5, 7)) if w == 6 else F.irfft2(y[:, :5], (5, 7))
+
+
+@pytest.mark.parametrize("w", [6, 7])
+def test_the_fourier_transforms_gradients_in_float64(w):
+    rng = np.random.default_rng(31)
+    weights = rng.standard_normal((2, 4, 5, w // 2 + 1))  # Σ weights·y: every output counts, differently
+    forward = gradcheck(lambda t: F.sum(F.rfft2(t) * Tensor(weights)), rng.standard_normal((2, 2, 5, w)))
+    print(forward)
+    image_weights = rng.standard_normal((2, 2, 5, w))
+    inverse = gradcheck(lambda t: F.sum(F.irfft2(t, (5, w)) * Tensor(image_weights)),
+                        rng.standard_normal((2, 4, 5, w // 2 + 1)))
+    print(inverse)
+    assert forward.passed and inverse.passed
+
+
+def test_the_fourier_unit_matches_pytorch_and_starts_at_zero():
+    torch = pytest.importorskip("torch")
+    unit = nn.FourierUnit(3, dtype=np.float64, rng=7)
+    x = np.random.default_rng(8).standard_normal((2, 3, 6, 9))
+    xt = torch.tensor(x, requires_grad=True)
+    wt = torch.tensor(unit.conv.weight.data, requires_grad=True)
+    spectrum = torch.fft.rfft2(xt, norm="ortho")
+    z = torch.nn.functional.conv2d(torch.cat([spectrum.real, spectrum.imag], 1), wt, torch.tensor(unit.conv.bias.data))
+    z = torch.nn.functional.leaky_relu(z, 0.2)
+    ref = torch.fft.irfft2(torch.complex(z[:, :3], z[:, 3:]), s=(6, 9), norm="ortho")
+    upstream = np.random.default_rng(9).standard_normal(ref.shape)
+    (ref * torch.tensor(upstream)).sum().backward()
+    xi = Tensor(x, requires_grad=True)
+    out = unit(xi)
+    F.sum(out * Tensor(upstream)).backward()
+    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(xi.grad, xt.grad.numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(unit.conv.weight.grad, wt.grad.numpy(), rtol=0, atol=1e-10)
+    assert not nn.FourierUnit(3, zero=True, dtype=np.float64, rng=7)(x).data.any()
+
+
+def test_holenet_fourier_starts_as_holenet_and_its_gradients_check():
+    plain, spectral = models.build("holenet", width=2, seed=0), models.build("holenet-fourier", width=2, seed=0)
+    assert sum(p.data.size for p in spectral.parameters()) == models.parameter_count("holenet-fourier", 2)
+    assert spectral.global_reach and not plain.global_reach
+    rng = np.random.default_rng(32)
+    x = rng.random((1, 3, 16, 24)).astype(np.float32)
+    m = np.zeros((1, 1, 16, 24), np.float32)
+    m[..., 4:12, 6:18] = 1
+    with no_grad():
+        np.testing.assert_array_equal(spectral(x, m).data, plain(x, m).data)
+    net = models.HoleNet(2, dtype=np.float64, rng=12, spectral=True)
+    net.out.weight.data[...] = rng.standard_normal(net.out.weight.shape) * 0.1
+    net.fourier.conv.weight.data[...] = rng.standard_normal(net.fourier.conv.weight.shape) * 0.1
+    result = gradcheck_direction(_Loss(net, x.astype(np.float64), m.astype(np.float64)), [], n_directions=3, seed=15)
+    print(result)
+    assert result.passed
+
+
+def _attention_loops(x, keys, scale, eps=1e-4):
+    """Contextual attention one position at a time: match every 3×3 patch against the normalised key patches,
+    softmax over the keys, paste the key patches where they matched and average the overlaps (÷ 9)."""
+    n_batch, c, h, w = x.shape
+    y = np.zeros_like(x)
+    for n in range(n_batch):
+        padded = np.pad(x[n], ((0, 0), (1, 1), (1, 1)))
+        patch = lambda i, j: padded[:, i:i + 3, j:j + 3]  # the 3×3 patch around (i, j)
+        key_list = [patch(i, j) for i in range(h) for j in range(w) if keys[n, 0, i, j]]
+        if not key_list:
+            continue
+        attention = np.zeros((len(key_list), h, w))
+        for i in range(h):
+            for j in range(w):
+                s = [scale * np.sum(k * patch(i, j)) / np.sqrt(np.sum(k * k) + eps * eps) for k in key_list]
+                e = np.exp(np.array(s) - max(s))
+                attention[:, i, j] = e / e.sum()
+        for i in range(h):
+            for j in range(w):
+                for u in range(3):
+                    for v in range(3):
+                        a, b = i + 1 - u, j + 1 - v  # the position whose pasted patch covers (i, j) with tap (u, v)
+                        if 0 <= a < h and 0 <= b < w:
+                            for q, k in enumerate(key_list):
+                                y[n, :, i, j] += attention[q, a, b] * k[:, u, v] / 9
+    return y
+
+
+def test_contextual_attention_equals_its_formula_and_its_gradients_check():
+    rng = np.random.default_rng(33)
+    x = rng.standard_normal((2, 3, 5, 6))
+    keys = rng.random((2, 1, 5, 6)) < 0.4
+    keys[1] = False  # a sample with nothing to copy gets zeros
+    y = F.contextual_attention(x, keys, scale=3.0).data
+    np.testing.assert_allclose(y, _attention_loops(x, keys, 3.0), rtol=0, atol=1e-12)
+    assert not y[1].any()
+    weights = rng.standard_normal(x.shape)
+    result = gradcheck(lambda t: F.sum(F.contextual_attention(t, keys, scale=3.0) * Tensor(weights)), x)
+    print(result)
+    assert result.passed
+    # a patch that occurs among the keys is copied back nearly unchanged at a high λ
+    sharp = F.contextual_attention(x[:1], np.ones((1, 1, 5, 6), bool), scale=1e4).data
+    assert np.abs(sharp[0, :, 2, 2] - x[0, :, 2, 2]).max() < 1e-6
+    rows, cols = F._key_positions(np.ones((4, 5), bool), 7)
+    assert rows.size == 7 and (rows[0], cols[0]) == (0, 0) and (rows[-1], cols[-1]) == (3, 4)
+    with pytest.raises(ValueError, match=r"keys must have shape \(2, 1, 5, 6\), got \(2, 5, 6\)"):
+        F.contextual_attention(x, keys[:, 0])
+
+
+def test_holenet_attention_starts_as_holenet_and_its_gradients_check():
+    plain, attending = models.build("holenet", width=2, seed=0), models.build("holenet-attention", width=2, seed=0)
+    assert sum(p.data.size for p in attending.parameters()) == models.parameter_count("holenet-attention", 2)
+    rng = np.random.default_rng(34)
+    x = rng.random((1, 3, 40, 48))
+    m = np.zeros((1, 1, 40, 48))
+    m[..., 12:28, 16:30] = 1
+    holes, keys = models._block_masks(m)
+    assert holes[0, 0].sum() == 2 * 3 and keys[0, 0].sum() == 5 * 6 - 4 * 5
+    with no_grad():
+        np.testing.assert_array_equal(attending(x.astype(np.float32), m.astype(np.float32)).data,
+                                      plain(x.astype(np.float32), m.astype(np.float32)).data)
+    net = models.HoleNet(2, dtype=np.float64, rng=12, attention=True)
+    net.out.weight.data[...] = rng.standard_normal(net.out.weight.shape) * 0.1
+    net.attend.weight.data[...] = rng.standard_normal(net.attend.weight.shape) * 0.1
+    result = gradcheck_direction(_Loss(net, x, m), [], n_directions=3, seed=16)
+    print(result)
+    assert result.passed
+
+
 def _partial_loops(x, valid, w, b, s, p):
     """Liu et al.'s partial convolution, one output element at a time (the literal formula)."""
     n_batch, c_in, h, wd = x.shape
@@ -161,6 +310,60 @@ def test_holenet_gradients_in_float64():
     result = gradcheck_direction(_Loss(net, x, m), [], n_directions=4, seed=14)
     print(result)
     assert result.passed
+
+
+def _contrast_loops(x, m, r):
+    """visible_contrast one pixel at a time: the RMS Laplacian over the known, inside 5-point stencils in the box."""
+    n_batch, c, h, w = x.shape
+    out = np.zeros((n_batch, 1, h, w))
+    for n in range(n_batch):
+        lap2 = np.full((h, w), np.nan)
+        for i in range(1, h - 1):
+            for j in range(1, w - 1):
+                if all(m[n, 0, a, b] == 0 for a, b in ((i, j), (i - 1, j), (i + 1, j), (i, j - 1), (i, j + 1))):
+                    lap = x[n, :, i - 1, j] + x[n, :, i + 1, j] + x[n, :, i, j - 1] + x[n, :, i, j + 1] - 4 * x[n, :, i, j]
+                    lap2[i, j] = np.mean(lap ** 2)
+        for i in range(h):
+            for j in range(w):
+                box = lap2[max(0, i - r):i + r + 1, max(0, j - r):j + r + 1]
+                box = box[~np.isnan(box)]
+                out[n, 0, i, j] = np.sqrt(box.mean()) if box.size else 0.0
+    return out
+
+
+def test_visible_contrast_equals_its_formula_and_is_zero_on_affine_images():
+    rng = np.random.default_rng(21)
+    x = rng.random((2, 3, 13, 17))
+    m = np.zeros((2, 1, 13, 17))
+    m[0, :, 3:9, 4:12] = 1
+    m[1, :, :, :9] = 1
+    for r in (1, 3, 40):
+        np.testing.assert_allclose(models.visible_contrast(x, m, radius=r), _contrast_loops(x, m, r), rtol=1e-12, atol=1e-15)
+    i, j = np.mgrid[0:40, 0:48]
+    affine = np.stack([0.2 + 0.01 * i, 0.9 - 0.005 * j, 0.3 + 0.004 * i + 0.007 * j])[None].astype(np.float32)
+    hole = np.zeros((1, 1, 40, 48), np.float32)
+    hole[..., 10:30, 12:36] = 1
+    assert models.visible_contrast(affine, hole).max() < 1e-6  # float32 rounding only
+    assert models.visible_contrast(x, np.ones((2, 1, 13, 17))).max() == 0  # nothing visible: nothing known
+
+
+def test_the_contrast_gate_keeps_the_harmonic_fill_on_smooth_images_and_acts_on_texture():
+    rng = np.random.default_rng(22)
+    net = models.HoleNet(4, dtype=np.float64, rng=0, contrast=0.05)
+    net.out.weight.data[...] = rng.standard_normal(net.out.weight.shape)  # a large correction
+    i, j = np.mgrid[0:64, 0:64]
+    ramp = np.stack([0.2 + 0.01 * i, 0.5 + 0.0 * j, 0.8 - 0.006 * j])[None]
+    m = np.zeros((1, 1, 64, 64))
+    m[..., 16:48, 20:44] = 1
+    start = models.harmonic_start(ramp, m)
+    with no_grad():
+        np.testing.assert_allclose(net(ramp, m).data, start * m + ramp * (1 - m), atol=1e-9)
+        texture = rng.random((1, 3, 64, 64))
+        moved = net(texture, m).data - (models.harmonic_start(texture, m) * m + texture * (1 - m))
+    assert np.abs(moved).max() > 0.01  # a photo's texture lets the correction through
+    assert net.receptive_radius == max(71, models.CONTRAST_RADIUS + 1)
+    with pytest.raises(ValueError, match="contrast must be a finite number >= 0, got -1"):
+        models.HoleNet(4, contrast=-1)
 
 
 class _Loss(nn.Module):

@@ -219,6 +219,8 @@ CALLS = {
     "Pad": lambda: F.pad(_tensor(1, 1, 2, 2), (1, 1, 0, 1)),
     "Conv2d": lambda: F.conv2d(_tensor(1, 2, 5, 5), _tensor(3, 2, 3, 3), _tensor(3), stride=2, padding=1),
     "ConvTranspose2d": lambda: F.conv_transpose2d(_tensor(1, 2, 3, 3), _tensor(2, 3, 3, 3), _tensor(3), stride=2),
+    "Rfft2": lambda: F.rfft2(_tensor(1, 2, 3, 4)),
+    "Irfft2": lambda: F.irfft2(_tensor(1, 2, 3, 3), (3, 4)),
     "UpsampleNearest2d": lambda: F.upsample_nearest2d(_tensor(1, 1, 2, 2), 2),
     "UpsampleBilinear2d": lambda: F.upsample_bilinear2d(_tensor(1, 1, 2, 2), 2),
     "BinaryCrossEntropy": lambda: F.binary_cross_entropy(

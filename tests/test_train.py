@@ -385,6 +385,24 @@ def test_a_run_can_start_from_the_parameters_of_an_earlier_one_of_the_same_netwo
         run(tiny_config(model="holenet", width=6, init_from=config.init_from), tmp_path / "wider")
     with pytest.raises(ValueError, match=r"cannot start from .*missing\.npz"):
         run(tiny_config(init_from=str(tmp_path / "missing.npz")), tmp_path / "nothing")
+    # a HoleNet's parameters start a holenet-fourier: its Fourier unit keeps its fresh (zero) values
+    grown = train._Run(tiny_config(model="holenet-fourier", init_from=config.init_from), str(tmp_path / "grown"),
+                       photos(), photos(1))
+    fresh = parameters(grown.model)
+    grown.start_from(config.init_from)
+    assert_same_parameters({k: v for k, v in parameters(grown.model).items() if not k.startswith("fourier.")},
+                           parameters(first))
+    assert not fresh["fourier.conv.weight"].any() and not parameters(grown.model)["fourier.conv.weight"].any()
+
+
+def test_the_contrast_gate_is_a_holenet_setting_that_the_checkpoint_keeps(tmp_path):
+    model, _ = run(tiny_config(model="holenet", contrast=0.02), tmp_path / "gated")
+    assert model.contrast == 0.02
+    assert checkpoints.load_model(str(tmp_path / "gated" / "checkpoint.npz")).contrast == 0.02
+    with pytest.raises(ValueError, match="contrast must be 0 for a model other than the HoleNets, got 0.02"):
+        tiny_config(model="inpaintnet", contrast=0.02)
+    with pytest.raises(ValueError, match="contrast must be a finite number >= 0, got -1"):
+        tiny_config(model="holenet", contrast=-1)
 
 
 def test_smoothed_patches_are_block_means_interpolated_and_a_share_of_the_batch_gets_them(tmp_path, monkeypatch):
