@@ -173,11 +173,22 @@ def _inpaint_file(image_path, mask_path, output, args, model_for):
     model = model_for() if args.model is not None or mask.any() else None  # an empty mask needs no network
     try:
         result = inpainting.inpaint(image, mask, model=model, tile=args.tile, passes=args.passes,
-                                    progress=not args.quiet and sys.stderr.isatty())
+                                    progress=not args.quiet and sys.stderr.isatty(),
+                                    samples=getattr(args, "samples", None), seed=getattr(args, "seed", None))
     except InputError as exc:
         raise UsageError.from_input_error(exc) from None
-    data.save_image(output, result)
+    if getattr(args, "samples", None) is None:
+        data.save_image(output, result)
+    else:
+        for path, sample in zip(sample_paths(output, len(result)), result):
+            data.save_image(path, sample)
     return int(mask.sum())
+
+
+def sample_paths(output, count):
+    """Where ``--samples K`` writes its fills: OUT_1.png … OUT_K.png for ``-o OUT.png``."""
+    stem, ext = os.path.splitext(output)
+    return [f"{stem}_{k + 1}{ext}" for k in range(count)]
 
 
 def _model_once(path):
@@ -193,9 +204,12 @@ def _cmd_inpaint(args):
         raise UsageError("give the mask with --mask MASK (or, for a folder of photos, --mask-dir MASKS)")
     if args.mask_dir is not None:
         raise UsageError("--mask-dir goes with a folder of photos; for one photo give --mask")
+    if args.seed is not None and args.samples is None:
+        raise UsageError("--seed is the seed of --samples; give --samples K with it")
     _check_output_path(args.output)
     filled = _inpaint_file(args.image, args.mask, args.output, args, _model_once(args.model))
-    print(f"filled {filled} pixels; wrote {args.output}")
+    written = args.output if args.samples is None else ", ".join(sample_paths(args.output, args.samples))
+    print(f"filled {filled} pixels; wrote {written}")
     return 0
 
 
@@ -233,6 +247,8 @@ def _inpaint_folder(args):
 
     if args.mask is not None or args.mask_dir is None:
         raise UsageError("a folder of photos takes its masks from --mask-dir MASKS (one mask per photo, same stem)")
+    if args.samples is not None:
+        raise UsageError("--samples fills one photo; for a folder of photos leave it out")
     if not os.path.isdir(args.mask_dir):
         raise UsageError(f"--mask-dir {args.mask_dir!r} is not a folder")
     if os.path.exists(args.output) and not os.path.isdir(args.output):
@@ -329,6 +345,9 @@ def _cmd_evaluate(args):
         kinds = _mask_kinds(args.masks, WHOLE_KINDS, "whole-photo")
     names, images, source = _evaluation_photos(args, args.patch if crops else 16)
     model = _load_model_or_pretrained(args.model)
+    if args.samples is not None and (crops or not hasattr(model, "latent")):
+        raise UsageError("--samples scores the K fills of a network that samples (a VAE's --model) on whole "
+                         "photos" + ("; --crops has no samples" if crops else f"; this one is a {type(model).__name__}"))
     run = dict(protocol="crops" if crops else "whole", source=source, seed=args.seed, masks=kinds,
                model=args.model or "pretrained")
     if crops:
@@ -340,8 +359,9 @@ def _cmd_evaluate(args):
     else:
         progress = not args.quiet and not args.json and sys.stderr.isatty()
         results = evaluation.evaluate_whole(model, dict(zip(names, images)), kinds=kinds, seed=args.seed,
-                                            shifts=range(1, args.shifts + 1), progress=progress)
-        run.update(shifts=args.shifts, unit="dB for PSNR; SSIM in [-1, 1]; SWD x1000; seconds")
+                                            shifts=range(1, args.shifts + 1), progress=progress,
+                                            samples=args.samples)
+        run.update(shifts=args.shifts, samples=args.samples, unit="dB for PSNR; SSIM in [-1, 1]; SWD x1000; seconds")
         heading = f"whole photos: {source}, seed {args.seed}"
         table = evaluation.format_whole(results)
     if args.json:
@@ -516,6 +536,10 @@ def build_parser():
                      help="average the fills of the photo moved by fractions of the network's 8-pixel grid: the "
                           "result depends less on where the photo sits (not at all with 64), for that many times "
                           "the work (default 1)")
+    inp.add_argument("--samples", type=positive_int, metavar="K",
+                     help="with a network that samples (--model a VAE's checkpoint): write K different fills, "
+                          "OUT_1 … OUT_K")
+    inp.add_argument("--seed", type=non_negative_int, help="the seed of --samples (the same seed, the same fills)")
     inp.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                      help=f"refuse images with more pixels than this (default {DEFAULT_MAX_PIXELS})")
     inp.add_argument("--quiet", action="store_true",
@@ -541,6 +565,9 @@ def build_parser():
                                     f"photos, {','.join(MASK_KINDS)} for crops)")
     ev.add_argument("--patch", type=positive_int,
                     help="crop size for --crops, a multiple of 8, at least 16 (default 32)")
+    ev.add_argument("--samples", type=positive_int, metavar="K",
+                    help="whole photos, a network that samples (a VAE): also score one sample, the mean and the "
+                         "best of K samples per hole, and how much they differ")
     ev.add_argument("--shifts", type=non_negative_int, default=7,
                     help="whole photos: measure how the fill moves when the photo is shifted by 1..N pixels "
                          "(default 7; 0 skips it)")
@@ -612,6 +639,13 @@ def build_parser():
                     help="HoleNet only: scale the correction by min(1, s/CONTRAST), s the visible pixels' local "
                          "contrast (RMS Laplacian), so flat and linearly shaded areas keep the harmonic fill "
                          f"(e.g. 0.02; default {d.contrast:g}: no gate)")
+    tr.add_argument("--kl-weight", type=finite_float,
+                    help=f"--model vae: the weight β of KL(posterior ‖ prior) against the hole MSE (default {d.kl_weight:g})")
+    tr.add_argument("--kl-warmup", type=non_negative_int,
+                    help=f"--model vae: β grows linearly from 0 over this many steps (default {d.kl_warmup})")
+    tr.add_argument("--free-bits", type=finite_float,
+                    help="--model vae: KL below this many nats per latent channel and position costs nothing, "
+                         f"against posterior collapse (default {d.free_bits:g})")
     tr.add_argument("--init-from", metavar="FILE",
                     help="start from the parameters of this checkpoint or weights file (the same --model and "
                          "--width; a curriculum's next stage), with a fresh optimiser")

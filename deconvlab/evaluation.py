@@ -201,7 +201,38 @@ def smooth_deviation(model, kinds=WHOLE_KINDS, seed=1234):
     return out
 
 
-def evaluate_whole(model, photos, kinds=WHOLE_KINDS, seed=1234, shifts=range(1, 8), progress=False):
+def sample_methods(model, samples, seed=1234):
+    """The rows a sampling network (``models.InpaintVAE``) adds to ``evaluate_whole`` with K = ``samples``
+    fills per hole (``inpaint(..., samples=K, seed=seed)``, drawn once per photo and hole and shared by the
+    rows): "sample" (the first draw: what one fill looks like), "mean of K" (their average), "best of K" (the
+    draw closest to the photo: an oracle that needs the truth, the quality of the best proposal). Returns
+    (methods, diversity): the fill functions by name, and a function giving the mean pairwise L1 distance
+    between the draws inside the hole of one (image, mask)."""
+    cache = {}
+
+    def draws(image, mask):
+        key = (id(image), id(mask))
+        if key not in cache:
+            cache.clear()
+            cache[key] = inpainting.inpaint(image, mask, model=model, samples=samples, seed=seed)
+        return cache[key]
+
+    def best(image, mask):
+        fills = draws(image, mask)
+        return fills[int(np.argmax([metrics.hole_psnr(f, image, mask) for f in fills]))]
+
+    def diversity(image, mask):
+        fills = draws(image, mask)[:, mask]
+        pairs = [(i, j) for i in range(len(fills)) for j in range(i + 1, len(fills))]
+        return float(np.mean([np.abs(fills[i] - fills[j]).mean() for i, j in pairs])) if pairs else 0.0
+
+    methods = {"sample": lambda image, mask: draws(image, mask)[0],
+               f"mean of {samples}": lambda image, mask: draws(image, mask).mean(axis=0),
+               f"best of {samples}": best}
+    return methods, diversity
+
+
+def evaluate_whole(model, photos, kinds=WHOLE_KINDS, seed=1234, shifts=range(1, 8), progress=False, samples=None):
     """Every method on the same seeded holes of whole photos (the module docstring's second protocol).
 
     ``model``: the network (filled with ``deconvlab.inpaint``; None for the classical fills only); ``photos``: a
@@ -209,24 +240,34 @@ def evaluate_whole(model, photos, kinds=WHOLE_KINDS, seed=1234, shifts=range(1, 
     ``shift_change`` (empty for none). Returns a dict: ``kinds`` {kind: {method: {hole_psnr, box_ssim, swd,
     seconds_per_photo, grid}}}, ``per_photo`` {kind: {method: {photo: hole_psnr}}}, ``worst`` {kind: (photo, network
     − harmonic dB)}, ``shift`` {kind: (mean, largest) or None} and, with a model, ``smooth`` (``smooth_deviation``).
+    ``samples`` K with a sampling network: the rows of ``sample_methods`` too, and ``diversity`` {kind: mean
+    pairwise L1 between the K fills inside the holes}.
     """
     from tqdm.auto import tqdm
 
     methods = dict(whole_photo_methods())
+    diversity = None
     if model is not None:
         methods = {"network": lambda image, mask: inpainting.inpaint(image, mask, model=model), **methods}
+        if samples:
+            extra, diversity = sample_methods(model, samples, seed)
+            methods = {"network": methods.pop("network"), **extra, **methods}
     result = {"kinds": {}, "per_photo": {}, "worst": {}, "shift": {}}
+    if diversity is not None:
+        result["diversity"] = {}
     names = list(photos)
     with tqdm(total=len(kinds) * len(names), desc="evaluating", unit="photo", disable=not progress) as bar:
         for kind in kinds:
             sums = {m: [0.0, 0, 0.0, 0.0, 0.0, 0.0] for m in methods}  # squared error, values, ssim·n, swd·n,
             # seconds, period-8 grid share of the error
             per_photo = {m: {} for m in methods}
-            shift_totals = []
+            shift_totals, spread = [], []
             for index, name in enumerate(names):
                 image = photos[name]
                 hole = whole_photo_mask(kind, image.shape[:2], index, seed)
                 n = int(hole.sum())
+                if diversity is not None:
+                    spread.append(diversity(image, hole))
                 for method, fill in methods.items():
                     start = time.perf_counter()
                     out = fill(image, hole)
@@ -250,6 +291,8 @@ def evaluate_whole(model, photos, kinds=WHOLE_KINDS, seed=1234, shifts=range(1, 
                         grid=e[5] / len(names))
                 for m, e in sums.items()}
             result["per_photo"][kind] = per_photo
+            if diversity is not None:
+                result["diversity"][kind] = float(np.mean(spread))
             if model is not None:
                 losses = {nm: per_photo["network"][nm] - per_photo["harmonic"][nm] for nm in names}
                 worst = min(losses, key=losses.get)
@@ -278,6 +321,9 @@ def format_whole(result):
             moved = "" if shift is None else f"; shifting the photo moves the fill by {shift[0]:.4f} on average, " \
                                              f"{shift[1]:.3f} at most"
             lines.append(f"{'':17s} worst photo for the network: {photo} ({loss:+.2f} dB against harmonic){moved}")
+            if kind in result.get("diversity", {}):
+                lines.append(f"{'':17s} the samples differ inside the holes by {result['diversity'][kind]:.4f} on "
+                             "average (mean pairwise L1)")
             if kind in result.get("smooth", {}):
                 deviation, image = result["smooth"][kind]
                 lines.append(f"{'':17s} on smooth synthetic images the fill differs from the harmonic fill by up to "

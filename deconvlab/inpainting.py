@@ -277,11 +277,12 @@ def tiles_in_flight(model, tile_pixels):
     return max(1, min(parallel.get_num_threads(), parallel.cpu_count(), MEMORY_BUDGET // max(1, per_tile)))
 
 
-def _network(model, image, mask, fill, regions, tile, margin, bar):
+def _network(model, image, mask, fill, regions, tile, margin, bar, noise=None):
     """The network's output at the hole pixels of each region of an HxWx3 float32 image: a list of (n, 3)
     float32 arrays, one per region of ``regions`` (``hole_regions``), in the order of the region's members.
     Tile by tile (``_tiles``), tiles of one size (from any region) in batches of ``tiles_in_flight``. ``bar``
-    (a tqdm bar or None) advances by one per tile."""
+    (a tqdm bar or None) advances by one per tile. ``noise`` (a sampling network's latent noise, one vector per
+    8×8 block of the padded photo: (H/8, W/8, L)) is cut into tiles with them."""
     h, w = mask.shape
     _, _, mode = _padding(h, w)
     values = [np.array(fill[rows, cols], dtype=np.float32) for _, (rows, cols) in regions]
@@ -302,7 +303,9 @@ def _network(model, image, mask, fill, regions, tile, margin, bar):
             x = np.stack(inputs[0]).transpose(0, 3, 1, 2)
             m = np.stack(inputs[1])[:, None].astype(np.float32)
             f = np.stack(inputs[2]).transpose(0, 3, 1, 2)
-            for (tile_window, kept, region), result in zip(batch, predict(model, x, m, f, side_by_side=True)):
+            z = None if noise is None else np.stack(
+                [noise[r0 // 8:r1 // 8, c0 // 8:c1 // 8] for (r0, r1, c0, c1), _, _ in batch]).transpose(0, 3, 1, 2)
+            for (tile_window, kept, region), result in zip(batch, predict(model, x, m, f, side_by_side=True, noise=z)):
                 rows, cols = regions[region][1]
                 keep = np.flatnonzero((rows >= kept[0]) & (rows < kept[1]) & (cols >= kept[2]) & (cols < kept[3]))
                 values[region][keep] = result[:, rows[keep] - tile_window[0], cols[keep] - tile_window[2]].T
@@ -311,9 +314,10 @@ def _network(model, image, mask, fill, regions, tile, margin, bar):
     return values
 
 
-def _fill_rgb(model, image, mask, tile, bar=None):
+def _fill_rgb(model, image, mask, tile, bar=None, noise=None):
     """Inpaint an HxWx3 float32 image (any size, some pixels known, some missing) as the module docstring
-    says; returns (rows, cols, values): the hole pixels and their filled (n, 3) float32 values in [0, 1]."""
+    says; returns (rows, cols, values): the hole pixels and their filled (n, 3) float32 values in [0, 1].
+    ``noise``: a sampling network's latent noise (``_network``)."""
     h, w = mask.shape
     start = STARTS[getattr(model, "start", "mean")]
     if start is known_mean:
@@ -332,7 +336,7 @@ def _fill_rgb(model, image, mask, tile, bar=None):
         fill = fill if coarse is None else coarse.astype(np.float32)
     margin = max(margin_of(model), (2 * REACH) // 8 * 8 + 8)  # the correction weight below reads 2·REACH around
     regions = hole_regions(mask, margin)
-    values = _network(model, image, mask, fill, regions, tile, margin, bar)
+    values = _network(model, image, mask, fill, regions, tile, margin, bar, noise)
     for ((r0, r1, c0, c1), (rows, cols)), v in zip(regions, values):
         if start is not known_mean and getattr(model, "fades", True):  # keep the correction only where the
             # network can see known pixels (HoleNet gates its correction itself)
@@ -381,7 +385,7 @@ def _fill_passes(model, rgb, hole, tile, q, bar):
     return rows, cols, (total / (q * q)).astype(np.float32)
 
 
-def inpaint(image, mask, model=None, tile=DEFAULT_TILE, progress=False, passes=1):
+def inpaint(image, mask, model=None, tile=DEFAULT_TILE, progress=False, passes=1, samples=None, seed=None):
     """Fill the masked pixels of ``image`` with a trained network; known pixels are returned unchanged, bit for bit.
 
     image: HxW (gray), HxWx1 or HxWx3 float32/float64 array in [0, 1]; mask: HxW bool or {0, 1}, True/1 = pixel
@@ -391,6 +395,10 @@ def inpaint(image, mask, model=None, tile=DEFAULT_TILE, progress=False, passes=1
     bar on stderr (it appears only if the work takes more than two seconds). passes: 1, or 4, 16 or 64 fills of
     the photo moved by fractions of the network's 8-pixel grid, averaged (``_fill_passes``): the fill then
     depends less on where the photo sits on that grid (not at all with 64), for that many times the work.
+    samples: with a network that samples (``models.InpaintVAE``, ``--model vae``), K > 0 fills drawn from its
+    prior, each with its own latent noise (one standard normal vector per 8×8 block of the photo, from
+    ``seed``: the same seed gives the same fills), returned stacked as a (K, ...) array; with samples=None
+    such a network gives its most likely fill (z = the prior's mean).
     Returns a new array of the image's shape and dtype with values in [0, 1]; a gray image is filled as three equal channels whose mean is
     returned, and so is the mean for a colour image whose three channels are equal at every pixel (a gray
     photo stays gray). Any size works, and the cost follows the hole (see the module docstring).
@@ -410,17 +418,41 @@ def inpaint(image, mask, model=None, tile=DEFAULT_TILE, progress=False, passes=1
             f"file, got {type(model).__name__}"
         )
     if not hole.any():
-        return np.array(image, copy=True)
+        copy = np.array(image, copy=True)
+        return copy if samples is None else np.stack([copy] * samples)
     if hole.all():
         raise InputError("inpaint", "the mask covers all {count} pixels of the image; there is nothing known to "
                          "fill from", count=hole.size)
     model = _default_model() if model is None else model
+    if samples is not None:
+        if isinstance(samples, (bool, np.bool_)) or not isinstance(samples, numbers.Integral) or samples < 1:
+            raise InputError("inpaint", "{samples} must be a positive integer, got {got!r}",
+                             samples=Setting("samples"), got=samples)
+        if not hasattr(model, "latent"):
+            raise InputError("inpaint", "{samples} needs a network that samples (a VAE, trained with --model "
+                             "vae); this one is a {kind}, which gives one fill", samples=Setting("samples"),
+                             kind=type(model).__name__)
+        if q != 1:
+            raise InputError("inpaint", "{samples} and {passes} cannot be combined; give one",
+                             samples=Setting("samples"), passes=Setting("passes"))
     from tqdm.auto import tqdm
 
     with tqdm(total=0, desc="inpainting", unit="tile", delay=PROGRESS_DELAY, disable=not progress, leave=False) as bar:
         bar = bar if progress else None
+        if samples is not None:
+            height, width, _ = _padding(*hole.shape)
+            rng = np.random.default_rng(seed)
+            draws = [_fill_rgb(model, rgb, hole, tile, bar, rng.standard_normal(
+                (height // 8, width // 8, model.latent)).astype(np.float32)) for _ in range(samples)]
+            return np.stack([_paste(original, image, *draw) for draw in draws])
         rows, cols, values = _fill_rgb(model, rgb, hole, tile, bar) if q == 1 else \
             _fill_passes(model, rgb, hole, tile, q, bar)
+    return _paste(original, image, rows, cols, values)
+
+
+def _paste(original, image, rows, cols, values):
+    """The (H, W, C) ``original`` with (n, 3) ``values`` at the hole pixels (averaged to gray for a gray photo),
+    in the shape and dtype of the caller's ``image``."""
     if original.shape[2] == 1:
         values = values.mean(axis=1, keepdims=True)
     elif _is_gray(original):  # a gray photo stored as three equal channels stays gray

@@ -321,31 +321,127 @@ class HoleNet(nn.Module):
 
         ``fill`` (N, C, H, W) or broadcastable: starting values in the hole (default: the ``start`` fill)."""
         x, m, f = _network_inputs(self, image, mask, fill)
+        base, skips, d = self._encode(x, m, f)
+        return self._decode(x, m, base, skips, self._middle(d, m))
+
+    def _encoder_act(self, t):
+        return t if self.gated else self.act(t)  # a gated layer applies its own φ(·)⊙σ(·)
+
+    def _encode(self, x, m, f):
+        """The start x₀ (ndarray), the skip features [e1, e2, e3] and the 1/8-scale features e4."""
         base = (1.0 - m) * x + m * f
-        act = self.act
-        enc = (lambda t: t) if self.gated else act  # a gated layer applies its own φ(·)⊙σ(·)
+        enc = self._encoder_act
         e1 = enc(self.enc1(Tensor(np.concatenate([base, m], axis=1))))
         e2 = enc(self.enc2(e1))
         e3 = enc(self.enc3(e2))
-        d = enc(self.enc4(e3))
+        return base, [e1, e2, e3], enc(self.enc4(e3))
+
+    def _middle(self, d, m):
+        """The 1/8-scale layers: the residual dilated convolutions, then the Fourier unit and the attention."""
         for k in range(len(self.dilations)):
-            d = d + enc(getattr(self, f"mid{k + 1}")(d))
+            d = d + self._encoder_act(getattr(self, f"mid{k + 1}")(d))
         if self.spectral:
             d = d + self.fourier(d)
         if self.attention:
             holes8, keys8 = _block_masks(m)
             d = d + Tensor(holes8) * self.attend(F.contextual_attention(d, keys8))
-        d = act(self.dec3(d))
-        d, e3 = F.concatenate([d, e3], axis=1), None  # joined, then dropped (as in InpaintNet)
-        d = act(self.dec2(d))
-        d, e2 = F.concatenate([d, e2], axis=1), None
-        d = act(self.dec1(d))
-        d, e1 = F.concatenate([d, e1], axis=1), None
+        return d
+
+    def _decode(self, x, m, base, skips, d):
+        """Up the decoder with the skips (each joined, then dropped, as in InpaintNet) to the gated correction."""
+        act = self.act
+        for layer in (self.dec3, self.dec2, self.dec1):
+            d = F.concatenate([act(layer(d)), skips.pop()], axis=1)
         out = self.out(d)
         c = self.in_channels
         correction = F.sigmoid(out[:, c:]) * out[:, :c]
         gate = m if self.contrast == 0 else m * np.minimum(1.0, visible_contrast(x, m) / self.contrast)
         return Tensor(base) + Tensor(gate.astype(x.dtype)) * correction
+
+
+class InpaintVAE(HoleNet):
+    """A conditional variational autoencoder for inpainting (Sohn et al. 2015; Zheng et al. 2019): a hole has many
+    plausible fills, and instead of their average (what a network trained with MSE learns) it draws one per
+    latent sample. HoleNet's encoder and decoder, plus a latent map z of ``latent`` channels at 1/8 scale
+    added to the middle features through a 1×1 convolution (``inject``, started at zero):
+
+        prior      p(z | visible) = N(μ_p, σ_p²)     from the start x₀ and the mask (``prior_head`` on e4)
+        posterior  q(z | photo)   = N(μ_q, σ_q²)     from the whole photo and the mask (``post1..3``, ``post_head``)
+        training   z = μ_q + σ_q ⊙ ε  (``F.reparameterize``),  loss = MSE over the hole + β·KL(q ‖ p)
+        sampling   z = μ_p + T·σ_p ⊙ ε  (ε ~ N(0, I), ``noise``), or z = μ_p without noise
+
+    log σ² is bounded to ±6 (6·tanh(·/6)). Both heads start at zero (p = q = N(0, I), KL = 0) and so does
+    ``inject``: the untrained network returns its start exactly, as HoleNet does. Sides multiples of 8.
+    """
+
+    default_latent = 8
+
+    def __init__(self, width=32, latent=default_latent, in_channels=3, dtype=np.float32, rng=None,
+                 start="harmonic", contrast=0.0):
+        super().__init__(width, in_channels, dtype=dtype, rng=rng, start=start, contrast=contrast)
+        latent = _positive_int(latent, "latent", "InpaintVAE")
+        self.latent = latent
+        # the prior's 3×3 head at 1/8 scale reads one block (8 pixels) farther than HoleNet (the tests measure it)
+        self.receptive_radius = max(self.receptive_radius + 8, CONTRAST_RADIUS + 1 if self.contrast else 0)
+        w, c = self.width, self.in_channels
+        rng = nn._generator(rng)
+        self.prior_head = _zero(nn.Conv2d(4 * w, 2 * latent, 3, padding=1, dtype=dtype, rng=rng))
+        self.post1 = nn.Conv2d(c + 1, w, 4, stride=2, padding=1, dtype=dtype, rng=rng)
+        self.post2 = nn.Conv2d(w, 2 * w, 4, stride=2, padding=1, dtype=dtype, rng=rng)
+        self.post3 = nn.Conv2d(2 * w, 2 * w, 4, stride=2, padding=1, dtype=dtype, rng=rng)
+        self.post_head = _zero(nn.Conv2d(6 * w, 2 * latent, 3, padding=1, dtype=dtype, rng=rng))
+        self.inject = _zero(nn.Conv2d(latent, 4 * w, 1, dtype=dtype, rng=rng))
+
+    def _gaussian(self, head):
+        """(μ, log σ²) from a head's 2·latent channels."""
+        k = self.latent
+        return head[:, :k], F.tanh(head[:, k:] * (1.0 / 6.0)) * 6.0
+
+    def _check_noise(self, noise, x):
+        want = (x.shape[0], self.latent, x.shape[2] // 8, x.shape[3] // 8)
+        noise = np.asarray(noise)
+        if noise.shape != want:
+            raise ValueError(f"InpaintVAE: noise must have shape {want} (one latent vector per 8×8 block), "
+                             f"got {noise.shape}")
+        return noise
+
+    def forward(self, image, mask, fill=None, noise=None, temperature=1.0):
+        """One fill per image from the prior: z = μ_p + T·σ_p ⊙ ``noise`` ((N, latent, H/8, W/8) standard normal
+        values, e.g. ``rng.standard_normal``), or z = μ_p (the prior's most likely latent) when ``noise`` is
+        None. T = ``temperature``. Otherwise as HoleNet's forward."""
+        x, m, f = _network_inputs(self, image, mask, fill)
+        base, skips, e4 = self._encode(x, m, f)
+        mu, logvar = self._gaussian(self.prior_head(e4))
+        z = mu if noise is None else mu + F.exp(logvar * 0.5) * Tensor(
+            (float(temperature) * self._check_noise(noise, x)).astype(x.dtype))
+        return self._decode(x, m, base, skips, self._middle(e4 + self.inject(z), m))
+
+    def elbo_terms(self, image, mask, rng, fill=None):
+        """The training pass: z drawn from the posterior of the whole ``image`` (``F.reparameterize`` with
+        noise from ``rng``), decoded. Returns (fill (N, C, H, W) Tensor, KL(q ‖ p) elementwise
+        (N, latent, H/8, W/8) Tensor)."""
+        x, m, f = _network_inputs(self, image, mask, fill)
+        base, skips, e4 = self._encode(x, m, f)
+        mu_p, logvar_p = self._gaussian(self.prior_head(e4))
+        act = self.act
+        h = act(self.post3(act(self.post2(act(self.post1(Tensor(np.concatenate([x, m], axis=1))))))))
+        mu_q, logvar_q = self._gaussian(self.post_head(F.concatenate([h, e4], axis=1)))
+        z = F.reparameterize(mu_q, logvar_q, rng=rng)
+        y = self._decode(x, m, base, skips, self._middle(e4 + self.inject(z), m))
+        return y, F.gaussian_kl(mu_q, logvar_q, mu_p, logvar_p, reduction="none")
+
+
+def _zero(layer):
+    """The layer with its weight and bias set to zero."""
+    layer.weight.data[...] = 0
+    layer.bias.data[...] = 0
+    return layer
+
+
+def _positive_int(value, name, where):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{where}: {name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 class SeedNet(nn.Module):
@@ -403,13 +499,14 @@ class SeedNetFixed(nn.Module):
 
 
 MODELS = {"inpaintnet": InpaintNet, "holenet": HoleNet, "holenet-gated": HoleNet, "holenet-fourier": HoleNet,
-          "holenet-attention": HoleNet, "seednet-fixed": SeedNetFixed}
+          "holenet-attention": HoleNet, "vae": InpaintVAE, "seednet-fixed": SeedNetFixed}
 
 
 def build(name, width=32, start="harmonic", dtype="float32", seed=0, contrast=0.0):
     """A fresh network by its name in MODELS, its parameters drawn from ``seed``: ``InpaintNet(width,
     start=start)``, ``HoleNet(width, start=start, contrast=contrast)`` ("holenet"; "holenet-gated":
-    ``gated=True``; "holenet-fourier": ``spectral=True``; "holenet-attention": ``attention=True``) or ``SeedNetFixed(hidden=width)`` (which has no starting
+    ``gated=True``; "holenet-fourier": ``spectral=True``; "holenet-attention": ``attention=True``),
+    ``InpaintVAE(width, start=start, contrast=contrast)`` ("vae") or ``SeedNetFixed(hidden=width)`` (which has no starting
     fill: ``start`` is ignored). ``contrast`` is HoleNet's contrast gate (0: none). An unknown name or dtype, or a
     bad width, start or contrast, is a ValueError."""
     if name not in MODELS:
@@ -419,6 +516,8 @@ def build(name, width=32, start="harmonic", dtype="float32", seed=0, contrast=0.
     rng = np.random.default_rng(seed)
     if name == "inpaintnet":
         return InpaintNet(width, dtype=np.dtype(dtype), rng=rng, start=start)
+    if name == "vae":
+        return InpaintVAE(width, dtype=np.dtype(dtype), rng=rng, start=start, contrast=contrast)
     if name.startswith("holenet"):
         return HoleNet(width, gated=name == "holenet-gated", spectral=name == "holenet-fourier",
                        attention=name == "holenet-attention", dtype=np.dtype(dtype), rng=rng, start=start,
@@ -440,6 +539,10 @@ def parameter_count(name, width=32, in_channels=3):
     conv = lambda c_in, c_out, k: c_in * c_out * k * k + c_out
     if name == "seednet-fixed":
         return conv(c + 1, w, 3) + conv(w, c, 3)
+    if name == "vae":
+        k = InpaintVAE.default_latent
+        return (parameter_count("holenet", width, in_channels) + conv(4 * w, 2 * k, 3) + conv(c + 1, w, 4)
+                + conv(w, 2 * w, 4) + conv(2 * w, 2 * w, 4) + conv(6 * w, 2 * k, 3) + conv(k, 4 * w, 1))
     if name.startswith("holenet"):
         extra = {"holenet-fourier": conv(8 * w, 8 * w, 1), "holenet-attention": conv(4 * w, 4 * w, 1)}.get(name, 0)
         return extra + sum(conv(c_in, 2 * c_out if kind == "gated" else c_out, k)
@@ -454,7 +557,7 @@ def model_dtype(model):
     return next(iter(model.parameters())).dtype
 
 
-def predict(model, images, hole_masks, fills=None, batch_size=50, side_by_side=False):
+def predict(model, images, hole_masks, fills=None, batch_size=50, side_by_side=False, noise=None):
     """Run ``model`` without recording gradients over (N, C, H, W) images and (N, 1, H, W) masks in batches of
     ``batch_size``; ``fills`` (like images) are the starting values inside the holes (default: the model's own
     start, e.g. the harmonic fill for ``InpaintNet(start="harmonic")``). Inputs are converted to the model's
@@ -463,12 +566,15 @@ def predict(model, images, hole_masks, fills=None, batch_size=50, side_by_side=F
     ``side_by_side=True``: the samples of a batch go through the whole network at once, each part of the batch
     on a thread of its own (``parallel.run_in_parts``; the kernels inside do not split again). For a few large
     images (photo tiles): the elementwise work between the kernels then runs on every core too, instead of on
-    one while the others wait. The numbers are the same."""
+    one while the others wait. The numbers are the same. ``noise``: a sampling network's latent noise
+    (``InpaintVAE.forward``), one (latent, H/8, W/8) array per image."""
     dtype = model_dtype(model)
     outs = []
 
     def run(part):
         fill = None if fills is None else fills[part].astype(dtype)
+        if noise is not None:
+            return model(images[part].astype(dtype), hole_masks[part].astype(dtype), fill, noise=noise[part]).data
         return model(images[part].astype(dtype), hole_masks[part].astype(dtype), fill).data
 
     with no_grad():  # entered here, not on the worker threads: the switch is process-wide

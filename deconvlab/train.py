@@ -57,6 +57,9 @@ class TrainConfig:
     critic_width: int = 32
     smooth_share: float = 0.0  # this share of the patches is replaced by smooth versions (``smoothed``)
     contrast: float = 0.0  # HoleNet's contrast gate τ (models.HoleNet; 0 = none)
+    kl_weight: float = 0.02  # the VAE's β: loss = hole MSE + β·KL(q ‖ p) per image value (``vae_kl_term``)
+    kl_warmup: int = 0  # the VAE's β grows linearly from 0 over this many steps
+    free_bits: float = 0.0  # the VAE's KL is not penalised below this many nats per latent channel and position
     init_from: str = ""  # a checkpoint or weights file of the same model whose parameters start the run
     clip_grad_norm: float = 1.0
     mask_kinds: tuple = ("center", "rectangles", "strokes", "bernoulli")
@@ -92,8 +95,9 @@ class TrainConfig:
         elif self.patch_size > LIMITS["patch_size"]:
             yield bad("patch_size", f"at most {LIMITS['patch_size']}")
         yield None if _is_int(self.seed) and self.seed >= 0 else bad("seed", "a non-negative integer")
+        yield None if _is_int(self.kl_warmup) and self.kl_warmup >= 0 else bad("kl_warmup", "a non-negative integer")
         yield None if 0 <= self.momentum < 1 else bad("momentum", "in [0, 1)")
-        for name in ("weight_decay", "l1_weight", "tv_weight", "adversarial_weight"):
+        for name in ("weight_decay", "l1_weight", "tv_weight", "adversarial_weight", "kl_weight", "free_bits"):
             yield None if 0 <= getattr(self, name) < float("inf") else bad(name, "a finite number >= 0")
         yield None if self.optimizer in ("adam", "sgd") else bad("optimizer", "'adam' or 'sgd'")
         yield None if self.schedule in ("cosine", "constant") else bad("schedule", "'cosine' or 'constant'")
@@ -113,8 +117,8 @@ class TrainConfig:
         yield None if 0 <= self.smooth_share <= 1 else bad("smooth_share", "in [0, 1]")
         if not 0 <= self.contrast < float("inf"):
             yield bad("contrast", "a finite number >= 0")
-        elif self.contrast and not self.model.startswith("holenet"):
-            yield bad("contrast", "0 for a model other than the HoleNets")
+        elif self.contrast and not (self.model.startswith("holenet") or self.model == "vae"):
+            yield bad("contrast", "0 for a model other than the HoleNets and the VAE")
         yield None if isinstance(self.init_from, str) else bad("init_from", "the path of a checkpoint or weights file")
 
 
@@ -194,6 +198,27 @@ def masked_loss(pred, target, hole, l1_weight=0.0, tv_weight=0.0):
     if tv_weight:
         loss = loss + tv_weight * F.total_variation(pred, mask=hole)
     return loss
+
+
+def vae_kl_term(kl, free_bits=0.0):
+    """The VAE's KL(q ‖ p) per image value, with free bits (Kingma et al. 2016): for the elementwise KL
+    (N, L, h, w) of a latent map at 1/8 scale (each position stands for 8·8·C image values, C = 3),
+
+        term = Σ_c max(λ, mean_{n,i,j} KL[n, c, i, j]) / (64·3),
+
+    so a channel whose divergence is below λ = ``free_bits`` nats per position costs nothing and gets no push
+    towards the prior: the remedy for posterior collapse (the decoder learning to ignore z)."""
+    per_channel = F.mean(F.mean(F.mean(kl, axis=3), axis=2), axis=0)
+    if free_bits:
+        per_channel = F.clip(per_channel, min=free_bits)
+    return F.sum(per_channel) * (1.0 / 192.0)
+
+
+def vae_beta(config, step):
+    """β at ``step`` (counting from 0): ``kl_weight``·min(1, (step + 1)/``kl_warmup``) (no warm-up: kl_weight)."""
+    if not config.kl_warmup:
+        return config.kl_weight
+    return config.kl_weight * min(1.0, (step + 1) / config.kl_warmup)
 
 
 def _sample_masks(config, rng, n, size):
@@ -323,14 +348,15 @@ class _Run:
         """Start from the parameters of the network in ``path`` (a checkpoint or weights file of the same kind of
         network and width): a curriculum's next stage, e.g. large patches after small ones. The optimiser starts
         afresh. The file may lack layers this model adds (a HoleNet without the Fourier unit of
-        "holenet-fourier"): those keep their fresh values. InputError when the file cannot be read or holds
+        "holenet-fourier", or without the latent layers of the VAE, which is a HoleNet grown): those keep their
+        fresh values. InputError when the file cannot be read or holds
         another network, or parameters of other shapes."""
         try:
             source = load_model(path)
         except (OSError, ValueError) as exc:
             raise InputError("train", "cannot start from {path!r}: {detail}", path=path, detail=exc) from None
         state, wanted = source.state_dict(), self.model.state_dict()
-        if type(source) is not type(self.model) or any(k not in wanted or wanted[k].shape != v.shape
+        if not isinstance(self.model, type(source)) or any(k not in wanted or wanted[k].shape != v.shape
                                                        for k, v in state.items()):
             raise InputError("train", "cannot start from {path!r}: it holds a {got} of other shapes than the "
                              "{model} of width {width} this run trains", path=path, got=type(source).__name__,
@@ -354,8 +380,13 @@ class _Run:
         m = _sample_masks(config, self.rng, x.shape[0], config.patch_size).astype(config.dtype)
         self.model.train()
         with _overflow_ends_as_divergence():
-            pred = self.model(x, m)
-            loss = masked_loss(pred, x, m, config.l1_weight, config.tv_weight)
+            if isinstance(self.model, models.InpaintVAE):
+                pred, kl = self.model.elbo_terms(x, m, self.rng)
+                loss = masked_loss(pred, x, m, config.l1_weight, config.tv_weight)
+                loss = loss + vae_beta(config, self.step) * vae_kl_term(kl, config.free_bits)
+            else:
+                pred = self.model(x, m)
+                loss = masked_loss(pred, x, m, config.l1_weight, config.tv_weight)
             if self.critic is not None:
                 self._critic_step(x, m, pred.data)
                 loss = loss + config.adversarial_weight * adversarial.generator_loss(self.critic(pred, m))

@@ -438,3 +438,25 @@ def test_a_short_training_run_still_logs_a_curve(files, tmp_path, capsys):
     assert code == 0, err
     lines = (tmp_path / "run" / "history.csv").read_text().splitlines()
     assert len(lines) == 1 + 8  # header and eight points, not one
+
+
+def test_inpaint_samples_writes_k_different_fills_of_a_vae(files, tmp_path, capsys):
+    cfg = train.TrainConfig(model="vae", width=4)
+    net = train.build_model(cfg)
+    draw = np.random.default_rng(1)
+    for layer in (net.out, net.inject, net.prior_head):  # an untrained VAE returns its start: give it a say
+        layer.weight.data[...] = (draw.standard_normal(layer.weight.shape) * 0.3).astype(np.float32)
+    checkpoints.save_weights(tmp_path / "vae.npz", net, cfg)
+    out = tmp_path / "filled.png"
+    code, printed, err = run(capsys, "inpaint", files / "photo.png", "--mask", files / "mask.png", "-o", out,
+                             "--model", tmp_path / "vae.npz", "--samples", 3, "--seed", 4)
+    assert code == 0, err
+    paths = [tmp_path / f"filled_{k}.png" for k in (1, 2, 3)]
+    assert all(p.exists() for p in paths) and not out.exists() and all(str(p) in printed for p in paths)
+    first, second = (np.asarray(Image.open(p), dtype=np.int16) for p in paths[:2])
+    assert np.abs(first - second).max() > 0
+    code, _, err = run(capsys, "inpaint", files / "photo.png", "--mask", files / "mask.png", "-o", out,
+                       "--samples", 2, "--model", files / "tiny.npz")
+    assert_one_line_error(code, err, "--samples needs a network that samples")
+    code, _, err = run(capsys, "inpaint", files / "photo.png", "--mask", files / "mask.png", "-o", out, "--seed", 3)
+    assert_one_line_error(code, err, "--seed is the seed of --samples")

@@ -78,3 +78,20 @@ def test_smooth_deviation_is_zero_for_a_network_that_keeps_its_harmonic_start_an
     painter.out.bias.data[...] = 0.2  # adds 0.2 near known pixels
     loud = evaluation.smooth_deviation(painter, kinds=("square-48",))
     assert 0.1 < loud["square-48"][0] <= 0.2 + 1e-3 and loud["square-48"][1] in evaluation.synthetic_smooth_images()
+
+
+def test_a_sampling_network_adds_one_sample_the_mean_and_the_best_of_k_and_their_diversity():
+    from deconvlab.models import InpaintVAE
+
+    net = InpaintVAE(4, rng=0)
+    draw = np.random.default_rng(1)
+    for layer in (net.out, net.inject, net.prior_head):
+        layer.weight.data[...] = (draw.standard_normal(layer.weight.shape) * 0.2).astype(np.float32)
+    result = evaluation.evaluate_whole(net, _photos(), kinds=["square-48"], shifts=[], samples=3)
+    rows = result["kinds"]["square-48"]
+    assert list(rows)[:4] == ["network", "sample", "mean of 3", "best of 3"]
+    # the best of three draws is, photo by photo, at least as close as the first draw
+    per_photo = result["per_photo"]["square-48"]
+    assert all(per_photo["best of 3"][p] >= per_photo["sample"][p] for p in per_photo["sample"])
+    assert result["diversity"]["square-48"] > 1e-3
+    assert "mean pairwise L1" in evaluation.format_whole(result)

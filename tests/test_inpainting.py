@@ -8,7 +8,7 @@ import pytest
 import deconvlab
 from deconvlab import checkpoints, inpainting, masks, metrics, no_grad, parallel, train
 from deconvlab.baselines import harmonic_fill
-from deconvlab.models import HoleNet, InpaintNet
+from deconvlab.models import HoleNet, InpaintNet, InpaintVAE
 
 
 @pytest.fixture(scope="module")
@@ -92,13 +92,22 @@ def _hole_net_with_a_correction(width, rng):
     return net
 
 
-@pytest.mark.parametrize("make, n", [(InpaintNet, 160), (_hole_net_with_a_correction, 256)],
-                         ids=["InpaintNet", "HoleNet"])
+def _vae_with_a_correction(width, rng):
+    net = InpaintVAE(width, dtype=np.float64, rng=rng)
+    draw = np.random.default_rng(rng)
+    for layer in (net.out, net.inject, net.prior_head):  # r ≠ 0, and the prior's mean reaches the decoder
+        layer.weight.data[...] = draw.standard_normal(layer.weight.shape)
+    return net
+
+
+@pytest.mark.parametrize("make, n", [(InpaintNet, 160), (_hole_net_with_a_correction, 256), (_vae_with_a_correction, 256)],
+                         ids=["InpaintNet", "HoleNet", "InpaintVAE"])
 def test_the_margin_covers_the_receptive_field_that_the_network_declares(make, n):
     """Change one input pixel and see which outputs move: over all 8 x 8 alignments on the network's grid, the
     farthest moved output is exactly the network's receptive_radius away, and inpaint's margin is larger, or
     cutting the photo into regions and tiles would change the result."""
-    net = make(2, rng=0) if make is _hole_net_with_a_correction else make(2, dtype=np.float64, rng=0)
+    net = make(2, rng=0) if make in (_hole_net_with_a_correction, _vae_with_a_correction) else \
+        make(2, dtype=np.float64, rng=0)
     rng = np.random.default_rng(0)
     x = rng.random((1, 3, n, n))
     hole = np.ones((64, 1, n, n))  # the network then reads only the start values, which we perturb

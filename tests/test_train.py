@@ -81,8 +81,9 @@ class Interrupt(Exception):
     pass
 
 
-@pytest.mark.parametrize("extra", [{}, dict(model="holenet", tv_weight=0.1, adversarial_weight=0.01, critic_width=2)],
-                         ids=["inpaintnet-mse", "holenet-tv-adversarial"])
+@pytest.mark.parametrize("extra", [{}, dict(model="holenet", tv_weight=0.1, adversarial_weight=0.01, critic_width=2),
+                                   dict(model="vae", kl_weight=0.5, kl_warmup=3, free_bits=0.01)],
+                         ids=["inpaintnet-mse", "holenet-tv-adversarial", "vae"])
 def test_resume_after_interruption_is_bit_identical_to_an_uninterrupted_run(tmp_path, monkeypatch, extra):
     config = tiny_config(steps=6, eval_every=4, checkpoint_every=3, **extra)  # the break falls between two evaluations
     whole, whole_history = run(config, tmp_path / "whole")
@@ -103,7 +104,7 @@ def test_resume_after_interruption_is_bit_identical_to_an_uninterrupted_run(tmp_
 
     assert_same_parameters(parameters(resumed), parameters(whole))
     critics = [checkpoints.load_checkpoint_part(tmp_path / name / "checkpoint.npz", "critic") for name in ("whole", "split")]
-    if extra:  # the critic and its optimiser resumed too
+    if extra.get("adversarial_weight"):  # the critic and its optimiser resumed too
         assert_same_parameters(critics[0][0], critics[1][0])
         assert critics[0][1]["state"].keys() == critics[1][1]["state"].keys()
     else:
@@ -393,13 +394,18 @@ def test_a_run_can_start_from_the_parameters_of_an_earlier_one_of_the_same_netwo
     assert_same_parameters({k: v for k, v in parameters(grown.model).items() if not k.startswith("fourier.")},
                            parameters(first))
     assert not fresh["fourier.conv.weight"].any() and not parameters(grown.model)["fourier.conv.weight"].any()
+    vae = train._Run(tiny_config(model="vae", init_from=config.init_from), str(tmp_path / "vae"), photos(), photos(1))
+    vae.start_from(config.init_from)  # the VAE is a HoleNet grown: it starts from one
+    assert_same_parameters({k: v for k, v in parameters(vae.model).items() if k in parameters(first)}, parameters(first))
+    with pytest.raises(ValueError, match=r"cannot start from .* other shapes than the inpaintnet"):
+        run(tiny_config(model="inpaintnet", init_from=config.init_from), tmp_path / "other")
 
 
 def test_the_contrast_gate_is_a_holenet_setting_that_the_checkpoint_keeps(tmp_path):
     model, _ = run(tiny_config(model="holenet", contrast=0.02), tmp_path / "gated")
     assert model.contrast == 0.02
     assert checkpoints.load_model(str(tmp_path / "gated" / "checkpoint.npz")).contrast == 0.02
-    with pytest.raises(ValueError, match="contrast must be 0 for a model other than the HoleNets, got 0.02"):
+    with pytest.raises(ValueError, match="contrast must be 0 for a model other than the HoleNets and the VAE, got 0.02"):
         tiny_config(model="inpaintnet", contrast=0.02)
     with pytest.raises(ValueError, match="contrast must be a finite number >= 0, got -1"):
         tiny_config(model="holenet", contrast=-1)
@@ -424,3 +430,18 @@ def test_smoothed_patches_are_block_means_interpolated_and_a_share_of_the_batch_
     assert smooth_seen < rough / 2
     with pytest.raises(ValueError, match=r"smooth_share must be in \[0, 1\], got 1.5"):
         tiny_config(smooth_share=1.5)
+
+
+def test_the_vae_trains_through_its_posterior_with_a_warm_up(tmp_path):
+    config = tiny_config(model="vae", steps=4, kl_weight=0.5, kl_warmup=3, free_bits=0.01)
+    whole, _ = run(config, tmp_path / "whole")
+    assert parameters(whole)["post_head.weight"].any()  # the posterior learned (it started at zero)
+    assert train.vae_beta(config, 0) == pytest.approx(0.5 / 3) and train.vae_beta(config, 7) == 0.5
+
+
+def test_the_vae_kl_term_is_the_per_value_divergence_with_free_bits():
+    kl = np.zeros((2, 3, 2, 2))
+    kl[:, 0] = 0.3
+    kl[:, 1] = 0.01
+    assert float(train.vae_kl_term(kl).data) == pytest.approx((0.3 + 0.01) / 192)
+    assert float(train.vae_kl_term(kl, free_bits=0.05).data) == pytest.approx((0.3 + 0.05 + 0.05) / 192)
