@@ -57,7 +57,7 @@ class TrainConfig:
     critic_width: int = 32
     smooth_share: float = 0.0  # this share of the patches is replaced by smooth versions (``smoothed``)
     contrast: float = 0.0  # HoleNet's contrast gate τ (models.HoleNet; 0 = none)
-    kl_weight: float = 0.02  # the VAE's β: loss = hole MSE + β·KL(q ‖ p) per image value (``vae_kl_term``)
+    kl_weight: float = 0.02  # the VAE's β: loss = hole MSE + β·KL(q ‖ p) per hole value (``vae_kl_term``)
     kl_warmup: int = 0  # the VAE's β grows linearly from 0 over this many steps
     free_bits: float = 0.0  # the VAE's KL is not penalised below this many nats per latent channel and position
     init_from: str = ""  # a checkpoint or weights file of the same model whose parameters start the run
@@ -200,18 +200,20 @@ def masked_loss(pred, target, hole, l1_weight=0.0, tv_weight=0.0):
     return loss
 
 
-def vae_kl_term(kl, free_bits=0.0):
-    """The VAE's KL(q ‖ p) per image value, with free bits (Kingma et al. 2016): for the elementwise KL
-    (N, L, h, w) of a latent map at 1/8 scale (each position stands for 8·8·C image values, C = 3),
+def vae_kl_term(kl, hole, free_bits=0.0, channels=3):
+    """The VAE's KL(q ‖ p) per hole value, the unit of the hole MSE beside it (so that the loss is the ELBO of a
+    Gaussian likelihood times 2σ²/n, and β = 2σ²), with free bits (Kingma et al. 2016). For the elementwise KL
+    (N, L, h, w) of a latent map and the hole masks (N, 1, H, W):
 
-        term = Σ_c max(λ, mean_{n,i,j} KL[n, c, i, j]) / (64·3),
+        term = Σ_c max(λ, mean_{n,i,j} KL[n, c, i, j]) · h·w / (C · mean_n Σ_ij hole[n, 0, i, j]),
 
-    so a channel whose divergence is below λ = ``free_bits`` nats per position costs nothing and gets no push
-    towards the prior: the remedy for posterior collapse (the decoder learning to ignore z)."""
+    so a latent channel whose divergence is below λ = ``free_bits`` nats per position costs nothing and gets no
+    push towards the prior: the remedy for posterior collapse (the decoder learning to ignore z)."""
     per_channel = F.mean(F.mean(F.mean(kl, axis=3), axis=2), axis=0)
     if free_bits:
         per_channel = F.clip(per_channel, min=free_bits)
-    return F.sum(per_channel) * (1.0 / 192.0)
+    values = channels * float(np.asarray(hole).sum()) / len(hole)
+    return F.sum(per_channel) * (kl.shape[2] * kl.shape[3] / max(values, 1.0))
 
 
 def vae_beta(config, step):
@@ -383,7 +385,7 @@ class _Run:
             if isinstance(self.model, models.InpaintVAE):
                 pred, kl = self.model.elbo_terms(x, m, self.rng)
                 loss = masked_loss(pred, x, m, config.l1_weight, config.tv_weight)
-                loss = loss + vae_beta(config, self.step) * vae_kl_term(kl, config.free_bits)
+                loss = loss + vae_beta(config, self.step) * vae_kl_term(kl, m, config.free_bits, x.shape[1])
             else:
                 pred = self.model(x, m)
                 loss = masked_loss(pred, x, m, config.l1_weight, config.tv_weight)

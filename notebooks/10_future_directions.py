@@ -28,11 +28,12 @@
 #    similarity — which turns out to be one convolution and one transposed convolution, with the background
 #    patches as kernels.
 #
-# deconvlab's network for real holes (gated and partial convolutions, contextual attention and an adversarial loss
-# as library layers, trained on wide masks) is planned but not part of this version. So this notebook builds the
-# adversarial loss on a small model made of today's layers (`nn.Conv2d`, `nn.ConvTranspose2d`, `nn.LeakyReLU`),
-# and shows the attention mechanism with the kernels directly, on a toy texture. Gated and partial convolutions
-# (convolutions that learn, or are told, which pixels are missing) will come with that network.
+# deconvlab has both as library pieces now — `deconvlab.adversarial` (a PatchGAN critic and the GAN losses, used by
+# `deconvlab train --adversarial-weight`), `F.contextual_attention` (used by `--model holenet-attention`), and the
+# gated and partial convolutions `nn.GatedConv2d` and `nn.PartialConv2d`. This notebook builds them by hand
+# instead, small enough to see every step: the adversarial loss on a small model made of plain layers
+# (`nn.Conv2d`, `nn.ConvTranspose2d`, `nn.LeakyReLU`), and the attention mechanism with the kernels directly, on
+# a toy texture. Notebook 09 takes the article's other generative direction, the variational autoencoder.
 #
 # **Learning goals.** After this notebook you can
 #
@@ -333,5 +334,6 @@ controls(draw_attention, [dict(temperature=100.0), dict(temperature=5.0)], tempe
 # * Contextual attention is a convolution (matching every position against every background patch), a softmax,
 #   and a transposed convolution (pasting the chosen patches back): the two operations this project is about,
 #   used with the image's own patches as kernels.
-# * Gated and partial convolutions, contextual attention as layers and the adversarial loss in the library come with
-#   deconvlab's network for real holes; this notebook is the preview.
+# * The library's versions: `F.contextual_attention` (the same three steps on a network's features, with gradients
+#   through both the matching and the pasting), `deconvlab.adversarial` and `deconvlab train --adversarial-weight`,
+#   `nn.GatedConv2d` and `nn.PartialConv2d`; docs/pretrained.md measures what each did for large holes.

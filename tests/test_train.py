@@ -439,9 +439,12 @@ def test_the_vae_trains_through_its_posterior_with_a_warm_up(tmp_path):
     assert train.vae_beta(config, 0) == pytest.approx(0.5 / 3) and train.vae_beta(config, 7) == 0.5
 
 
-def test_the_vae_kl_term_is_the_per_value_divergence_with_free_bits():
+def test_the_vae_kl_term_is_the_divergence_per_hole_value_with_free_bits():
     kl = np.zeros((2, 3, 2, 2))
-    kl[:, 0] = 0.3
+    kl[:, 0] = 0.3  # nats per position of channel 0
     kl[:, 1] = 0.01
-    assert float(train.vae_kl_term(kl).data) == pytest.approx((0.3 + 0.01) / 192)
-    assert float(train.vae_kl_term(kl, free_bits=0.05).data) == pytest.approx((0.3 + 0.05 + 0.05) / 192)
+    hole = np.zeros((2, 1, 16, 16))
+    hole[0, :, :8] = 1  # 128 and 64 hole pixels: 96 on average, 288 values
+    hole[1, :, :4] = 1
+    assert float(train.vae_kl_term(kl, hole).data) == pytest.approx((0.3 + 0.01) * 4 / 288)
+    assert float(train.vae_kl_term(kl, hole, free_bits=0.05).data) == pytest.approx((0.3 + 0.05 + 0.05) * 4 / 288)
