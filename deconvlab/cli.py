@@ -636,7 +636,7 @@ def build_parser():
                     help="share of the patches replaced by smooth versions (block means, interpolated), so the "
                          f"network learns to keep the harmonic fill on smooth areas (default {d.smooth_share:g})")
     tr.add_argument("--contrast", type=finite_float,
-                    help="HoleNet only: scale the correction by min(1, s/CONTRAST), s the visible pixels' local "
+                    help="the HoleNets and the VAE: scale the correction by min(1, s/CONTRAST), s the visible pixels' local "
                          "contrast (RMS Laplacian), so flat and linearly shaded areas keep the harmonic fill "
                          f"(e.g. 0.02; default {d.contrast:g}: no gate)")
     tr.add_argument("--kl-weight", type=finite_float,
@@ -648,7 +648,8 @@ def build_parser():
                          f"against posterior collapse (default {d.free_bits:g})")
     tr.add_argument("--init-from", metavar="FILE",
                     help="start from the parameters of this checkpoint or weights file (the same --model and "
-                         "--width; a curriculum's next stage), with a fresh optimiser")
+                         "--width, or a holenet run for holenet-fourier, holenet-attention or vae, whose added "
+                         "layers start where they change nothing; a curriculum's next stage), with a fresh optimiser")
     tr.add_argument("--mask-kinds", help=f"comma-separated mask kinds to train on, from {', '.join(MASK_KINDS + WHOLE_KINDS)} "
                                          f"(default all, weighted {', '.join(f'{w:g}' for w in d.mask_weights)})")
     tr.add_argument("--eval-every", type=positive_int,
