@@ -208,16 +208,18 @@ def resize_conv_kernel(v):
     return np.ascontiguousarray(w.transpose(1, 0, 2, 3))
 
 
-def _holenet_layers(width, in_channels, dilations, gated=False):
+def _holenet_layers(width, in_channels, dilations, gated=False, resize=False):
     """HoleNet's layers as (name, kind, c_in, c_out, kernel, stride, padding, dilation), in order; kind is
-    "conv", "gated" (``nn.GatedConv2d``: the encoder's and middle layers when ``gated``) or "up" (a k4 s2 p1
-    transposed convolution)."""
+    "conv", "gated" (``nn.GatedConv2d``: the encoder's and middle layers when ``gated``), "up" (a k4 s2 p1
+    transposed convolution) or, with ``resize``, "resize" (a 3×3 convolution after 2× nearest upsampling)."""
     w, c, e = int(width), int(in_channels), "gated" if gated else "conv"
+    up = ("resize", 3, 1, 1) if resize else ("up", 4, 2, 1)
     layers = [("enc1", e, c + 1, w, 3, 1, 1, 1), ("enc2", e, w, 2 * w, 4, 2, 1, 1),
               ("enc3", e, 2 * w, 4 * w, 4, 2, 1, 1), ("enc4", e, 4 * w, 4 * w, 4, 2, 1, 1)]
     layers += [(f"mid{k + 1}", e, 4 * w, 4 * w, 3, 1, int(d), int(d)) for k, d in enumerate(dilations)]
-    layers += [("dec3", "up", 4 * w, 4 * w, 4, 2, 1, 1), ("dec2", "up", 8 * w, 2 * w, 4, 2, 1, 1),
-               ("dec1", "up", 4 * w, w, 4, 2, 1, 1), ("out", "conv", 2 * w, c + 1, 3, 1, 1, 1)]
+    kind, k, s, p = up
+    layers += [("dec3", kind, 4 * w, 4 * w, k, s, p, 1), ("dec2", kind, 8 * w, 2 * w, k, s, p, 1),
+               ("dec1", kind, 4 * w, w, k, s, p, 1), ("out", "conv", 2 * w, c + 1, 3, 1, 1, 1)]
     return layers
 
 
@@ -243,7 +245,9 @@ class HoleNet(nn.Module):
       default 2 and 4: d ← d + φ(conv_dilated(d)); Iizuka et al. 2017 use 2, 4, 8, 16), so one output pixel
       reads ``receptive_radius`` = 23 + 8·Σd = 71 pixels around it instead of 39;
     - a decoder initialised as resize-convolution (``resize_conv_kernel``): each k4 s2 transposed convolution
-      starts as nearest upsampling + a random 3×3 convolution, free of the checkerboard;
+      starts as nearest upsampling + a random 3×3 convolution, free of the checkerboard; with ``resize=True`` the
+      decoder *is* resize-convolution (``F.upsample_nearest2d`` then a 3×3 ``Conv2d``) and stays so in training:
+      nearest upsampling has no energy at the Nyquist frequency and a convolution adds none;
     - with ``gated=True``, gated convolutions (``nn.GatedConv2d``) in the encoder and the middle, so each
       layer learns how far to trust features computed from hole pixels;
     - a learned gate on the correction instead of InpaintNet's fixed fade with the distance to known pixels:
@@ -275,7 +279,7 @@ class HoleNet(nn.Module):
     """``inpaint`` keeps the whole correction (InpaintNet's is faded out with the distance to known pixels)."""
 
     def __init__(self, width=32, in_channels=3, dilations=(2, 4), gated=False, dtype=np.float32, rng=None,
-                 start="harmonic", contrast=0.0, spectral=False, attention=False):
+                 start="harmonic", contrast=0.0, spectral=False, attention=False, resize=False):
         super().__init__()
         if isinstance(contrast, bool) or not isinstance(contrast, (int, float, np.floating, np.integer)) \
                 or not np.isfinite(contrast) or contrast < 0:
@@ -290,16 +294,17 @@ class HoleNet(nn.Module):
             raise ValueError(f"HoleNet: dilations must be positive integers, got {dilations!r}")
         self.width, self.in_channels, self.start, self.dilations = int(width), in_channels, start, dilations
         self.gated, self.spectral, self.attention = bool(gated), bool(spectral), bool(attention)
+        self.resize = bool(resize)
         self.global_reach = self.spectral or self.attention
         # InpaintNet's 39 pixels without its one dilation-2 layer at 1/8 scale (16), plus 8·d for each dilated
         # layer here (a 3×3 of dilation d at 1/8 scale reads 8·d pixels farther); the tests measure it. The
         # contrast gate reads CONTRAST_RADIUS + 1 pixels.
         self.receptive_radius = max(23 + 8 * sum(dilations), CONTRAST_RADIUS + 1 if self.contrast else 0)
         rng = nn._generator(rng)
-        for name, kind, c_in, c_out, k, s, p, d in _holenet_layers(width, in_channels, dilations, gated):
+        for name, kind, c_in, c_out, k, s, p, d in _holenet_layers(width, in_channels, dilations, gated, resize):
             if kind == "gated":
                 layer = nn.GatedConv2d(c_in, c_out, k, stride=s, padding=p, dilation=d, dtype=dtype, rng=rng)
-            elif kind == "conv":
+            elif kind in ("conv", "resize"):
                 layer = nn.Conv2d(c_in, c_out, k, stride=s, padding=p, dilation=d, dtype=dtype, rng=rng)
             else:
                 layer = nn.ConvTranspose2d(c_in, c_out, k, stride=s, padding=p, dtype=dtype, rng=rng)
@@ -351,6 +356,7 @@ class HoleNet(nn.Module):
         """Up the decoder with the skips (each joined, then dropped, as in InpaintNet) to the gated correction."""
         act = self.act
         for layer in (self.dec3, self.dec2, self.dec1):
+            d = F.upsample_nearest2d(d, 2) if self.resize else d
             d = F.concatenate([act(layer(d)), skips.pop()], axis=1)
         out = self.out(d)
         c = self.in_channels
@@ -499,13 +505,14 @@ class SeedNetFixed(nn.Module):
 
 
 MODELS = {"inpaintnet": InpaintNet, "holenet": HoleNet, "holenet-gated": HoleNet, "holenet-fourier": HoleNet,
-          "holenet-attention": HoleNet, "vae": InpaintVAE, "seednet-fixed": SeedNetFixed}
+          "holenet-attention": HoleNet, "holenet-resize": HoleNet, "vae": InpaintVAE, "seednet-fixed": SeedNetFixed}
 
 
 def build(name, width=32, start="harmonic", dtype="float32", seed=0, contrast=0.0):
     """A fresh network by its name in MODELS, its parameters drawn from ``seed``: ``InpaintNet(width,
     start=start)``, ``HoleNet(width, start=start, contrast=contrast)`` ("holenet"; "holenet-gated":
-    ``gated=True``; "holenet-fourier": ``spectral=True``; "holenet-attention": ``attention=True``),
+    ``gated=True``; "holenet-fourier": ``spectral=True``; "holenet-attention": ``attention=True``;
+    "holenet-resize": ``resize=True``),
     ``InpaintVAE(width, start=start, contrast=contrast)`` ("vae") or ``SeedNetFixed(hidden=width)`` (which has no starting
     fill: ``start`` is ignored). ``contrast`` is HoleNet's contrast gate (0: none). An unknown name or dtype, or a
     bad width, start or contrast, is a ValueError."""
@@ -520,7 +527,8 @@ def build(name, width=32, start="harmonic", dtype="float32", seed=0, contrast=0.
         return InpaintVAE(width, dtype=np.dtype(dtype), rng=rng, start=start, contrast=contrast)
     if name.startswith("holenet"):
         return HoleNet(width, gated=name == "holenet-gated", spectral=name == "holenet-fourier",
-                       attention=name == "holenet-attention", dtype=np.dtype(dtype), rng=rng, start=start,
+                       attention=name == "holenet-attention", resize=name == "holenet-resize",
+                       dtype=np.dtype(dtype), rng=rng, start=start,
                        contrast=contrast)
     if contrast:
         raise ValueError(f"contrast is a setting of the HoleNet models, not of {name!r}")
@@ -546,7 +554,8 @@ def parameter_count(name, width=32, in_channels=3):
     if name.startswith("holenet"):
         extra = {"holenet-fourier": conv(8 * w, 8 * w, 1), "holenet-attention": conv(4 * w, 4 * w, 1)}.get(name, 0)
         return extra + sum(conv(c_in, 2 * c_out if kind == "gated" else c_out, k)
-                             for _, kind, c_in, c_out, k, *_ in _holenet_layers(w, c, (2, 4), name == "holenet-gated"))
+                             for _, kind, c_in, c_out, k, *_ in _holenet_layers(w, c, (2, 4), name == "holenet-gated",
+                                                                                 name == "holenet-resize"))
     return (conv(c + 1, w, 3) + conv(w, 2 * w, 4) + conv(2 * w, 4 * w, 4) + conv(4 * w, 4 * w, 4)
             + conv(4 * w, 4 * w, 3) + conv(4 * w, 4 * w, 4) + conv(8 * w, 2 * w, 4) + conv(4 * w, w, 4)
             + conv(2 * w, c, 3))

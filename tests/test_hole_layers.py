@@ -295,6 +295,11 @@ def test_holenet_starts_at_its_fill_counts_its_parameters_and_is_deterministic()
     again = models.HoleNet(4, rng=0)
     assert all(np.array_equal(a.data, b.data) for a, b in zip(net.parameters(), again.parameters()))
     assert models.build("holenet", width=4, seed=0).dilations == (2, 4)
+    resized = models.build("holenet-resize", width=4, seed=0)
+    assert resized.resize and type(resized.dec2) is nn.Conv2d and resized.dec2.weight.shape[2:] == (3, 3)
+    assert sum(p.data.size for p in resized.parameters()) == models.parameter_count("holenet-resize", 4)
+    with no_grad():
+        np.testing.assert_array_equal(resized(x, m).data, y)  # it too starts at its fill
     with pytest.raises(ValueError, match="HoleNet: height and width must be multiples of 8"):
         net(x[:, :, :30], m[:, :, :30])
     assert not inpainting.margin_of(net) < net.receptive_radius

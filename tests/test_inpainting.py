@@ -92,6 +92,12 @@ def _hole_net_with_a_correction(width, rng):
     return net
 
 
+def _resize_net_with_a_correction(width, rng):
+    net = HoleNet(width, dtype=np.float64, rng=rng, resize=True)
+    net.out.weight.data[...] = np.random.default_rng(rng).standard_normal(net.out.weight.shape)
+    return net
+
+
 def _vae_with_a_correction(width, rng):
     net = InpaintVAE(width, dtype=np.float64, rng=rng)
     draw = np.random.default_rng(rng)
@@ -100,13 +106,15 @@ def _vae_with_a_correction(width, rng):
     return net
 
 
-@pytest.mark.parametrize("make, n", [(InpaintNet, 160), (_hole_net_with_a_correction, 256), (_vae_with_a_correction, 256)],
-                         ids=["InpaintNet", "HoleNet", "InpaintVAE"])
+@pytest.mark.parametrize("make, n", [(InpaintNet, 160), (_hole_net_with_a_correction, 256), (_vae_with_a_correction, 256),
+                                     (_resize_net_with_a_correction, 256)],
+                         ids=["InpaintNet", "HoleNet", "InpaintVAE", "HoleNet-resize"])
 def test_the_margin_covers_the_receptive_field_that_the_network_declares(make, n):
     """Change one input pixel and see which outputs move: over all 8 x 8 alignments on the network's grid, the
     farthest moved output is exactly the network's receptive_radius away, and inpaint's margin is larger, or
     cutting the photo into regions and tiles would change the result."""
-    net = make(2, rng=0) if make in (_hole_net_with_a_correction, _vae_with_a_correction) else \
+    net = make(2, rng=0) if make in (_hole_net_with_a_correction, _vae_with_a_correction,
+                                     _resize_net_with_a_correction) else \
         make(2, dtype=np.float64, rng=0)
     rng = np.random.default_rng(0)
     x = rng.random((1, 3, n, n))
