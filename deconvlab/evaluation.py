@@ -232,6 +232,40 @@ def sample_methods(model, samples, seed=1234):
     return methods, diversity
 
 
+DECODER_LAYERS = ("dec3", "dec2", "dec1")
+"""The upsampling layers of InpaintNet and HoleNet, 1/8 → 1/4 → 1/2 → 1 scale."""
+
+
+def decoder_nyquist(model, photos, patch=96, count=16, kind="square-48", seed=1234):
+    """How much checkerboard a network's decoder makes: the median ``metrics.nyquist_share`` over the channels of
+    each upsampling layer's output (``DECODER_LAYERS``), on ``count`` seeded ``patch``-pixel patches of
+    ``photos`` (a list of HxWx3 images) with a hole of ``kind`` each. A resize-convolution decoder gives ~0 (its
+    nearest upsampling has no Nyquist energy, and a convolution adds none); a transposed convolution that has
+    drifted from that form in training, more. Returns {layer: median share}."""
+    x = data.PatchSampler(list(photos), patch_size=patch, batch_size=count, seed=seed).sample()
+    stream = np.random.default_rng(seed)
+    m = np.stack([masks.make_mask(kind, patch, patch, seed=int(stream.integers(2**31)))[None]
+                  for _ in range(count)]).astype(np.float32)
+    layers = {name: getattr(model, name) for name in DECODER_LAYERS}
+    outputs = {}
+
+    def recording(name, forward):
+        def run(t):
+            out = forward(t)
+            outputs[name] = out.data
+            return out
+        return run
+
+    for name, layer in layers.items():  # an instance attribute: the class's forward is untouched
+        layer.forward = recording(name, layer.forward)
+    try:
+        predict(model, x, m)
+    finally:
+        for layer in layers.values():
+            del layer.forward
+    return {name: float(np.nanmedian(metrics.nyquist_share(outputs[name]))) for name in DECODER_LAYERS}
+
+
 def evaluate_whole(model, photos, kinds=WHOLE_KINDS, seed=1234, shifts=range(1, 8), progress=False, samples=None):
     """Every method on the same seeded holes of whole photos (the module docstring's second protocol).
 

@@ -371,3 +371,26 @@ def grid_energy_share(field, period=8):
         return 0.0
     lattice = energy[::h // p, ::w // p]
     return float((lattice.sum() - lattice[0, 0]) / total)
+
+
+def nyquist_share(planes, margin=4):
+    """The share of the energy of each 2-D plane of ``planes`` (..., H, W), ``margin`` pixels cut off each border,
+    on the Nyquist row and column of its DFT F (one cycle every two pixels, where a checkerboard puts its energy):
+
+        share = (Σ_v |F[H/2, v]|² + Σ_u |F[u, W/2]|² − |F[H/2, W/2]|²) / Σ_{u,v} |F[u, v]|²
+
+    (H, W: the cropped sides, which must be even). 0 for a smooth plane or a nearest-upsampled one (a 2×2 repeat
+    has no energy there), 1 for a pure checkerboard. Returns an array of the leading shape (NaN for an all-zero
+    plane). Notebook 06 builds the same statistic by hand."""
+    y = _float_array(planes, "nyquist_share")
+    if y.ndim < 2:
+        raise ValueError(f"nyquist_share: expected planes (..., H, W), got shape {y.shape}")
+    y = y[..., margin:y.shape[-2] - margin, margin:y.shape[-1] - margin]
+    h, w = y.shape[-2:]
+    if h < 2 or w < 2 or h % 2 or w % 2:
+        raise ValueError(f"nyquist_share: the planes cropped by {margin} are {h}x{w}; both sides must be even and >= 2")
+    energy = np.abs(np.fft.fft2(y)) ** 2
+    at = energy[..., h // 2, :].sum(axis=-1) + energy[..., :, w // 2].sum(axis=-1) - energy[..., h // 2, w // 2]
+    total = energy.sum(axis=(-2, -1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return at / total

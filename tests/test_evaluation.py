@@ -95,3 +95,17 @@ def test_a_sampling_network_adds_one_sample_the_mean_and_the_best_of_k_and_their
     assert all(per_photo["best of 3"][p] >= per_photo["sample"][p] for p in per_photo["sample"])
     assert result["diversity"]["square-48"] > 1e-3
     assert "mean pairwise L1" in evaluation.format_whole(result)
+
+
+def test_the_decoder_nyquist_share_is_zero_for_resize_convolution_and_not_for_a_drifted_transposed_conv():
+    from deconvlab import models
+
+    photos = list(_photos().values())
+    resized = models.HoleNet(4, rng=0, resize=True)
+    shares = evaluation.decoder_nyquist(resized, photos, patch=48, count=4)
+    assert set(shares) == {"dec3", "dec2", "dec1"}
+    drifted = models.HoleNet(4, rng=0)
+    drifted.dec1.weight.data[...] = np.random.default_rng(2).standard_normal(drifted.dec1.weight.shape).astype(np.float32)
+    moved = evaluation.decoder_nyquist(drifted, photos, patch=48, count=4)
+    assert moved["dec1"] > 10 * max(shares["dec1"], 1e-6)
+    assert "forward" not in vars(drifted.dec1)  # the layers are left as they were

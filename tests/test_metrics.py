@@ -217,3 +217,30 @@ def test_grid_energy_share_is_one_for_a_period_8_pattern_and_the_lattice_share_f
     assert metrics.grid_energy_share(smooth) < 0.05
     with pytest.raises(ValueError, match="smaller than one period"):
         metrics.grid_energy_share(np.zeros((5, 20)))
+
+
+def test_nyquist_share_is_the_energy_on_the_nyquist_row_and_column():
+    from deconvlab import metrics
+
+    rng = np.random.default_rng(60)
+    y = rng.standard_normal((2, 3, 20, 24))
+    crop = y[..., 4:16, 4:20]
+    e = np.zeros(y.shape[:2])
+    total = np.zeros(y.shape[:2])
+    h, w = crop.shape[-2:]
+    for a in range(2):
+        for b in range(3):
+            for u in range(h):
+                for v in range(w):
+                    coefficient = sum(crop[a, b, i, j] * np.exp(-2j * np.pi * (u * i / h + v * j / w))
+                                      for i in range(h) for j in range(w))
+                    total[a, b] += abs(coefficient) ** 2
+                    if u == h // 2 or v == w // 2:
+                        e[a, b] += abs(coefficient) ** 2
+    np.testing.assert_allclose(metrics.nyquist_share(y), e / total, rtol=1e-10)
+    checker = np.indices((16, 16)).sum(axis=0) % 2 * 1.0
+    assert metrics.nyquist_share(checker - 0.5, margin=0) == pytest.approx(1.0)
+    repeated = np.kron(rng.random((8, 8)), np.ones((2, 2)))  # nearest 2× upsampling
+    assert metrics.nyquist_share(repeated, margin=0) < 1e-20
+    with pytest.raises(ValueError, match="both sides must be even"):
+        metrics.nyquist_share(np.ones((15, 16)), margin=0)
