@@ -4,8 +4,9 @@ metrics, and Gradio (the ``app`` extra) when the app is built.
 The page holds Gradio's image editor: upload a photo, paint the holes with the brush (its size has a slider;
 eraser, undo and clear are the editor's own), or upload a mask instead (white = fill); choose the fill (the
 pretrained network, a checkpoint of one's own, the harmonic or, with scikit-image, the biharmonic fill), and see
-the result beside the input, with the time it took and a download button. Large photos go through
-``deconvlab.inpaint`` (the cost follows the hole) with Gradio's progress indicator.
+the result beside the input, with the time it took and a download button. With a checkpoint of a network that
+samples (a VAE, ``deconvlab train --model vae``) and more than one fill asked for, the fills are shown side by
+side. Large photos go through ``deconvlab.inpaint`` (the cost follows the hole) with Gradio's progress indicator.
 
 Local and private: the server binds 127.0.0.1 unless told otherwise, makes no share link, and Gradio's analytics
 are switched off before Gradio is imported; the page uses the system's fonts, so a browser fetches nothing from
@@ -49,12 +50,10 @@ def painted_mask(editor):
     return painted if painted.any() else None
 
 
-def fill(photo, mask, method="network", checkpoint=None, max_pixels=None, progress=False):
-    """Fill the ``mask`` (HxW bool, True = fill) of ``photo`` (any uploaded image) with ``method`` (one of
-    METHODS; "your checkpoint" takes the file ``checkpoint``): returns (result as HxWx3 uint8, seconds taken).
-    AppInputError for a missing photo, a photo over ``max_pixels``, an empty mask, a mask of another size or a
-    checkpoint that cannot be used."""
-    from . import baselines, checkpoints, data, inpainting
+def _checked(photo, mask, max_pixels):
+    """The uploaded photo as HxWx3 float32 and the mask as HxW bool; AppInputError for a missing photo, a photo
+    over ``max_pixels``, an empty or full mask or a mask of another size."""
+    from . import data
 
     if photo is None:
         raise AppInputError("Upload a photo first.")
@@ -71,23 +70,58 @@ def fill(photo, mask, method="network", checkpoint=None, max_pixels=None, progre
                             f"{image.shape[1]}x{image.shape[0]}; they must be the same size.")
     if mask.all():
         raise AppInputError("The mask covers the whole photo; nothing is known to fill from.")
+    return image, mask
+
+
+def _your_model(checkpoint):
+    from . import checkpoints
+
+    if checkpoint is None:
+        raise AppInputError("Choose a checkpoint or weights file (.npz) for \"your checkpoint\".")
+    try:
+        return checkpoints.load_model(checkpoint)
+    except (OSError, ValueError) as exc:
+        raise AppInputError(f"That checkpoint cannot be used: {exc}") from None
+
+
+def _uint8(image):
+    return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+
+
+def fill(photo, mask, method="network", checkpoint=None, max_pixels=None, progress=False):
+    """Fill the ``mask`` (HxW bool, True = fill) of ``photo`` (any uploaded image) with ``method`` (one of
+    METHODS; "your checkpoint" takes the file ``checkpoint``): returns (result as HxWx3 uint8, seconds taken).
+    AppInputError for a missing photo, a photo over ``max_pixels``, an empty mask, a mask of another size or a
+    checkpoint that cannot be used."""
+    from . import baselines, inpainting
+
+    image, mask = _checked(photo, mask, max_pixels)
     start = time.perf_counter()
     if method == "harmonic":
         result = baselines.harmonic_fill(image, mask, tol=inpainting.HARMONIC_TOL)
     elif method == "biharmonic":
         result = baselines.biharmonic_fill(image, mask)
     else:
-        model = None
-        if method == "your checkpoint":
-            if checkpoint is None:
-                raise AppInputError("Choose a checkpoint or weights file (.npz) for \"your checkpoint\".")
-            try:
-                model = checkpoints.load_model(checkpoint)
-            except (OSError, ValueError) as exc:
-                raise AppInputError(f"That checkpoint cannot be used: {exc}") from None
+        model = _your_model(checkpoint) if method == "your checkpoint" else None
         result = inpainting.inpaint(image, mask, model=model, progress=progress)
     seconds = time.perf_counter() - start
-    return np.round(np.clip(result, 0, 1) * 255).astype(np.uint8), seconds
+    return _uint8(result), seconds
+
+
+def fill_samples(photo, mask, checkpoint, samples, seed=0, max_pixels=None, progress=False):
+    """``samples`` different fills of the ``mask`` of ``photo`` by the network in ``checkpoint``, which must sample
+    (``models.InpaintVAE``; ``inpaint(..., samples=K, seed=seed)``): returns ((K, H, W, 3) uint8, seconds).
+    AppInputError as ``fill``'s, and for a network that gives one fill."""
+    from . import inpainting
+
+    image, mask = _checked(photo, mask, max_pixels)
+    model = _your_model(checkpoint)
+    if not hasattr(model, "latent"):
+        raise AppInputError(f"Several fills need a checkpoint of a network that samples (a VAE, trained with "
+                            f"--model vae); this one is a {type(model).__name__}, which gives one fill.")
+    start = time.perf_counter()
+    results = inpainting.inpaint(image, mask, model=model, samples=int(samples), seed=int(seed), progress=progress)
+    return _uint8(results), time.perf_counter() - start
 
 
 def _mask_from_upload(upload):
@@ -98,8 +132,9 @@ def _mask_from_upload(upload):
 
 
 def build(max_pixels=None):
-    """The Gradio page (a ``gr.Blocks``); its API has ``/fill`` (editor, mask image, method, checkpoint) for the
-    page and ``/fill_with_mask`` (photo, mask image, method) for programs."""
+    """The Gradio page (a ``gr.Blocks``); its API has ``/fill`` (editor, mask image, method, checkpoint, number of
+    fills, seed) for the page, and ``/fill_with_mask`` (photo, mask image, method) and ``/samples_with_mask``
+    (photo, mask image, checkpoint file, number of fills, seed) for programs."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
@@ -114,14 +149,32 @@ def build(max_pixels=None):
             raise gr.Error(str(exc)) from None
         return result, (photo, result), f"Filled {int(np.asarray(mask).sum())} pixels in {seconds:.2f} s ({method})."
 
-    def from_editor(editor, upload, method, checkpoint, progress=gr.Progress(track_tqdm=True)):
+    def draw(photo, mask, checkpoint, samples, seed, progress=False):
+        try:
+            if samples > 1 and checkpoint is None:
+                raise AppInputError("Several fills need your checkpoint of a network that samples (a VAE): "
+                                    "choose it, with \"fill with: your checkpoint\".")
+            results, seconds = fill_samples(photo, mask, checkpoint, samples, seed, max_pixels, progress)
+        except AppInputError as exc:
+            raise gr.Error(str(exc)) from None
+        return list(results), f"Drew {len(results)} fills of {int(np.asarray(mask).sum())} pixels in {seconds:.2f} s."
+
+    def from_editor(editor, upload, method, checkpoint, samples=1, seed=0, progress=gr.Progress(track_tqdm=True)):
         editor = editor or {}
         mask = _mask_from_upload(upload)
-        return run(editor.get("background"), painted_mask(editor) if mask is None else mask, method,
-                   getattr(checkpoint, "name", checkpoint), progress=True)
+        photo, mask = editor.get("background"), painted_mask(editor) if mask is None else mask
+        checkpoint = getattr(checkpoint, "name", checkpoint)
+        if int(samples or 1) > 1:
+            results, message = draw(photo, mask, checkpoint if method == "your checkpoint" else None,
+                                    int(samples), int(seed or 0), progress=True)
+            return results[0], (photo, results[0]), message, results
+        return (*run(photo, mask, method, checkpoint, progress=True), [])
 
     def from_mask(photo, upload, method):
         return run(photo, _mask_from_upload(upload), method, None)[0]
+
+    def samples_from_mask(photo, upload, checkpoint, samples, seed):
+        return draw(photo, _mask_from_upload(upload), checkpoint, int(samples), int(seed))[0]
 
     with gr.Blocks(title="deconvlab: paint a mask, fill it") as page:
         gr.Markdown("## Paint the holes, then fill them\nUpload a photo, paint over what should go (white brush), "
@@ -137,16 +190,25 @@ def build(max_pixels=None):
             with gr.Column():
                 method = gr.Dropdown(choices, value="network", label="fill with")
                 checkpoint = gr.File(label="your checkpoint (.npz)", file_types=[".npz"])
+                with gr.Row():
+                    samples = gr.Slider(1, 8, value=1, step=1, label="fills to draw (a VAE checkpoint)",
+                                        elem_id="samples-count")
+                    seed = gr.Number(value=0, precision=0, minimum=0, label="seed")
                 button = gr.Button("Fill", variant="primary", elem_id="fill")
                 message = gr.Markdown(elem_id="message")
         before_after = gr.ImageSlider(label="before / after", type="numpy", elem_id="before-after")
-        button.click(from_editor, [editor, upload, method, checkpoint], [result, before_after, message],
-                     api_name="fill")
+        gallery = gr.Gallery(label="the fills side by side", columns=4, elem_id="samples")
+        button.click(from_editor, [editor, upload, method, checkpoint, samples, seed],
+                     [result, before_after, message, gallery], api_name="fill")
         hidden_photo = gr.Image(visible=False, type="numpy")
         hidden_mask = gr.Image(visible=False, type="numpy")
         hidden_out = gr.Image(visible=False, type="numpy", format="png")
         gr.Button(visible=False).click(from_mask, [hidden_photo, hidden_mask, method], hidden_out,
                                        api_name="fill_with_mask")
+        hidden_file = gr.File(visible=False)
+        hidden_gallery = gr.Gallery(visible=False, format="png")
+        gr.Button(visible=False).click(samples_from_mask, [hidden_photo, hidden_mask, hidden_file, samples, seed],
+                                       hidden_gallery, api_name="samples_with_mask")
     return page
 
 

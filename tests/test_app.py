@@ -94,6 +94,42 @@ def test_a_mistake_is_a_message_and_the_server_keeps_serving(server, tmp_path):
     assert os.path.exists(out)
 
 
+def _vae_checkpoint(path):
+    from deconvlab import checkpoints, train
+
+    cfg = train.TrainConfig(model="vae", width=4)
+    net = train.build_model(cfg)
+    draw = np.random.default_rng(1)
+    for layer in (net.out, net.inject, net.prior_head):  # an untrained VAE returns its start: give it a say
+        layer.weight.data[...] = (draw.standard_normal(layer.weight.shape) * 0.3).astype(np.float32)
+    checkpoints.save_weights(path, net, cfg)
+    return net
+
+
+def test_a_vae_checkpoint_draws_several_fills_side_by_side(server, tmp_path):
+    photo8, mask = _photo_and_mask(tmp_path)
+    net = _vae_checkpoint(tmp_path / "vae.npz")
+    client = gradio_client.Client(server, verbose=False)
+    out = client.predict(gradio_client.handle_file(str(tmp_path / "photo.png")),
+                         gradio_client.handle_file(str(tmp_path / "mask.png")),
+                         gradio_client.handle_file(str(tmp_path / "vae.npz")), 3, 5, api_name="/samples_with_mask")
+    got = [np.asarray(Image.open(item["image"] if isinstance(item, dict) and "image" in item else item).convert("RGB"))
+           for item in out]
+    expected = deconvlab.inpaint(photo8.astype(np.float32) / 255, mask, model=net, samples=3, seed=5)
+    assert len(got) == 3
+    for image, want in zip(got, expected):
+        assert np.abs(image.astype(int) - np.round(want * 255)).max() <= 1
+    assert np.abs(got[0].astype(int) - got[1]).max() > 0  # different fills
+    from deconvlab import app
+
+    with pytest.raises(app.AppInputError, match="need a checkpoint of a network that samples"):
+        cfg_path = tmp_path / "plain.npz"
+        from deconvlab import checkpoints, train
+
+        checkpoints.save_weights(cfg_path, train.build_model(train.TrainConfig(width=4)), train.TrainConfig(width=4))
+        app.fill_samples(photo8, mask, str(cfg_path), 2)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium")
 def test_a_real_browser_paints_a_stroke_and_gets_it_filled(server, tmp_path):
