@@ -18,7 +18,9 @@ import time
 
 import numpy as np
 
-METHODS = ("network", "harmonic", "biharmonic", "your checkpoint")
+METHODS = ("network", "vae", "harmonic", "biharmonic", "your checkpoint")
+"""The fills the page offers: the pretrained network, the bundled VAE (several fills with "fills to draw"), the
+classical fills, or a checkpoint of one's own."""
 
 
 class AppInputError(ValueError):
@@ -84,6 +86,13 @@ def _your_model(checkpoint):
         raise AppInputError(f"That checkpoint cannot be used: {exc}") from None
 
 
+def _bundled(method):
+    """The bundled network a method names: None (the default network) or the VAE."""
+    from . import inpainting
+
+    return inpainting.load_pretrained("vae") if method == "vae" else None
+
+
 def _uint8(image):
     return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
 
@@ -102,20 +111,20 @@ def fill(photo, mask, method="network", checkpoint=None, max_pixels=None, progre
     elif method == "biharmonic":
         result = baselines.biharmonic_fill(image, mask)
     else:
-        model = _your_model(checkpoint) if method == "your checkpoint" else None
+        model = _your_model(checkpoint) if method == "your checkpoint" else _bundled(method)
         result = inpainting.inpaint(image, mask, model=model, progress=progress)
     seconds = time.perf_counter() - start
     return _uint8(result), seconds
 
 
 def fill_samples(photo, mask, checkpoint, samples, seed=0, max_pixels=None, progress=False):
-    """``samples`` different fills of the ``mask`` of ``photo`` by the network in ``checkpoint``, which must sample
-    (``models.InpaintVAE``; ``inpaint(..., samples=K, seed=seed)``): returns ((K, H, W, 3) uint8, seconds).
-    AppInputError as ``fill``'s, and for a network that gives one fill."""
+    """``samples`` different fills of the ``mask`` of ``photo`` by the network in ``checkpoint`` (None: the bundled
+    VAE), which must sample (``models.InpaintVAE``; ``inpaint(..., samples=K, seed=seed)``): returns
+    ((K, H, W, 3) uint8, seconds). AppInputError as ``fill``'s, and for a network that gives one fill."""
     from . import inpainting
 
     image, mask = _checked(photo, mask, max_pixels)
-    model = _your_model(checkpoint)
+    model = _bundled("vae") if checkpoint is None else _your_model(checkpoint)
     if not hasattr(model, "latent"):
         raise AppInputError(f"Several fills need a checkpoint of a network that samples (a VAE, trained with "
                             f"--model vae); this one is a {type(model).__name__}, which gives one fill.")
@@ -151,9 +160,6 @@ def build(max_pixels=None):
 
     def draw(photo, mask, checkpoint, samples, seed, progress=False):
         try:
-            if samples > 1 and checkpoint is None:
-                raise AppInputError("Several fills need your checkpoint of a network that samples (a VAE): "
-                                    "choose it, with \"fill with: your checkpoint\".")
             results, seconds = fill_samples(photo, mask, checkpoint, samples, seed, max_pixels, progress)
         except AppInputError as exc:
             raise gr.Error(str(exc)) from None
@@ -165,6 +171,9 @@ def build(max_pixels=None):
         photo, mask = editor.get("background"), painted_mask(editor) if mask is None else mask
         checkpoint = getattr(checkpoint, "name", checkpoint)
         if int(samples or 1) > 1:
+            if method not in ("vae", "your checkpoint"):
+                raise gr.Error("Several fills need a network that samples: choose \"fill with: vae\" (the bundled "
+                               "one) or your checkpoint of a VAE.")
             results, message = draw(photo, mask, checkpoint if method == "your checkpoint" else None,
                                     int(samples), int(seed or 0), progress=True)
             return results[0], (photo, results[0]), message, results
@@ -191,7 +200,7 @@ def build(max_pixels=None):
                 method = gr.Dropdown(choices, value="network", label="fill with")
                 checkpoint = gr.File(label="your checkpoint (.npz)", file_types=[".npz"])
                 with gr.Row():
-                    samples = gr.Slider(1, 8, value=1, step=1, label="fills to draw (a VAE checkpoint)",
+                    samples = gr.Slider(1, 8, value=1, step=1, label="fills to draw (vae, or a VAE checkpoint)",
                                         elem_id="samples-count")
                     seed = gr.Number(value=0, precision=0, minimum=0, label="seed")
                 button = gr.Button("Fill", variant="primary", elem_id="fill")

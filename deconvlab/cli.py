@@ -111,8 +111,15 @@ def _check_writable_folder(folder, option):
 
 
 def _load_model_arg(path):
-    from . import checkpoints
+    """The network of --model: a checkpoint or weights file, or the name of a bundled network (``PRETRAINED``,
+    when no file of that name exists)."""
+    from . import checkpoints, inpainting
 
+    if not os.path.exists(path) and path in inpainting.PRETRAINED:
+        try:
+            return inpainting.load_pretrained(path)
+        except FileNotFoundError as exc:
+            raise UsageError(str(exc)) from None
     if not os.path.exists(path):
         raise UsageError(f"model {path!r} does not exist")
     if not os.path.isfile(path):
@@ -529,7 +536,8 @@ def build_parser():
     inp.add_argument("--mask-dir", metavar="MASKS", help="with a folder of photos: the folder of their masks")
     inp.add_argument("-o", "--output", required=True,
                      help="where to write the result (.png or .jpg); with a folder of photos, the output folder")
-    inp.add_argument("--model", help="a checkpoint or weights file (default: the pretrained model)")
+    inp.add_argument("--model", help="a checkpoint or weights file, or a bundled network: default, vae (the VAE, for --samples) "
+                          "(default: the pretrained model)")
     inp.add_argument("--tile", type=_tile_size, default=DEFAULT_TILE,
                      help=f"largest side processed at once, at least {MIN_TILE} (default {DEFAULT_TILE})")
     inp.add_argument("--passes", type=int, choices=PASSES, default=1,
@@ -556,7 +564,8 @@ def build_parser():
                                     "fixed crops (default 200) with the four crop kinds of holes.")
     ev.add_argument("folder", nargs="?", help="folder of photos (default: the bundled held-out photos)")
     ev.add_argument("--data", metavar="FOLDER", help="folder of photos (the same as the positional argument)")
-    ev.add_argument("--model", help="a checkpoint or weights file (default: the pretrained model)")
+    ev.add_argument("--model", help="a checkpoint or weights file, or a bundled network: default, vae (the VAE, for --samples) "
+                          "(default: the pretrained model)")
     protocol = ev.add_mutually_exclusive_group()
     protocol.add_argument("--whole", action="store_true", help="the whole-photo protocol (the default)")
     protocol.add_argument("--crops", type=_crop_count, nargs="?", const=200, metavar="N",

@@ -45,13 +45,16 @@ MIN_TILE = 4 * TILE_MARGIN  # the kept centre of a tile is then at least half it
 DEFAULT_TILE = 512
 PROGRESS_DELAY = 2.0
 """Seconds of work after which ``inpaint(..., progress=True)`` shows its bar (short work stays silent)."""
-PRETRAINED = ("default",)
+PRETRAINED = ("default", "vae")
+"""The networks shipped in ``assets/weights``: "default" (InpaintNet, what ``inpaint`` uses) and "vae" (an
+InpaintVAE, for several fills per hole: ``inpaint(..., model=load_pretrained("vae"), samples=K)``)."""
 
 
 def load_pretrained(name="default"):
     """The network shipped with deconvlab, trained by deconvlab itself (see docs: "Pretrained weights").
 
-    ``name`` is one of ``PRETRAINED``. Returns an ``InpaintNet`` in eval mode. An installation without the
+    ``name`` is one of ``PRETRAINED``. Returns the network in eval mode (an ``InpaintNet`` for "default", an
+    ``InpaintVAE`` for "vae"). An installation without the
     weights file raises FileNotFoundError naming the file it looked for.
     """
     if name not in PRETRAINED:
@@ -429,9 +432,9 @@ def inpaint(image, mask, model=None, tile=DEFAULT_TILE, progress=False, passes=1
             raise InputError("inpaint", "{samples} must be a positive integer, got {got!r}",
                              samples=Setting("samples"), got=samples)
         if not hasattr(model, "latent"):
-            raise InputError("inpaint", "{samples} needs a network that samples (a VAE, trained with --model "
-                             "vae); this one is a {kind}, which gives one fill", samples=Setting("samples"),
-                             kind=type(model).__name__)
+            raise InputError("inpaint", "{samples} needs a network that samples (a VAE: the bundled one is "
+                             "load_pretrained('vae'), on the command line --model vae); this network ({kind}) gives "
+                             "one fill", samples=Setting("samples"), kind=type(model).__name__)
         if q != 1:
             raise InputError("inpaint", "{samples} and {passes} cannot be combined; give one",
                              samples=Setting("samples"), passes=Setting("passes"))

@@ -178,3 +178,16 @@ def test_a_real_browser_paints_a_stroke_and_gets_it_filled(server, tmp_path):
     assert changed[h // 2 - 2:h // 2 + 3, w // 2 - 2:w // 2 + 3].all()  # inside the stroke the fill changed it
     assert not changed[:12].any() and not changed[h - 12:].any()  # far above and below it nothing changed
     assert not changed[:, :12].any() and not changed[:, w - 12:].any()  # nor beside it
+
+
+def test_the_bundled_vae_fills_once_and_draws_several(tmp_path):
+    from deconvlab import app, inpainting
+
+    photo8, mask = _photo_and_mask(tmp_path)
+    once, _ = app.fill(photo8, mask, "vae")
+    vae = inpainting.load_pretrained("vae")
+    expected = deconvlab.inpaint(photo8.astype(np.float32) / 255, mask, model=vae)
+    assert np.abs(once.astype(int) - np.round(expected * 255)).max() <= 1
+    several, _ = app.fill_samples(photo8, mask, None, 3, seed=2)
+    assert several.shape == (3, 96, 128, 3) and np.abs(several[0].astype(int) - several[1]).max() > 0
+    assert np.array_equal(several[0][~mask], photo8[~mask])

@@ -460,3 +460,7 @@ def test_inpaint_samples_writes_k_different_fills_of_a_vae(files, tmp_path, caps
     assert_one_line_error(code, err, "--samples needs a network that samples")
     code, _, err = run(capsys, "inpaint", files / "photo.png", "--mask", files / "mask.png", "-o", out, "--seed", 3)
     assert_one_line_error(code, err, "--seed is the seed of --samples")
+    code, printed, err = run(capsys, "inpaint", files / "photo.png", "--mask", files / "mask.png", "-o", out,
+                             "--model", "vae", "--samples", 2)  # the bundled VAE, by name
+    assert code == 0, err
+    assert "filled_2.png" in printed

@@ -151,3 +151,14 @@ def test_samples_need_a_network_that_samples_and_a_positive_count():
         deconvlab.inpaint(image, hole, model=_vae(), samples=0)
     with pytest.raises(ValueError, match="samples and passes cannot be combined"):
         deconvlab.inpaint(image, hole, model=_vae(), samples=2, passes=4)
+
+
+def test_the_bundled_vae_is_an_inpaint_vae_whose_samples_differ():
+    vae = inpainting.load_pretrained("vae")
+    assert isinstance(vae, models.InpaintVAE) and vae.latent == models.InpaintVAE.default_latent
+    assert sum(p.data.size for p in vae.parameters()) == models.parameter_count("vae", vae.width)
+    image = np.random.default_rng(54).random((64, 80, 3))
+    hole = np.zeros((64, 80), bool)
+    hole[20:44, 24:56] = True
+    fills = deconvlab.inpaint(image, hole, model=vae, samples=2, seed=0)
+    assert np.abs(fills[0] - fills[1])[hole].mean() > 1e-3
