@@ -314,9 +314,7 @@ class HoleNet(nn.Module):
         if spectral:
             self.fourier = nn.FourierUnit(4 * self.width, zero=True, dtype=dtype, rng=rng)
         if attention:
-            self.attend = nn.Conv2d(4 * self.width, 4 * self.width, 1, dtype=dtype, rng=rng)
-            self.attend.weight.data[...] = 0
-            self.attend.bias.data[...] = 0
+            self.attend = _zero(nn.Conv2d(4 * self.width, 4 * self.width, 1, dtype=dtype, rng=rng))
         self.out.weight.data[:in_channels] = 0  # r = 0: the untrained network returns the start
         self.out.bias.data[...] = 0
         self.act = nn.LeakyReLU(0.2)
@@ -385,10 +383,10 @@ class InpaintVAE(HoleNet):
     def __init__(self, width=32, latent=default_latent, in_channels=3, dtype=np.float32, rng=None,
                  start="harmonic", contrast=0.0):
         super().__init__(width, in_channels, dtype=dtype, rng=rng, start=start, contrast=contrast)
-        latent = _positive_int(latent, "latent", "InpaintVAE")
+        latent = nn._positive_int(latent, "latent", "InpaintVAE")
         self.latent = latent
         # the prior's 3×3 head at 1/8 scale reads one block (8 pixels) farther than HoleNet (the tests measure it)
-        self.receptive_radius = max(self.receptive_radius + 8, CONTRAST_RADIUS + 1 if self.contrast else 0)
+        self.receptive_radius += 8
         w, c = self.width, self.in_channels
         rng = nn._generator(rng)
         self.prior_head = _zero(nn.Conv2d(4 * w, 2 * latent, 3, padding=1, dtype=dtype, rng=rng))
@@ -442,12 +440,6 @@ def _zero(layer):
     layer.weight.data[...] = 0
     layer.bias.data[...] = 0
     return layer
-
-
-def _positive_int(value, name, where):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{where}: {name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 class SeedNet(nn.Module):
