@@ -37,6 +37,7 @@ Winograd and direct. At dilation 1 the polyphase split makes any layer a stride-
 taps a side over C' = phases × C_in channels (the section "the polyphase split for Winograd and the direct
 loops" below); ``winograd`` and ``direct`` compute that correlation and its adjoints, part by part.
 """
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -637,8 +638,8 @@ def _scratch(shape, dtype):
     """A reusable buffer of ``shape``'s size: the returned function, called with smaller dimensions, gives an
     uninitialised C-contiguous array of them over the same memory, so chunk after chunk touches the same,
     cached pages."""
-    flat = np.empty(int(np.prod(shape)), dtype=dtype)
-    return lambda *dims: flat[: int(np.prod(dims))].reshape(dims)
+    flat = np.empty(math.prod(shape), dtype=dtype)
+    return lambda *dims: flat[: math.prod(dims)].reshape(dims)
 
 
 def _winograd_weights(w, geo, transposed=False):
@@ -646,6 +647,28 @@ def _winograd_weights(w, geo, transposed=False):
     (BLAS reads it transposed; nothing is copied)."""
     u = winograd.weight_transform(_phase_taps_of(w, geo), WINOGRAD_M)
     return u.transpose(0, 2, 1) if transposed else u
+
+
+def _winograd_chunks(x, geo, res, tl, padded, channels, with_gradient=False):
+    """Yield (c0, c1, p[, gp]) for the sample chunks of x (``_tile_chunks``): p the channels-last split of
+    x[c0:c1], and with ``with_gradient`` gp a zeroed array of its shape (for the adjoint input transform to add
+    into). Made chunk by chunk in two reused buffers, so that a part's split never leaves the cache: one split
+    of a whole part streams through memory, and with both cores doing so the copies wait on it."""
+    chunks = _tile_chunks(x.shape[0], geo, tl, channels)
+    most = max((c1 - c0 for c0, c1 in chunks), default=0)
+    c_split = res[0].size * res[1].size * x.shape[1]
+    rows, cols = _phase_rows_cols(geo, res, padded, x.shape[2:])
+    split = _scratch((most,) + padded + (c_split,), x.dtype)
+    grad = _scratch((most,) + padded + (c_split,), x.dtype) if with_gradient else None
+    for c0, c1 in chunks:
+        p = split(c1 - c0, *padded, c_split)
+        _split_channels_last(x[c0:c1], rows, cols, geo.stride[0], geo.stride[1], p)
+        if with_gradient:
+            gp = grad(c1 - c0, *padded, c_split)
+            gp[...] = 0
+            yield c0, c1, p, gp
+        else:
+            yield c0, c1, p
 
 
 def _winograd_correlate(x, w, geo, b):
@@ -657,15 +680,13 @@ def _winograd_correlate(x, w, geo, b):
     tiles = tl.tiles_h * tl.tiles_w
 
     def part(n0, n1):
-        p = _phases_last(x[n0:n1], geo, res, padded)
-        chunks = _tile_chunks(n1 - n0, geo, tl, u.shape[1] + u.shape[2])
-        most = max((c1 - c0 for c0, c1 in chunks), default=0) * tiles
-        v_buf, m_buf = _scratch((u.shape[0], most, u.shape[1]), x.dtype), _scratch((u.shape[0], most, u.shape[2]), x.dtype)
-        for c0, c1 in chunks:
+        most = max((c1 - c0 for c0, c1 in _tile_chunks(n1 - n0, geo, tl, u.shape[1] + u.shape[2])), default=0)
+        v_buf, m_buf = (_scratch((u.shape[0], most * tiles, u.shape[i]), x.dtype) for i in (1, 2))
+        for c0, c1, p in _winograd_chunks(x[n0:n1], geo, res, tl, padded, u.shape[1] + u.shape[2]):
             v = v_buf(u.shape[0], (c1 - c0) * tiles, u.shape[1])
-            winograd.input_transform(p, c0, c1, tl, v)
+            winograd.input_transform(p, 0, c1 - c0, tl, v)
             mm = np.matmul(v, u, out=m_buf(u.shape[0], (c1 - c0) * tiles, u.shape[2]))
-            winograd.output_transform(mm, c0, c1, tl, y[n0:n1])
+            winograd.output_transform(mm, 0, c1 - c0, tl, y[n0 + c0:n0 + c1])
             _add_bias(y[n0 + c0:n0 + c1], b)
 
     parallel.run_in_parts(geo.batch, part)
@@ -674,23 +695,25 @@ def _winograd_correlate(x, w, geo, b):
 
 def _winograd_scatter(g, w, geo, b):
     """``_im2col_scatter``'s contract: per chunk, Mg = adjoint output transform of g, Vg = Mg · Uᵀ, the adjoint
-    input transform of Vg added into the split's gradient; then merged back."""
+    input transform of Vg added into the chunk's split gradient, merged back."""
     _, res, tl, padded = _winograd_setup(geo)
     u_t = _winograd_weights(w, geo, transposed=True)  # (α², C_out, C')
     x = np.zeros((geo.batch, geo.c_in) + geo.in_hw, dtype=g.dtype)
     tiles = tl.tiles_h * tl.tiles_w
 
     def part(n0, n1):
-        gp = np.zeros((n1 - n0,) + padded + (u_t.shape[2],), dtype=g.dtype)
         chunks = _tile_chunks(n1 - n0, geo, tl, u_t.shape[1] + u_t.shape[2])
-        most = max((c1 - c0 for c0, c1 in chunks), default=0) * tiles
-        mg_buf, vg_buf = (_scratch((u_t.shape[0], most, u_t.shape[i]), g.dtype) for i in (1, 2))
+        most = max((c1 - c0 for c0, c1 in chunks), default=0)
+        mg_buf, vg_buf = (_scratch((u_t.shape[0], most * tiles, u_t.shape[i]), g.dtype) for i in (1, 2))
+        gp_buf = _scratch((most,) + padded + (u_t.shape[2],), g.dtype)
         for c0, c1 in chunks:
             mg = mg_buf(u_t.shape[0], (c1 - c0) * tiles, u_t.shape[1])
-            winograd.output_transform_adjoint(g[n0:n1], c0, c1, tl, mg)
+            winograd.output_transform_adjoint(g[n0 + c0:n0 + c1], 0, c1 - c0, tl, mg)
             vg = np.matmul(mg, u_t, out=vg_buf(u_t.shape[0], (c1 - c0) * tiles, u_t.shape[2]))
-            winograd.input_transform_adjoint(vg, c0, c1, tl, gp)
-        _merge_last(gp, geo, res, x[n0:n1])
+            gp = gp_buf(c1 - c0, *padded, u_t.shape[2])
+            gp[...] = 0
+            winograd.input_transform_adjoint(vg, 0, c1 - c0, tl, gp)
+            _merge_last(gp, geo, res, x[n0 + c0:n0 + c1])
         _add_bias(x[n0:n1], b)
 
     parallel.run_in_parts(geo.batch, part)
@@ -702,8 +725,9 @@ def _winograd_backward(g, x, w, geo, grad_input):
     gU = Σ_t Vᵀ · Mg and the input gradient (from Mg for the scatter, from V for the correlation)."""
     _, res, tl, padded = _winograd_setup(geo)
     u = _winograd_weights(w, geo)  # (α², C', C_out)
-    u_t = u.transpose(0, 2, 1) if grad_input == "scatter" else None
-    if grad_input == "scatter":
+    scatter = grad_input == "scatter"
+    u_t = u.transpose(0, 2, 1) if scatter else None
+    if scatter:
         y = np.zeros((geo.batch, geo.c_in) + geo.in_hw, dtype=x.dtype)
     else:
         y = np.empty((geo.batch, geo.c_out) + geo.out_hw, dtype=x.dtype)
@@ -711,26 +735,23 @@ def _winograd_backward(g, x, w, geo, grad_input):
     xi2 = u.shape[0]
 
     def part(n0, n1):
-        p = _phases_last(x[n0:n1], geo, res, padded)
-        gp = np.zeros(p.shape, dtype=x.dtype) if u_t is not None else None
         gu, gu_chunk = np.zeros(u.shape, dtype=x.dtype), np.empty(u.shape, dtype=x.dtype)
-        chunks = _tile_chunks(n1 - n0, geo, tl, u.shape[1] + u.shape[2])
-        most = max((c1 - c0 for c0, c1 in chunks), default=0) * tiles
-        v_buf, mg_buf, out_buf = (_scratch((xi2, most, u.shape[i]), x.dtype) for i in (1, 2, 1 + (u_t is None)))
-        for c0, c1 in chunks:
+        most = max((c1 - c0 for c0, c1 in _tile_chunks(n1 - n0, geo, tl, u.shape[1] + u.shape[2])), default=0)
+        v_buf, mg_buf, out_buf = (_scratch((xi2, most * tiles, u.shape[i]), x.dtype) for i in (1, 2, 1 + (not scatter)))
+        for c0, c1, p, *gp in _winograd_chunks(x[n0:n1], geo, res, tl, padded, u.shape[1] + u.shape[2], scatter):
             count = (c1 - c0) * tiles
             v = v_buf(xi2, count, u.shape[1])
-            winograd.input_transform(p, c0, c1, tl, v)
+            winograd.input_transform(p, 0, c1 - c0, tl, v)
             mg = mg_buf(xi2, count, u.shape[2])
-            winograd.output_transform_adjoint(g[n0:n1], c0, c1, tl, mg)
+            winograd.output_transform_adjoint(g[n0 + c0:n0 + c1], 0, c1 - c0, tl, mg)
             gu += np.matmul(v.transpose(0, 2, 1), mg, out=gu_chunk)
-            if u_t is not None:
+            if scatter:
                 winograd.input_transform_adjoint(np.matmul(mg, u_t, out=out_buf(xi2, count, u.shape[1])),
-                                                 c0, c1, tl, gp)
+                                                 0, c1 - c0, tl, gp[0])
+                _merge_last(gp[0], geo, res, y[n0 + c0:n0 + c1])
             else:
-                winograd.output_transform(np.matmul(v, u, out=out_buf(xi2, count, u.shape[2])), c0, c1, tl, y[n0:n1])
-        if gp is not None:
-            _merge_last(gp, geo, res, y[n0:n1])
+                winograd.output_transform(np.matmul(v, u, out=out_buf(xi2, count, u.shape[2])), 0, c1 - c0, tl,
+                                          y[n0 + c0:n0 + c1])
         return gu
 
     gu = _in_parts(geo.batch, part)  # (α², C', C_out)

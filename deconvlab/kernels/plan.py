@@ -16,14 +16,13 @@ The algorithms (``ALGORITHMS``):
 - ``"direct"``: compiled loops with output-channel blocks innermost and no unrolled copy (``direct``), on the
   same polyphase split, for dilation 1 and any kernel and stride.
 
-The rule (``choose``): Winograd F(2×2, 3×3) where it applies with r = 3 (a k3 s1 layer, or k5/k6 at stride 2)
-and its transforms are a small share of the work, else im2col. Per tile the transforms cost in proportion to
-C' + C_out and the products to C'·C_out (C' = C_in times the phases), so the share is 1/C' + 1/C_out; Winograd
-is chosen where that is at most ``WINOGRAD_TRANSFORM_SHARE_MAX``. The r = 2 form (k4 s2 layers as F(2×2, 2×2)
-on their four phases) saves less (9 products for 16, against 16 for 36) and measured slower than im2col on the
-shapes tried, and the direct loops slower on every shape tried, so neither is chosen by default; both stay
-available through ``forced`` and are tested on every shape they accept. The measurements are in
-docs/performance.md.
+The rule (``choose``): Winograd where it applies (F(2×2, 3×3) for k3 s1 and k5/k6 at stride 2, F(2×2, 2×2) for
+k2 s1 and the k4 s2 layers of encoders and decoders) and its transforms are a small share of the work, else
+im2col. Per tile the transforms cost in proportion to C' + C_out and the products to C'·C_out (C' = C_in times
+the phases), so the share is 1/C' + 1/C_out; Winograd is chosen where that is at most
+``WINOGRAD_TRANSFORM_SHARE_MAX``. The direct loops measured slower than im2col on every shape tried, so they
+are never chosen by default; they stay available through ``forced`` and are tested on every shape they accept.
+The measurements are in docs/performance.md.
 
 ``forced(algorithm)`` makes ``choose`` return that algorithm for every call in its ``with`` block (all
 threads), and a ValueError where it does not apply: the tests run every algorithm on every shape it accepts.
@@ -38,7 +37,7 @@ Geometry = namedtuple("Geometry", "batch c_in c_out in_hw out_hw kernel_hw strid
 
 # Winograd's transforms cost per tile in proportion to C' + C_out, its products in proportion to C'·C_out: it
 # is chosen where the transforms' share, 1/C' + 1/C_out, is at most this (measured: docs/performance.md).
-WINOGRAD_TRANSFORM_SHARE_MAX = 1 / 40
+WINOGRAD_TRANSFORM_SHARE_MAX = 1 / 32
 
 _forced = [None]
 
@@ -90,7 +89,7 @@ def choose(geometry):
         if reason is not None:
             raise ValueError(f"algorithm {algorithm!r} cannot compute this layer: {reason}")
         return algorithm
-    if why_not("winograd", geometry) is None and sub_kernel_size(geometry)[0] == 3:
+    if why_not("winograd", geometry) is None:
         ph = phases(geometry)
         if 1 / (geometry.c_in * ph[0] * ph[1]) + 1 / geometry.c_out <= WINOGRAD_TRANSFORM_SHARE_MAX:
             return "winograd"

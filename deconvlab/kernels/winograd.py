@@ -67,20 +67,6 @@ TRANSFORMS = {
 Tiling = namedtuple("Tiling", "m tiles_h tiles_w bt at")
 
 
-@njit()
-def _zero(out):
-    """out[:] = 0, as a loop (the compiled code has no array expressions)."""
-    for c in range(out.shape[0]):
-        out[c] = 0
-
-
-@njit()
-def _add_scaled(out, coef, src):
-    """out += coef · src, over one vector of channels."""
-    for c in range(out.shape[0]):
-        out[c] += coef * src[c]
-
-
 def transforms(m, r, dtype=np.float64):
     """(Bᵀ, G, Aᵀ) of F(m, r) as arrays of ``dtype``: Bᵀ α×α, G α×r, Aᵀ m×α with α = m + r − 1."""
     if (m, r) not in TRANSFORMS:
@@ -108,49 +94,114 @@ def tiling(out_hw, m, r, dtype):
 def weight_transform(taps, m):
     """U[(γ, δ), c, o] = Σ_u,v G[γ, u] G[δ, v] taps[u, v, c, o], i.e. G g[o, c] Gᵀ for every kernel pair, for
     taps (r, r, C, O): the (α², C, O) stack of right-hand factors of the products V · U."""
-    _, G, _ = transforms(m, taps.shape[0], taps.dtype)
-    u = np.empty((G.shape[0] ** 2,) + taps.shape[2:], dtype=taps.dtype)
-    _weight_transform(taps, G, u)
+    r = taps.shape[0]
+    transforms(m, r)  # a ValueError for an unknown F(m, r)
+    _check_m(m)
+    u = np.empty(((r + 1) ** 2,) + taps.shape[2:], dtype=taps.dtype)
+    if r == 2:
+        _weight_transform2(taps, u)
+    else:
+        _weight_transform3(taps, u, taps.dtype.type(0.5))
     return u
 
 
 def weight_transform_adjoint(gu, m, r):
     """gtaps[u, v, c, o] = Σ_γ,δ G[γ, u] G[δ, v] gU[(γ, δ), c, o]: the adjoint of ``weight_transform``."""
-    _, G, _ = transforms(m, r, gu.dtype)
+    transforms(m, r)
+    _check_m(m)
     gtaps = np.empty((r, r) + gu.shape[1:], dtype=gu.dtype)
-    _weight_transform_adjoint(gu, G, gtaps)
+    if r == 2:
+        _weight_adjoint2(gu, gtaps)
+    else:
+        _weight_adjoint3(gu, gtaps, gu.dtype.type(0.5))
     return gtaps
 
 
-@njit()
-def _weight_transform(taps, G, u):
-    """The loops of ``weight_transform``: each position (γ, δ) of each input channel a sum of whole rows."""
-    r, c_in, c_out = taps.shape[0], taps.shape[2], taps.shape[3]
-    alpha = G.shape[0]
-    for xi in range(alpha * alpha):
-        gm, dl = xi // alpha, xi % alpha
-        for c in range(c_in):
-            dst = u[xi, c]
-            _zero(dst)
-            for t in range(r):
-                for v in range(r):
-                    coef = G[gm, t] * G[dl, v]
-                    _add_scaled(dst, coef, taps[t, v, c])
+def _check_m(m):
+    if m != 2:
+        raise ValueError(f"winograd: the compiled transforms are for m = 2 (F(2x2, rxr)), not m = {m}")
 
 
 @njit()
-def _weight_transform_adjoint(gu, G, gtaps):
-    """The loops of ``weight_transform_adjoint``, whole rows of output channels at a time."""
-    alpha, r = G.shape
-    c_in, c_out = gu.shape[1], gu.shape[2]
-    for t in range(r):
-        for v in range(r):
-            for c in range(c_in):
-                dst = gtaps[t, v, c]
-                _zero(dst)
-                for xi in range(alpha * alpha):
-                    coef = G[xi // alpha, t] * G[xi % alpha, v]
-                    _add_scaled(dst, coef, gu[xi, c])
+def _g2(g0, g1):
+    """G g of F(2, 2): (g0, g0 + g1, g1)."""
+    return g0, g0 + g1, g1
+
+
+@njit()
+def _gt2(u0, u1, u2):
+    """Gᵀ u, the adjoint of ``_g2``: (u0 + u1, u1 + u2)."""
+    return u0 + u1, u1 + u2
+
+
+@njit()
+def _g3(g0, g1, g2, half):
+    """G g of F(2, 3): (g0, (g0 + g1 + g2)/2, (g0 − g1 + g2)/2, g2); ``half`` is 1/2 in the data's dtype."""
+    return g0, (g0 + g1 + g2) * half, (g0 - g1 + g2) * half, g2
+
+
+@njit()
+def _gt3(u0, u1, u2, u3, half):
+    """Gᵀ u, the adjoint of ``_g3``: (u0 + (u1 + u2)/2, (u1 − u2)/2, (u1 + u2)/2 + u3)."""
+    return u0 + (u1 + u2) * half, (u1 - u2) * half, (u1 + u2) * half + u3
+
+
+@njit()
+def _weight_transform2(taps, u):
+    for c in range(taps.shape[2]):
+        t00, t01, t10, t11 = taps[0, 0, c], taps[0, 1, c], taps[1, 0, c], taps[1, 1, c]
+        u0, u1, u2, u3, u4, u5, u6, u7, u8 = u[0, c], u[1, c], u[2, c], u[3, c], u[4, c], u[5, c], u[6, c], \
+            u[7, c], u[8, c]
+        for o in range(taps.shape[3]):
+            h0, h1, h2 = _g2(t00[o], t10[o])  # G g, column by column
+            k0, k1, k2 = _g2(t01[o], t11[o])
+            u0[o], u1[o], u2[o] = _g2(h0, k0)  # (G g) Gᵀ, row by row
+            u3[o], u4[o], u5[o] = _g2(h1, k1)
+            u6[o], u7[o], u8[o] = _g2(h2, k2)
+
+
+@njit()
+def _weight_adjoint2(gu, gtaps):
+    for c in range(gu.shape[1]):
+        u0, u1, u2, u3, u4, u5, u6, u7, u8 = gu[0, c], gu[1, c], gu[2, c], gu[3, c], gu[4, c], gu[5, c], \
+            gu[6, c], gu[7, c], gu[8, c]
+        t00, t01, t10, t11 = gtaps[0, 0, c], gtaps[0, 1, c], gtaps[1, 0, c], gtaps[1, 1, c]
+        for o in range(gu.shape[2]):
+            h0, k0 = _gt2(u0[o], u1[o], u2[o])  # gU G, row by row
+            h1, k1 = _gt2(u3[o], u4[o], u5[o])
+            h2, k2 = _gt2(u6[o], u7[o], u8[o])
+            t00[o], t10[o] = _gt2(h0, h1, h2)  # Gᵀ (gU G), column by column
+            t01[o], t11[o] = _gt2(k0, k1, k2)
+
+
+@njit()
+def _weight_transform3(taps, u, half):
+    for c in range(taps.shape[2]):
+        t00, t01, t02, t10, t11, t12 = taps[0, 0, c], taps[0, 1, c], taps[0, 2, c], taps[1, 0, c], \
+            taps[1, 1, c], taps[1, 2, c]
+        t20, t21, t22 = taps[2, 0, c], taps[2, 1, c], taps[2, 2, c]
+        for gm in range(4):  # one loop per row of G g Gᵀ: four vectors written
+            d0, d1, d2, d3 = u[4 * gm, c], u[4 * gm + 1, c], u[4 * gm + 2, c], u[4 * gm + 3, c]
+            for o in range(taps.shape[3]):
+                d0[o], d1[o], d2[o], d3[o] = _g3(_g3(t00[o], t10[o], t20[o], half)[gm],
+                                                 _g3(t01[o], t11[o], t21[o], half)[gm],
+                                                 _g3(t02[o], t12[o], t22[o], half)[gm], half)
+
+
+@njit()
+def _weight_adjoint3(gu, gtaps, half):
+    for c in range(gu.shape[1]):
+        u0, u1, u2, u3, u4, u5, u6, u7 = gu[0, c], gu[1, c], gu[2, c], gu[3, c], gu[4, c], gu[5, c], gu[6, c], \
+            gu[7, c]
+        u8, u9, u10, u11 = gu[8, c], gu[9, c], gu[10, c], gu[11, c]
+        u12, u13, u14, u15 = gu[12, c], gu[13, c], gu[14, c], gu[15, c]
+        for t in range(3):  # one loop per row of Gᵀ gU G: three vectors written
+            d0, d1, d2 = gtaps[t, 0, c], gtaps[t, 1, c], gtaps[t, 2, c]
+            for o in range(gu.shape[2]):
+                d0[o], d1[o], d2[o] = _gt3(_gt3(u0[o], u4[o], u8[o], u12[o], half)[t],
+                                           _gt3(u1[o], u5[o], u9[o], u13[o], half)[t],
+                                           _gt3(u2[o], u6[o], u10[o], u14[o], half)[t],
+                                           _gt3(u3[o], u7[o], u11[o], u15[o], half)[t], half)
 
 
 # --- the specification: one tile at a time -------------------------------------------------------------
@@ -220,136 +271,313 @@ def readable_weight_grad(gy, d, r, m):
 # tiles_w, tile t = (n − n0, ti, tj) in that order; the output y and its gradient gy are (N, O, H_out, W_out).
 
 
+# Each transform is written out for the two tile sizes used, α = 3 (F(2×2, 2×2)) and α = 4 (F(2×2, 3×3)), with the
+# 1-D transforms as the small functions below: one pass over the channels per tile, every entry of the tile
+# held in a register, its ±1 coefficients as additions and subtractions. (A loop over the entries of Bᵀ and Aᵀ
+# was 3-4 times slower: every partial sum went through memory.) ``TRANSFORMS`` holds the same matrices; the
+# test of the readable twin checks that both say the same.
+
+
 @njit()
+def _bt3(d0, d1, d2):
+    """Bᵀ d of F(2, 2): (d0 − d1, d1, d2 − d1)."""
+    return d0 - d1, d1, d2 - d1
+
+
+@njit()
+def _b3(v0, v1, v2):
+    """B v, the adjoint of ``_bt3``: (v0, −v0 + v1 − v2, v2)."""
+    return v0, v1 - v0 - v2, v2
+
+
+@njit()
+def _bt4(d0, d1, d2, d3):
+    """Bᵀ d of F(2, 3): (d0 − d2, d1 + d2, d2 − d1, d1 − d3)."""
+    return d0 - d2, d1 + d2, d2 - d1, d1 - d3
+
+
+@njit()
+def _b4(v0, v1, v2, v3):
+    """B v, the adjoint of ``_bt4``: (v0, v1 − v2 + v3, −v0 + v1 + v2, −v3)."""
+    return v0, v1 - v2 + v3, v1 + v2 - v0, -v3
+
+
+@njit()
+def _at3(m0, m1, m2):
+    """Aᵀ m of F(2, 2): (m0 + m1, m1 + m2)."""
+    return m0 + m1, m1 + m2
+
+
+@njit()
+def _a3(y0, y1):
+    """A y, the adjoint of ``_at3``: (y0, y0 + y1, y1)."""
+    return y0, y0 + y1, y1
+
+
+@njit()
+def _at4(m0, m1, m2, m3):
+    """Aᵀ m of F(2, 3): (m0 + m1 + m2, m1 − m2 − m3)."""
+    return m0 + m1 + m2, m1 - m2 - m3
+
+
+@njit()
+def _a4(y0, y1):
+    """A y, the adjoint of ``_at4``: (y0, y0 + y1, y0 − y1, −y1)."""
+    return y0, y0 + y1, y0 - y1, -y1
+
+
 def input_transform(P, n0, n1, tl, V):
     """V[(a, b), t, c] = (Bᵀ P[n, tile t, c] B)[a, b] for the tiles t of samples n0 <= n < n1."""
-    channels = P.shape[3]
-    m, th, tw, bt = tl.m, tl.tiles_h, tl.tiles_w, tl.bt
-    alpha = bt.shape[0]
-    rows = np.empty((alpha, alpha, channels), dtype=V.dtype)  # rows[a, δ] = Σ_γ Bᵀ[a, γ] d[γ, δ]
-    for n in range(n0, n1):
-        for ti in range(th):
-            for tj in range(tw):
-                t = ((n - n0) * th + ti) * tw + tj
-                for a in range(alpha):
-                    for dl in range(alpha):
-                        out = rows[a, dl]
-                        _zero(out)
-                        for gm in range(alpha):
-                            coef = bt[a, gm]
-                            if coef != 0:
-                                _add_scaled(out, coef, P[n, m * ti + gm, m * tj + dl])
-                for a in range(alpha):
-                    for b in range(alpha):
-                        dst = V[a * alpha + b, t]
-                        _zero(dst)
-                        for dl in range(alpha):
-                            coef = bt[b, dl]
-                            if coef != 0:
-                                _add_scaled(dst, coef, rows[a, dl])
+    _check_m(tl.m)
+    (_input_transform3 if tl.bt.shape[0] == 3 else _input_transform4)(P, n0, n1, tl.tiles_h, tl.tiles_w, V)
 
 
-@njit()
 def input_transform_adjoint(Vg, n0, n1, tl, gP):
     """gP[n, tile t, c] += B Vg[:, t, c] Bᵀ: the adjoint of ``input_transform`` (gP accumulates; overlapping
     tiles add, in tile order)."""
-    channels = gP.shape[3]
-    m, th, tw, bt = tl.m, tl.tiles_h, tl.tiles_w, tl.bt
-    alpha = bt.shape[0]
-    rows = np.empty((alpha, alpha, channels), dtype=Vg.dtype)  # rows[a, δ] = Σ_b Vg[(a, b)] Bᵀ[b, δ]
-    for n in range(n0, n1):
-        for ti in range(th):
-            for tj in range(tw):
-                t = ((n - n0) * th + ti) * tw + tj
-                for a in range(alpha):
-                    for dl in range(alpha):
-                        out = rows[a, dl]
-                        _zero(out)
-                        for b in range(alpha):
-                            coef = bt[b, dl]
-                            if coef != 0:
-                                _add_scaled(out, coef, Vg[a * alpha + b, t])
-                for gm in range(alpha):
-                    for dl in range(alpha):
-                        dst = gP[n, m * ti + gm, m * tj + dl]
-                        for a in range(alpha):
-                            coef = bt[a, gm]
-                            if coef != 0:
-                                _add_scaled(dst, coef, rows[a, dl])
+    _check_m(tl.m)
+    (_input_adjoint3 if tl.bt.shape[0] == 3 else _input_adjoint4)(Vg, n0, n1, tl.tiles_h, tl.tiles_w, gP)
 
 
-@njit()
 def output_transform(M, n0, n1, tl, y):
     """y[n, o, tile t] = Aᵀ M[:, t, o] A for the samples n0 <= n < n1, cropped to y's H_out × W_out. A row of
     tiles is assembled channels-last, then written out channel by channel."""
-    c_out, h_out, w_out = y.shape[1], y.shape[2], y.shape[3]
-    m, th, tw, at = tl.m, tl.tiles_h, tl.tiles_w, tl.at
-    alpha = at.shape[1]
-    rows = np.empty((alpha, m, c_out), dtype=M.dtype)  # rows[γ, b] = Σ_δ M[(γ, δ)] Aᵀ[b, δ]
-    band = np.empty((m, m * tw, c_out), dtype=M.dtype)  # the m output rows of one row of tiles
-    for n in range(n0, n1):
-        for ti in range(th):
-            for tj in range(tw):
-                t = ((n - n0) * th + ti) * tw + tj
-                for gm in range(alpha):
-                    for b in range(m):
-                        out = rows[gm, b]
-                        _zero(out)
-                        for dl in range(alpha):
-                            coef = at[b, dl]
-                            if coef != 0:
-                                _add_scaled(out, coef, M[gm * alpha + dl, t])
-                for a in range(m):
-                    for b in range(m):
-                        pixel = band[a, m * tj + b]
-                        _zero(pixel)
-                        for gm in range(alpha):
-                            coef = at[a, gm]
-                            if coef != 0:
-                                _add_scaled(pixel, coef, rows[gm, b])
-            for a in range(min(m, h_out - m * ti)):
-                for o in range(c_out):
-                    line = y[n, o, m * ti + a]
-                    for j in range(w_out):
-                        line[j] = band[a, j, o]
+    _check_m(tl.m)
+    band = np.empty((2, 2 * tl.tiles_w, y.shape[1]), dtype=M.dtype)
+    (_output_transform3 if tl.at.shape[1] == 3 else _output_transform4)(M, n0, n1, tl.tiles_h, tl.tiles_w, band, y)
 
 
-@njit()
 def output_transform_adjoint(gy, n0, n1, tl, Mg):
     """Mg[:, t, o] = A gy[n, o, tile t] Aᵀ, gy read as 0 past its H_out × W_out: the adjoint of
     ``output_transform``. A row of tiles of gy is first gathered channels-last."""
-    c_out, h_out, w_out = gy.shape[1], gy.shape[2], gy.shape[3]
-    m, th, tw, at = tl.m, tl.tiles_h, tl.tiles_w, tl.at
-    alpha = at.shape[1]
-    band = np.zeros((m, m * tw, c_out), dtype=Mg.dtype)  # columns past W_out stay 0
-    rows = np.empty((m, alpha, c_out), dtype=Mg.dtype)  # rows[a, δ] = Σ_b gy[a, b] Aᵀ[b, δ]
+    _check_m(tl.m)
+    band = np.zeros((2, 2 * tl.tiles_w, gy.shape[1]), dtype=Mg.dtype)  # columns past W_out stay 0
+    (_output_adjoint3 if tl.at.shape[1] == 3 else _output_adjoint4)(gy, n0, n1, tl.tiles_h, tl.tiles_w, band, Mg)
+
+
+# In the loops below every array indexed inside the innermost (channel) loop is a one-dimensional C-contiguous
+# view: Numba then knows its stride is one element and vectorises the loop (a two-dimensional view of a slice,
+# such as V[:, t], has run-time strides and stays scalar).
+
+
+@njit()
+def _input_transform3(P, n0, n1, th, tw, V):
     for n in range(n0, n1):
         for ti in range(th):
-            for a in range(m):
-                if m * ti + a < h_out:
-                    for o in range(c_out):
-                        line = gy[n, o, m * ti + a]
-                        for j in range(w_out):
-                            band[a, j, o] = line[j]
-                else:
-                    for j in range(w_out):
-                        for o in range(c_out):
-                            band[a, j, o] = 0
+            r0, r1, r2 = P[n, 2 * ti], P[n, 2 * ti + 1], P[n, 2 * ti + 2]
             for tj in range(tw):
-                t = ((n - n0) * th + ti) * tw + tj
-                for a in range(m):
-                    for dl in range(alpha):
-                        out = rows[a, dl]
-                        _zero(out)
-                        for b in range(m):
-                            coef = at[b, dl]
-                            if coef != 0:
-                                _add_scaled(out, coef, band[a, m * tj + b])
-                for gm in range(alpha):
-                    for dl in range(alpha):
-                        dst = Mg[gm * alpha + dl, t]
-                        _zero(dst)
-                        for a in range(m):
-                            coef = at[a, gm]
-                            if coef != 0:
-                                _add_scaled(dst, coef, rows[a, dl])
+                t, q = ((n - n0) * th + ti) * tw + tj, 2 * tj
+                p00, p01, p02, p10, p11, p12 = r0[q], r0[q + 1], r0[q + 2], r1[q], r1[q + 1], r1[q + 2]
+                p20, p21, p22 = r2[q], r2[q + 1], r2[q + 2]
+                v0, v1, v2, v3, v4, v5 = V[0, t], V[1, t], V[2, t], V[3, t], V[4, t], V[5, t]
+                v6, v7, v8 = V[6, t], V[7, t], V[8, t]
+                for c in range(P.shape[3]):
+                    e0, e1, e2 = _bt3(p00[c], p10[c], p20[c])  # Bᵀ d, column by column
+                    f0, f1, f2 = _bt3(p01[c], p11[c], p21[c])
+                    h0, h1, h2 = _bt3(p02[c], p12[c], p22[c])
+                    v0[c], v1[c], v2[c] = _bt3(e0, f0, h0)  # (Bᵀ d) B, row by row
+                    v3[c], v4[c], v5[c] = _bt3(e1, f1, h1)
+                    v6[c], v7[c], v8[c] = _bt3(e2, f2, h2)
+
+
+@njit()
+def _input_transform4(P, n0, n1, th, tw, V):
+    for n in range(n0, n1):
+        for ti in range(th):
+            r0, r1, r2, r3 = P[n, 2 * ti], P[n, 2 * ti + 1], P[n, 2 * ti + 2], P[n, 2 * ti + 3]
+            for tj in range(tw):
+                t, q = ((n - n0) * th + ti) * tw + tj, 2 * tj
+                p00, p01, p02, p03 = r0[q], r0[q + 1], r0[q + 2], r0[q + 3]
+                p10, p11, p12, p13 = r1[q], r1[q + 1], r1[q + 2], r1[q + 3]
+                p20, p21, p22, p23 = r2[q], r2[q + 1], r2[q + 2], r2[q + 3]
+                p30, p31, p32, p33 = r3[q], r3[q + 1], r3[q + 2], r3[q + 3]
+                # One loop per row a of Bᵀ d B (four vectors written, the eight it reads), as in _input_adjoint3.
+                v0, v1, v2, v3 = V[0, t], V[1, t], V[2, t], V[3, t]
+                for c in range(P.shape[3]):  # row 0 of Bᵀ d: d0 − d2
+                    v0[c], v1[c], v2[c], v3[c] = _bt4(p00[c] - p20[c], p01[c] - p21[c], p02[c] - p22[c],
+                                                      p03[c] - p23[c])
+                v0, v1, v2, v3 = V[4, t], V[5, t], V[6, t], V[7, t]
+                for c in range(P.shape[3]):  # row 1: d1 + d2
+                    v0[c], v1[c], v2[c], v3[c] = _bt4(p10[c] + p20[c], p11[c] + p21[c], p12[c] + p22[c],
+                                                      p13[c] + p23[c])
+                v0, v1, v2, v3 = V[8, t], V[9, t], V[10, t], V[11, t]
+                for c in range(P.shape[3]):  # row 2: d2 − d1
+                    v0[c], v1[c], v2[c], v3[c] = _bt4(p20[c] - p10[c], p21[c] - p11[c], p22[c] - p12[c],
+                                                      p23[c] - p13[c])
+                v0, v1, v2, v3 = V[12, t], V[13, t], V[14, t], V[15, t]
+                for c in range(P.shape[3]):  # row 3: d1 − d3
+                    v0[c], v1[c], v2[c], v3[c] = _bt4(p10[c] - p30[c], p11[c] - p31[c], p12[c] - p32[c],
+                                                      p13[c] - p33[c])
+
+
+@njit()
+def _input_adjoint3(Vg, n0, n1, th, tw, gP):
+    for n in range(n0, n1):
+        for ti in range(th):
+            r0, r1, r2 = gP[n, 2 * ti], gP[n, 2 * ti + 1], gP[n, 2 * ti + 2]
+            for tj in range(tw):
+                t, q = ((n - n0) * th + ti) * tw + tj, 2 * tj
+                v0, v1, v2, v3, v4, v5 = Vg[0, t], Vg[1, t], Vg[2, t], Vg[3, t], Vg[4, t], Vg[5, t]
+                v6, v7, v8 = Vg[6, t], Vg[7, t], Vg[8, t]
+                # One loop per column of the tile, so that each loop writes three vectors (few enough for the
+                # compiler to check they do not overlap what it reads, and vectorise). Column δ of Vg Bᵀ is
+                # (v0, v3, v6) for δ = 0, (v2, v5, v8) for δ = 2 and v1 − v0 − v2, ... for δ = 1 (``_b3``).
+                p0, p1, p2 = r0[q], r1[q], r2[q]
+                for c in range(gP.shape[3]):
+                    x0, x1, x2 = _b3(v0[c], v3[c], v6[c])
+                    p0[c] += x0
+                    p1[c] += x1
+                    p2[c] += x2
+                p0, p1, p2 = r0[q + 1], r1[q + 1], r2[q + 1]
+                for c in range(gP.shape[3]):
+                    x0, x1, x2 = _b3(_b3(v0[c], v1[c], v2[c])[1], _b3(v3[c], v4[c], v5[c])[1],
+                                     _b3(v6[c], v7[c], v8[c])[1])
+                    p0[c] += x0
+                    p1[c] += x1
+                    p2[c] += x2
+                p0, p1, p2 = r0[q + 2], r1[q + 2], r2[q + 2]
+                for c in range(gP.shape[3]):
+                    x0, x1, x2 = _b3(v2[c], v5[c], v8[c])
+                    p0[c] += x0
+                    p1[c] += x1
+                    p2[c] += x2
+
+
+@njit()
+def _input_adjoint4(Vg, n0, n1, th, tw, gP):
+    for n in range(n0, n1):
+        for ti in range(th):
+            r0, r1, r2, r3 = gP[n, 2 * ti], gP[n, 2 * ti + 1], gP[n, 2 * ti + 2], gP[n, 2 * ti + 3]
+            for tj in range(tw):
+                t, q = ((n - n0) * th + ti) * tw + tj, 2 * tj
+                v0, v1, v2, v3, v4, v5, v6, v7 = Vg[0, t], Vg[1, t], Vg[2, t], Vg[3, t], Vg[4, t], Vg[5, t], \
+                    Vg[6, t], Vg[7, t]
+                v8, v9, v10, v11 = Vg[8, t], Vg[9, t], Vg[10, t], Vg[11, t]
+                v12, v13, v14, v15 = Vg[12, t], Vg[13, t], Vg[14, t], Vg[15, t]
+                # One loop per tile column (four vectors written), as in _input_adjoint3; column δ of Vg Bᵀ
+                # reads the Vg entries of ``_b4``'s output δ in each row: (v0, v4, v8, v12) for δ = 0, and so on.
+                p0, p1, p2, p3 = r0[q], r1[q], r2[q], r3[q]
+                for c in range(gP.shape[3]):
+                    x0, x1, x2, x3 = _b4(v0[c], v4[c], v8[c], v12[c])
+                    p0[c] += x0
+                    p1[c] += x1
+                    p2[c] += x2
+                    p3[c] += x3
+                p0, p1, p2, p3 = r0[q + 1], r1[q + 1], r2[q + 1], r3[q + 1]
+                for c in range(gP.shape[3]):
+                    x0, x1, x2, x3 = _b4(v1[c] - v2[c] + v3[c], v5[c] - v6[c] + v7[c], v9[c] - v10[c] + v11[c],
+                                         v13[c] - v14[c] + v15[c])
+                    p0[c] += x0
+                    p1[c] += x1
+                    p2[c] += x2
+                    p3[c] += x3
+                p0, p1, p2, p3 = r0[q + 2], r1[q + 2], r2[q + 2], r3[q + 2]
+                for c in range(gP.shape[3]):
+                    x0, x1, x2, x3 = _b4(v1[c] + v2[c] - v0[c], v5[c] + v6[c] - v4[c], v9[c] + v10[c] - v8[c],
+                                         v13[c] + v14[c] - v12[c])
+                    p0[c] += x0
+                    p1[c] += x1
+                    p2[c] += x2
+                    p3[c] += x3
+                p0, p1, p2, p3 = r0[q + 3], r1[q + 3], r2[q + 3], r3[q + 3]
+                for c in range(gP.shape[3]):
+                    x0, x1, x2, x3 = _b4(-v3[c], -v7[c], -v11[c], -v15[c])
+                    p0[c] += x0
+                    p1[c] += x1
+                    p2[c] += x2
+                    p3[c] += x3
+
+
+@njit()
+def _write_band(band, n, i0, y):
+    """y[n, o, i0 + a, j] = band[a, j, o] for the rows a of the band that lie in y."""
+    for a in range(min(band.shape[0], y.shape[2] - i0)):
+        for o in range(y.shape[1]):
+            line = y[n, o, i0 + a]
+            for j in range(y.shape[3]):
+                line[j] = band[a, j, o]
+
+
+@njit()
+def _read_band(gy, n, i0, band):
+    """band[a, j, o] = gy[n, o, i0 + a, j] for the rows of gy the band covers, 0 for rows past gy's last."""
+    for a in range(band.shape[0]):
+        if i0 + a < gy.shape[2]:
+            for o in range(gy.shape[1]):
+                line = gy[n, o, i0 + a]
+                for j in range(gy.shape[3]):
+                    band[a, j, o] = line[j]
+        else:
+            for j in range(gy.shape[3]):
+                for o in range(gy.shape[1]):
+                    band[a, j, o] = 0
+
+
+@njit()
+def _output_transform3(M, n0, n1, th, tw, band, y):
+    for n in range(n0, n1):
+        for ti in range(th):
+            for tj in range(tw):
+                t, q = ((n - n0) * th + ti) * tw + tj, 2 * tj
+                m0, m1, m2, m3, m4, m5 = M[0, t], M[1, t], M[2, t], M[3, t], M[4, t], M[5, t]
+                m6, m7, m8 = M[6, t], M[7, t], M[8, t]
+                y00, y01, y10, y11 = band[0, q], band[0, q + 1], band[1, q], band[1, q + 1]
+                for o in range(M.shape[2]):
+                    e0, e1 = _at3(m0[o], m3[o], m6[o])  # Aᵀ M, column by column
+                    f0, f1 = _at3(m1[o], m4[o], m7[o])
+                    h0, h1 = _at3(m2[o], m5[o], m8[o])
+                    y00[o], y01[o] = _at3(e0, f0, h0)
+                    y10[o], y11[o] = _at3(e1, f1, h1)
+            _write_band(band, n, 2 * ti, y)
+
+
+@njit()
+def _output_transform4(M, n0, n1, th, tw, band, y):
+    for n in range(n0, n1):
+        for ti in range(th):
+            for tj in range(tw):
+                t, q = ((n - n0) * th + ti) * tw + tj, 2 * tj
+                m0, m1, m2, m3, m4, m5, m6, m7 = M[0, t], M[1, t], M[2, t], M[3, t], M[4, t], M[5, t], M[6, t], M[7, t]
+                m8, m9, m10, m11 = M[8, t], M[9, t], M[10, t], M[11, t]
+                m12, m13, m14, m15 = M[12, t], M[13, t], M[14, t], M[15, t]
+                y00, y01, y10, y11 = band[0, q], band[0, q + 1], band[1, q], band[1, q + 1]
+                for o in range(M.shape[2]):
+                    e0, e1 = _at4(m0[o], m4[o], m8[o], m12[o])
+                    f0, f1 = _at4(m1[o], m5[o], m9[o], m13[o])
+                    g0, g1 = _at4(m2[o], m6[o], m10[o], m14[o])
+                    h0, h1 = _at4(m3[o], m7[o], m11[o], m15[o])
+                    y00[o], y01[o] = _at4(e0, f0, g0, h0)
+                    y10[o], y11[o] = _at4(e1, f1, g1, h1)
+            _write_band(band, n, 2 * ti, y)
+
+
+@njit()
+def _output_adjoint3(gy, n0, n1, th, tw, band, Mg):
+    for n in range(n0, n1):
+        for ti in range(th):
+            _read_band(gy, n, 2 * ti, band)
+            for tj in range(tw):
+                t, q = ((n - n0) * th + ti) * tw + tj, 2 * tj
+                m0, m1, m2, m3, m4, m5 = Mg[0, t], Mg[1, t], Mg[2, t], Mg[3, t], Mg[4, t], Mg[5, t]
+                m6, m7, m8 = Mg[6, t], Mg[7, t], Mg[8, t]
+                y00, y01, y10, y11 = band[0, q], band[0, q + 1], band[1, q], band[1, q + 1]
+                for o in range(Mg.shape[2]):
+                    e0, e1, e2 = _a3(y00[o], y01[o])  # gY A, row by row
+                    f0, f1, f2 = _a3(y10[o], y11[o])
+                    m0[o], m3[o], m6[o] = _a3(e0, f0)  # A (gY A), column by column
+                    m1[o], m4[o], m7[o] = _a3(e1, f1)
+                    m2[o], m5[o], m8[o] = _a3(e2, f2)
+
+
+@njit()
+def _output_adjoint4(gy, n0, n1, th, tw, band, Mg):
+    for n in range(n0, n1):
+        for ti in range(th):
+            _read_band(gy, n, 2 * ti, band)
+            for tj in range(tw):
+                t, q = ((n - n0) * th + ti) * tw + tj, 2 * tj
+                y00, y01, y10, y11 = band[0, q], band[0, q + 1], band[1, q], band[1, q + 1]
+                for k in range(4):  # column k of A gY Aᵀ: four vectors written per loop
+                    m0, m1, m2, m3 = Mg[k, t], Mg[4 + k, t], Mg[8 + k, t], Mg[12 + k, t]
+                    for o in range(Mg.shape[2]):
+                        m0[o], m1[o], m2[o], m3[o] = _a4(_a4(y00[o], y01[o])[k], _a4(y10[o], y11[o])[k])
