@@ -321,7 +321,8 @@ class _KernelLayer(Function):
     def backward(ctx, g):
         need_bias = ctx.has_bias and ctx.needs_input_grad[2]
         backward = getattr(kernels, ctx.function.kernel + "_backward")
-        gx, gw, gb = backward(np.ascontiguousarray(g), ctx.x, ctx.w, need_bias=need_bias, **ctx.geometry)
+        gx, gw, gb = backward(np.ascontiguousarray(g), ctx.x, ctx.w, need_bias=need_bias,
+                              need_input=ctx.needs_input_grad[0], **ctx.geometry)
         return (gx, gw, gb) if ctx.has_bias else (gx, gw)
 
 

@@ -136,6 +136,24 @@ def test_forced_algorithms_give_exact_zeros_to_pixels_never_read(algorithm):
     assert np.all(gx[:, :, 8, :] == 0) and np.all(gx[:, :, :, 8] == 0) and np.all(gx[:, :, :8, :8] != 0)
 
 
+@pytest.mark.parametrize("module", ["fast", "readable"])
+@pytest.mark.parametrize("algorithm", plan.ALGORITHMS)
+def test_backward_without_the_input_gradient_gives_none_and_the_same_weight_gradient(algorithm, module):
+    """need_input=False (a network's first layer, whose input is data): gx is None, gw and gb are unchanged."""
+    kernels_ = fast if module == "fast" else readable
+    rng = np.random.default_rng(8)
+    x, w, wt = rng.standard_normal((3, 4, 10, 10)), rng.standard_normal((5, 4, 4, 4)), rng.standard_normal((4, 5, 4, 4))
+    with plan.forced(algorithm):
+        gy = rng.standard_normal(kernels_.conv2d_forward(x, w, None, 2, 1).shape)
+        full, alone = (kernels_.conv2d_backward(gy, x, w, 2, 1, need_input=flag) for flag in (True, False))
+        gz = rng.standard_normal(kernels_.conv_transpose2d_forward(x, wt, None, 2, 1).shape)
+        full_t, alone_t = (kernels_.conv_transpose2d_backward(gz, x, wt, 2, 1, need_input=flag) for flag in (True, False))
+    for a, b in ((full, alone), (full_t, alone_t)):
+        assert a[0] is not None and b[0] is None
+        np.testing.assert_array_equal(a[1], b[1])
+        np.testing.assert_array_equal(a[2], b[2])
+
+
 # --- Winograd's transforms ----------------------------------------------------------------------------------
 
 

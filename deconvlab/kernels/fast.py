@@ -510,8 +510,10 @@ def _im2col_weight_grad(g, x, geo, gx_weight=None, scatter_weight=None, y=None):
 
 def _im2col_backward(g, x, w, geo, grad_input):
     """(gx, gw) of the layer of geometry ``geo`` for its output gradient g and input x: gw the weight gradient
-    and gx, for grad_input "scatter", the scatter of g (conv2d's input gradient) or, for "correlate", the
-    correlation of x with w (conv_transpose2d's)."""
+    and gx, for grad_input "scatter", the scatter of g (conv2d's input gradient), for "correlate", the
+    correlation of x with w (conv_transpose2d's), for None nothing (gx None)."""
+    if grad_input is None:
+        return None, _im2col_weight_grad(g, x, geo)
     if grad_input == "correlate":
         y = np.empty((geo.batch, w.shape[0]) + geo.out_hw, dtype=x.dtype)
         return y, _im2col_weight_grad(g, x, geo, gx_weight=w, y=y)
@@ -558,18 +560,25 @@ def _channels_last(g):
 def _phase_taps(w, s_h, s_w, taps, transposed):
     """taps[u, v, (a, b, c), o] = w[o, c, a + s_h·u, b + s_w·v], or with ``transposed`` taps[u, v, o, (a, b, c)]:
     the layer's weight as the (r_h, r_w) taps of the stride-1 correlation over the phases a < min(s_h, kH),
-    b < min(s_w, kW). Pass taps zeroed: taps past the kernel stay 0."""
+    b < min(s_w, kW). Pass taps zeroed: taps past the kernel stay 0. (Each loop order was timed; these were the
+    fastest of those tried for each layout.)"""
     c_out, c_in, kh, kw = w.shape
     ph_w = min(s_w, kw)
-    for i in range(kh):
-        for j in range(kw):
-            u, v, base = i // s_h, j // s_w, ((i % s_h) * ph_w + j % s_w) * c_in
-            dst = taps[u, v]
-            for o in range(c_out):
-                for c in range(c_in):
-                    if transposed:
-                        dst[o, base + c] = w[o, c, i, j]
-                    else:
+    if transposed:
+        for o in range(c_out):
+            for i in range(kh):
+                for j in range(kw):
+                    dst = taps[i // s_h, j // s_w, o]
+                    base = ((i % s_h) * ph_w + j % s_w) * c_in
+                    for c in range(c_in):
+                        dst[base + c] = w[o, c, i, j]
+    else:
+        for i in range(kh):
+            for j in range(kw):
+                dst = taps[i // s_h, j // s_w]
+                base = ((i % s_h) * ph_w + j % s_w) * c_in
+                for o in range(c_out):
+                    for c in range(c_in):
                         dst[base + c, o] = w[o, c, i, j]
 
 
@@ -627,10 +636,17 @@ def _winograd_setup(geo):
 WINOGRAD_CHUNK_BYTES = 1 << 20
 
 
+# ... but never fewer tiles per chunk than this: the products of a short stack (T × C')·(C' × C_out) run at
+# two thirds of BLAS's speed below about a hundred rows (docs/performance.md).
+WINOGRAD_MIN_TILES = 96
+
+
 def _tile_chunks(n_batch, geo, tl, channels):
-    """Sample ranges whose transformed tiles ((α², tiles, channels) per sample) fit in WINOGRAD_CHUNK_BYTES."""
-    alpha = tl.bt.shape[0]
-    per_chunk = max(1, WINOGRAD_CHUNK_BYTES // (alpha * alpha * channels * tl.tiles_h * tl.tiles_w * geo.itemsize))
+    """Sample ranges whose transformed tiles ((α², tiles, channels) per sample) fit in WINOGRAD_CHUNK_BYTES, or
+    that hold WINOGRAD_MIN_TILES tiles where that takes more samples."""
+    alpha, tiles = tl.bt.shape[0], tl.tiles_h * tl.tiles_w
+    per_chunk = max(1, WINOGRAD_CHUNK_BYTES // (alpha * alpha * channels * tiles * geo.itemsize),
+                    -(-WINOGRAD_MIN_TILES // tiles))
     return [(n0, min(n_batch, n0 + per_chunk)) for n0 in range(0, n_batch, per_chunk)]
 
 
@@ -643,10 +659,10 @@ def _scratch(shape, dtype):
 
 
 def _winograd_weights(w, geo, transposed=False):
-    """U (α², C', C_out) of the layer's weight, or with ``transposed`` its transpose (α², C_out, C') as a view
-    (BLAS reads it transposed; nothing is copied)."""
-    u = winograd.weight_transform(_phase_taps_of(w, geo), WINOGRAD_M)
-    return u.transpose(0, 2, 1) if transposed else u
+    """U (α², C', C_out) of the layer's weight, or with ``transposed`` its transpose (α², C_out, C'), each
+    C-contiguous: BLAS multiplies by a transposed view of U at two thirds of the speed when the stack of
+    tiles is short (docs/performance.md), so the transposed layout is computed directly."""
+    return winograd.weight_transform(_phase_taps_of(w, geo, transposed), WINOGRAD_M)
 
 
 def _winograd_chunks(x, geo, res, tl, padded, channels, with_gradient=False):
@@ -722,35 +738,38 @@ def _winograd_scatter(g, w, geo, b):
 
 def _winograd_backward(g, x, w, geo, grad_input):
     """``_im2col_backward``'s contract: one pass over the tiles of g and x gives the weight gradient's stack
-    gU = Σ_t Vᵀ · Mg and the input gradient (from Mg for the scatter, from V for the correlation)."""
+    gU = Σ_t Vᵀ · Mg and the input gradient (from Mg for the scatter, from V for the correlation, none for
+    grad_input None)."""
     _, res, tl, padded = _winograd_setup(geo)
-    u = _winograd_weights(w, geo)  # (α², C', C_out)
     scatter = grad_input == "scatter"
-    u_t = u.transpose(0, 2, 1) if scatter else None
+    u = _winograd_weights(w, geo, transposed=scatter)  # (α², C', C_out), or (α², C_out, C') for the scatter
+    xi2, channels, c_out = (u.shape[0],) + ((u.shape[2], u.shape[1]) if scatter else u.shape[1:])
     if scatter:
         y = np.zeros((geo.batch, geo.c_in) + geo.in_hw, dtype=x.dtype)
-    else:
+    elif grad_input == "correlate":
         y = np.empty((geo.batch, geo.c_out) + geo.out_hw, dtype=x.dtype)
+    else:
+        y = None
     tiles = tl.tiles_h * tl.tiles_w
-    xi2 = u.shape[0]
 
     def part(n0, n1):
-        gu, gu_chunk = np.zeros(u.shape, dtype=x.dtype), np.empty(u.shape, dtype=x.dtype)
-        most = max((c1 - c0 for c0, c1 in _tile_chunks(n1 - n0, geo, tl, u.shape[1] + u.shape[2])), default=0)
-        v_buf, mg_buf, out_buf = (_scratch((xi2, most * tiles, u.shape[i]), x.dtype) for i in (1, 2, 1 + (not scatter)))
-        for c0, c1, p, *gp in _winograd_chunks(x[n0:n1], geo, res, tl, padded, u.shape[1] + u.shape[2], scatter):
+        gu, gu_chunk = np.zeros((xi2, channels, c_out), dtype=x.dtype), np.empty((xi2, channels, c_out), dtype=x.dtype)
+        most = max((c1 - c0 for c0, c1 in _tile_chunks(n1 - n0, geo, tl, channels + c_out)), default=0)
+        v_buf, mg_buf = _scratch((xi2, most * tiles, channels), x.dtype), _scratch((xi2, most * tiles, c_out), x.dtype)
+        out_buf = _scratch((xi2, most * tiles, channels if scatter else c_out), x.dtype)
+        for c0, c1, p, *gp in _winograd_chunks(x[n0:n1], geo, res, tl, padded, channels + c_out, scatter):
             count = (c1 - c0) * tiles
-            v = v_buf(xi2, count, u.shape[1])
+            v = v_buf(xi2, count, channels)
             winograd.input_transform(p, 0, c1 - c0, tl, v)
-            mg = mg_buf(xi2, count, u.shape[2])
+            mg = mg_buf(xi2, count, c_out)
             winograd.output_transform_adjoint(g[n0 + c0:n0 + c1], 0, c1 - c0, tl, mg)
             gu += np.matmul(v.transpose(0, 2, 1), mg, out=gu_chunk)
             if scatter:
-                winograd.input_transform_adjoint(np.matmul(mg, u_t, out=out_buf(xi2, count, u.shape[1])),
+                winograd.input_transform_adjoint(np.matmul(mg, u, out=out_buf(xi2, count, channels)),
                                                  0, c1 - c0, tl, gp[0])
                 _merge_last(gp[0], geo, res, y[n0 + c0:n0 + c1])
-            else:
-                winograd.output_transform(np.matmul(v, u, out=out_buf(xi2, count, u.shape[2])), 0, c1 - c0, tl,
+            elif y is not None:
+                winograd.output_transform(np.matmul(v, u, out=out_buf(xi2, count, c_out)), 0, c1 - c0, tl,
                                           y[n0 + c0:n0 + c1])
         return gu
 
@@ -802,8 +821,10 @@ def _direct_backward(g, x, w, geo, grad_input):
     r, res, padded, taps = _direct_setup(w, geo, transposed=grad_input == "scatter")
     if grad_input == "scatter":
         y = np.zeros((geo.batch, geo.c_in) + geo.in_hw, dtype=x.dtype)
-    else:
+    elif grad_input == "correlate":
         y = np.empty((geo.batch, geo.c_out) + geo.out_hw, dtype=x.dtype)
+    else:
+        y = None
     channels = plan.phases(geo)[0] * plan.phases(geo)[1] * geo.c_in
 
     def part(n0, n1):
@@ -815,7 +836,7 @@ def _direct_backward(g, x, w, geo, grad_input):
             gp = np.zeros(p.shape, dtype=x.dtype)
             direct.scatter(g_last, taps, 0, n1 - n0, gp)
             _merge_last(gp, geo, res, y[n0:n1])
-        else:
+        elif y is not None:
             direct.correlate(p, taps, 0, n1 - n0, y[n0:n1])
         return gtaps
 
@@ -845,8 +866,9 @@ def scatter(g, w, geo, b=None):
 
 def backward(g, x, w, geo, grad_input):
     """(gx, gw) for the layer's output gradient g and input x: gw = weight_grad(g, x) (C_out, C_in, kH, kW) and gx
-    the scatter of g (grad_input "scatter": conv2d's input gradient) or the correlation of x with w
-    (grad_input "correlate": conv_transpose2d's input gradient, x then being its output gradient)."""
+    the scatter of g (grad_input "scatter": conv2d's input gradient), the correlation of x with w
+    (grad_input "correlate": conv_transpose2d's input gradient, x then being its output gradient), or None
+    (grad_input None: the weight gradient alone)."""
     return _ALGORITHMS[plan.choose(geo)][2](g, x, w, geo, grad_input)
 
 
@@ -860,15 +882,16 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
     return correlate(x, w, plan.conv_geometry(x, w, s, p, d, out_hw), b)
 
 
-def conv2d_backward(gy, x, w, stride=1, padding=0, dilation=1, need_bias=True):
+def conv2d_backward(gy, x, w, stride=1, padding=0, dilation=1, need_bias=True, need_input=True):
     """Gradients of conv2d for upstream gradient gy: returns (gx, gw, gb).
 
-    gx = conv_transpose2d(gy, w) (the scatter), gw[o,c,u,v] = Σ_n,i,j gy[n,o,i,j] · x[n,c,i·s−p+u·d, j·s−p+v·d],
-    gb[o] = Σ_n,i,j gy[n,o,i,j] (None unless need_bias).
+    gx = conv_transpose2d(gy, w) (the scatter; None unless need_input),
+    gw[o,c,u,v] = Σ_n,i,j gy[n,o,i,j] · x[n,c,i·s−p+u·d, j·s−p+v·d], gb[o] = Σ_n,i,j gy[n,o,i,j] (None unless
+    need_bias).
     """
     s, p, d, out_hw = _args.conv2d_args(x, w, None, stride, padding, dilation, op="conv2d_backward")
     _args.check_grad_output(gy, (x.shape[0], w.shape[0]) + out_hw, x.dtype, "conv2d_backward")
-    gx, gw = backward(gy, x, w, plan.conv_geometry(x, w, s, p, d, out_hw), "scatter")
+    gx, gw = backward(gy, x, w, plan.conv_geometry(x, w, s, p, d, out_hw), "scatter" if need_input else None)
     return gx, gw, (gy.sum(axis=(0, 2, 3)) if need_bias else None)
 
 
@@ -883,11 +906,14 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0
     return scatter(x, w, plan.conv_transpose_geometry(x, w, s, p, d, out_hw), b)
 
 
-def conv_transpose2d_backward(gy, x, w, stride=1, padding=0, output_padding=0, dilation=1, need_bias=True):
-    """Gradients of conv_transpose2d: gx = conv2d(gy, w) (the correlate), gw = weight_grad(x, gy), gb = Σ gy."""
+def conv_transpose2d_backward(gy, x, w, stride=1, padding=0, output_padding=0, dilation=1, need_bias=True,
+                              need_input=True):
+    """Gradients of conv_transpose2d: gx = conv2d(gy, w) (the correlate; None unless need_input),
+    gw = weight_grad(x, gy), gb = Σ gy (None unless need_bias)."""
     s, p, _, d, out_hw = _args.conv_transpose2d_args(
         x, w, None, stride, padding, output_padding, dilation, op="conv_transpose2d_backward"
     )
     _args.check_grad_output(gy, (x.shape[0], w.shape[1]) + out_hw, x.dtype, "conv_transpose2d_backward")
-    gx, gw = backward(x, gy, w, plan.conv_transpose_geometry(x, w, s, p, d, out_hw), "correlate")
+    gx, gw = backward(x, gy, w, plan.conv_transpose_geometry(x, w, s, p, d, out_hw),
+                      "correlate" if need_input else None)
     return gx, gw, (gy.sum(axis=(0, 2, 3)) if need_bias else None)

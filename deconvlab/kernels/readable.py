@@ -111,12 +111,15 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
     return y
 
 
-def conv2d_backward(gy, x, w, stride=1, padding=0, dilation=1, need_bias=True):
-    """Gradients of conv2d: (gx, gw, gb) = (scatter(gy, w), weight_grad(gy, x), Σ gy) — gb is None unless need_bias."""
+def conv2d_backward(gy, x, w, stride=1, padding=0, dilation=1, need_bias=True, need_input=True):
+    """Gradients of conv2d: (gx, gw, gb) = (scatter(gy, w), weight_grad(gy, x), Σ gy) — gx is None unless
+    need_input, gb None unless need_bias."""
     s, p, d, out_hw = _args.conv2d_args(x, w, None, stride, padding, dilation, op="conv2d_backward")
     _args.check_grad_output(gy, (x.shape[0], w.shape[0]) + out_hw, x.dtype, "conv2d_backward")
-    gx = np.zeros_like(x)
-    scatter(gy, w, s[0], s[1], p[0], p[1], d[0], d[1], gx)
+    gx = None
+    if need_input:
+        gx = np.zeros_like(x)
+        scatter(gy, w, s[0], s[1], p[0], p[1], d[0], d[1], gx)
     gw = np.empty_like(w)
     weight_grad(gy, x, s[0], s[1], p[0], p[1], d[0], d[1], gw)
     return gx, gw, (_bias_grad(gy) if need_bias else None)
@@ -136,14 +139,18 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0
     return y
 
 
-def conv_transpose2d_backward(gy, x, w, stride=1, padding=0, output_padding=0, dilation=1, need_bias=True):
-    """Gradients of conv_transpose2d: gx = correlate(gy, w) (a conv2d forward), gw = weight_grad(x, gy), gb = Σ gy."""
+def conv_transpose2d_backward(gy, x, w, stride=1, padding=0, output_padding=0, dilation=1, need_bias=True,
+                              need_input=True):
+    """Gradients of conv_transpose2d: gx = correlate(gy, w) (a conv2d forward; None unless need_input),
+    gw = weight_grad(x, gy), gb = Σ gy (None unless need_bias)."""
     s, p, _, d, out_hw = _args.conv_transpose2d_args(
         x, w, None, stride, padding, output_padding, dilation, op="conv_transpose2d_backward"
     )
     _args.check_grad_output(gy, (x.shape[0], w.shape[1]) + out_hw, x.dtype, "conv_transpose2d_backward")
-    gx = np.empty_like(x)
-    correlate(gy, w, s[0], s[1], p[0], p[1], d[0], d[1], gx)
+    gx = None
+    if need_input:
+        gx = np.empty_like(x)
+        correlate(gy, w, s[0], s[1], p[0], p[1], d[0], d[1], gx)
     gw = np.empty_like(w)
     weight_grad(x, gy, s[0], s[1], p[0], p[1], d[0], d[1], gw)
     return gx, gw, (_bias_grad(gy) if need_bias else None)
