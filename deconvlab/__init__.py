@@ -12,6 +12,12 @@ import os
 # process, the deconvlab command); docs/performance.md has the measurement.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
+from . import _allocator  # noqa: E402
+
+# Large freed arrays are kept for reuse instead of being returned to the system and faulted in again at the
+# next step (a tenth of a training step; ``_allocator``). DECONVLAB_MALLOC=0 leaves malloc alone.
+_allocator.tune()
+
 from . import functional, kernels, nn, optim, parallel, reference  # noqa: E402
 from .autograd import Tensor, no_grad  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
