@@ -1,6 +1,8 @@
 """Every algorithm of the kernels (im2col, Winograd, direct loops), forced on every shape it accepts, computes the
 same layer as the readable loops and the reference; Winograd's transforms satisfy their defining identity; and
 ``kernels.plan`` chooses as its docstring says."""
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -154,6 +156,55 @@ def test_backward_without_the_input_gradient_gives_none_and_the_same_weight_grad
         np.testing.assert_array_equal(a[2], b[2])
 
 
+@st.composite
+def dilated_layers(draw):
+    """A stride-1 layer with dilation d in {2, 3} on some axis; padding and sizes multiples of d or not."""
+    d = tuple(draw(st.sampled_from([1, 2, 3])) for _ in range(2))
+    if d == (1, 1):
+        d = (2, 1)
+    k = tuple(draw(st.integers(2, 3)) for _ in range(2))
+    divisible = draw(st.booleans())
+    p = tuple(d[a] * draw(st.integers(0, k[a] - 1)) + (0 if divisible else draw(st.integers(0, 1))) for a in range(2))
+    hw = tuple(d[a] * draw(st.integers(k[a], 4)) + (0 if divisible else draw(st.integers(0, d[a] - 1)))
+               for a in range(2))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n, c_in, c_out = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    return (rng.standard_normal((n, c_in) + hw), rng.standard_normal((c_out, c_in) + k), rng.standard_normal(c_out),
+            p, d)
+
+
+@pytest.mark.parametrize("algorithm", plan.ALGORITHMS + (None,))
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(layer=dilated_layers())
+def test_dilated_layers_on_their_subgrids_compute_the_readable_layer(algorithm, layer):
+    """Every algorithm that accepts a dilated layer (Winograd and the direct loops through its subgrids) and the
+    default choice give the readable twin's four results to 1e-12; the others refuse it with a ValueError."""
+    x, w, b, p, d = layer
+    bt = np.linspace(-1, 1, w.shape[1])  # the transposed layer's bias: one per input channel of the conv
+    y = readable.conv2d_forward(x, w, b, 1, p, d)
+    gy = np.random.default_rng(2).standard_normal(y.shape)
+    expected = (y, *readable.conv2d_backward(gy, x, w, 1, p, d)[:2], readable.conv_transpose2d_forward(y, w, bt, 1, p, 0, d),
+                *readable.conv_transpose2d_backward(x, y, w, 1, p, 0, d)[:2])
+    geo = plan.conv_geometry(x, w, (1, 1), p, d, y.shape[2:])
+    if algorithm is not None and plan.why_not(algorithm, geo) is not None:
+        with plan.forced(algorithm), pytest.raises(ValueError, match="cannot compute this layer"):
+            fast.conv2d_forward(x, w, b, 1, p, d)
+        return
+    with plan.forced(algorithm) if algorithm else contextlib.nullcontext():
+        got = (fast.conv2d_forward(x, w, b, 1, p, d), *fast.conv2d_backward(gy, x, w, 1, p, d)[:2],
+               fast.conv_transpose2d_forward(y, w, bt, 1, p, 0, d), *fast.conv_transpose2d_backward(x, y, w, 1, p, 0, d)[:2])
+    for name, value, want in zip(("conv", "conv gx", "conv gw", "convT", "convT gx", "convT gw"), got, expected):
+        assert_close(value, want, np.float64, f"{algorithm} {name} d={d} p={p} {x.shape}")
+
+
+def test_subgrids_split_the_image_and_put_it_back():
+    a = np.arange(2 * 3 * 6 * 4, dtype=float).reshape(2, 3, 6, 4)
+    sub = fast._to_subgrids(a, (3, 2))
+    assert sub.shape == (12, 3, 2, 2)
+    np.testing.assert_array_equal(sub[1 * 6 + 2 * 2 + 1], a[1, :, 2::3, 1::2])  # sample 1, subgrid (2, 1)
+    np.testing.assert_array_equal(fast._from_subgrids(sub, (3, 2)), a)
+
+
 # --- Winograd's transforms ----------------------------------------------------------------------------------
 
 
@@ -290,7 +341,10 @@ def test_winograd_is_chosen_for_wide_layers_and_im2col_for_the_others():
     assert plan.choose(geometry(3, 32, 32, 3, 1)) == "im2col"
     assert plan.choose(geometry(64, 128, 16, 4, 2)) == "winograd"  # r = 2 on four phases: 1/256 + 1/128
     assert plan.choose(geometry(16, 16, 32, 4, 2)) == "im2col"  # 1/64 + 1/16
-    assert plan.choose(geometry(128, 128, 8, 3, 1, p=2, d=2)) == "im2col"  # dilated: no Winograd form here
+    assert plan.choose(geometry(128, 128, 8, 3, 1, p=2, d=2)) == "winograd"  # dilated: on four 4x4 subgrids
+    assert plan.layout(geometry(128, 128, 8, 3, 1, p=2, d=2))[1].out_hw == (4, 4)
+    assert plan.layout(geometry(128, 128, 12, 3, 1, p=4, d=4)) == ("im2col", None)  # 3x3 subgrids: odd sides
+    assert plan.layout(geometry(128, 128, 9, 3, 1, p=2, d=2)) == ("im2col", None)  # 2 does not divide 9
     assert plan.choose(geometry(128, 128, 8, 5, 1, p=2)) == "im2col"  # r = 5
     for c in (16, 63, 64, 65, 200):
         share = 2 / c

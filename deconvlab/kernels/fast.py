@@ -852,16 +852,37 @@ _ALGORITHMS = {
 }
 
 
+def _to_subgrids(a, d):
+    """(N, C, H, W) -> (N·d_h·d_w, C, H/d_h, W/d_w): image n·d_h·d_w + i·d_w + j is a[n, :, i::d_h, j::d_w]."""
+    n, c, h, w = a.shape
+    six = a.reshape(n, c, h // d[0], d[0], w // d[1], d[1]).transpose(0, 3, 5, 1, 2, 4)
+    return np.ascontiguousarray(six).reshape(n * d[0] * d[1], c, h // d[0], w // d[1])
+
+
+def _from_subgrids(a, d):
+    """The inverse of ``_to_subgrids``."""
+    nd, c, h, w = a.shape
+    six = a.reshape(nd // (d[0] * d[1]), d[0], d[1], c, h, w).transpose(0, 3, 4, 1, 5, 2)
+    return np.ascontiguousarray(six).reshape(nd // (d[0] * d[1]), c, h * d[0], w * d[1])
+
+
 def correlate(x, w, geo, b=None):
     """y = correlate(x, w) (+ b), conv2d's forward: x the layer's input (N, C_in) + in_hw, w (C_out, C_in, kH, kW),
-    b (C_out,) or None -> (N, C_out) + out_hw; by the algorithm ``plan.choose(geo)`` names."""
-    return _ALGORITHMS[plan.choose(geo)][0](x, w, geo, b)
+    b (C_out,) or None -> (N, C_out) + out_hw; by the algorithm ``plan.layout(geo)`` names, on the layer or
+    on its subgrids."""
+    algorithm, sub = plan.layout(geo)
+    if sub is not None:
+        return _from_subgrids(correlate(_to_subgrids(x, geo.dilation), w, sub, b), geo.dilation)
+    return _ALGORITHMS[algorithm][0](x, w, geo, b)
 
 
 def scatter(g, w, geo, b=None):
     """x = scatter(g, w) (+ b), conv2d's input gradient and conv_transpose2d's forward: g (N, C_out) + out_hw,
     w (C_out, C_in, kH, kW), b (C_in,) or None -> (N, C_in) + in_hw."""
-    return _ALGORITHMS[plan.choose(geo)][1](g, w, geo, b)
+    algorithm, sub = plan.layout(geo)
+    if sub is not None:
+        return _from_subgrids(scatter(_to_subgrids(g, geo.dilation), w, sub, b), geo.dilation)
+    return _ALGORITHMS[algorithm][1](g, w, geo, b)
 
 
 def backward(g, x, w, geo, grad_input):
@@ -869,7 +890,12 @@ def backward(g, x, w, geo, grad_input):
     the scatter of g (grad_input "scatter": conv2d's input gradient), the correlation of x with w
     (grad_input "correlate": conv_transpose2d's input gradient, x then being its output gradient), or None
     (grad_input None: the weight gradient alone)."""
-    return _ALGORITHMS[plan.choose(geo)][2](g, x, w, geo, grad_input)
+    algorithm, sub = plan.layout(geo)
+    if sub is not None:
+        d = geo.dilation
+        gx, gw = backward(_to_subgrids(g, d), _to_subgrids(x, d), w, sub, grad_input)
+        return (None if gx is None else _from_subgrids(gx, d)), gw
+    return _ALGORITHMS[algorithm][2](g, x, w, geo, grad_input)
 
 
 def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):

@@ -7,6 +7,9 @@ is that correlation, its input gradient the adjoint (a scatter), its weight grad
 the same index relation; conv_transpose2d is the same layer read backwards (its forward is the scatter), so
 one geometry serves all four public kernels.
 
+A dilated stride-1 layer whose dilation divides its padding and image sizes is first seen as a dense layer on
+a batch of subgrid images (``subgrids``), and the algorithm is chosen for that.
+
 The algorithms (``ALGORITHMS``):
 
 - ``"im2col"``: unrolled windows times the weight matrix (BLAS). Any geometry.
@@ -65,14 +68,36 @@ def phases(geometry):
     return tuple(min(geometry.stride[i], geometry.kernel_hw[i]) for i in range(2))
 
 
+def subgrids(geometry):
+    """A dilated stride-1 layer as d_h·d_w dense ones: the geometry each of them has, or None.
+
+    With dilation d and padding p a multiple of d, output row a + d·i reads input rows a + d·(i − p/d + u): the
+    output's subgrid of rows ≡ a (mod d) is a dilation-1 correlation of the input's subgrid ≡ a, padded by p/d.
+    Where d divides the input and output sizes every subgrid has the same size, so the layer is one dense layer
+    on a batch of N·d_h·d_w subgrid images (``fast`` moves the pixels there and back). Returned for stride 1,
+    dilation > 1 on some axis and those divisibilities; None otherwise."""
+    d, p = geometry.dilation, geometry.padding
+    if geometry.stride != (1, 1) or d == (1, 1):
+        return None
+    if any(p[i] % d[i] or geometry.in_hw[i] % d[i] or geometry.out_hw[i] % d[i] for i in range(2)):
+        return None
+    return geometry._replace(batch=geometry.batch * d[0] * d[1], dilation=(1, 1),
+                             in_hw=tuple(geometry.in_hw[i] // d[i] for i in range(2)),
+                             out_hw=tuple(geometry.out_hw[i] // d[i] for i in range(2)),
+                             padding=tuple(p[i] // d[i] for i in range(2)))
+
+
 def why_not(algorithm, geometry):
-    """None if ``algorithm`` can compute this geometry, else the reason, as a phrase."""
+    """None if ``algorithm`` can compute this geometry (for a dilated layer: its ``subgrids``), else the
+    reason, as a phrase."""
     if algorithm not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {algorithm!r}; expected one of {ALGORITHMS}")
     if algorithm == "im2col":
         return None
+    geometry = subgrids(geometry) or geometry
     if geometry.dilation != (1, 1):
-        return f"it needs dilation 1, not {geometry.dilation}"
+        return (f"it needs dilation 1, not {geometry.dilation} (or, at stride 1, a padding and image sizes that "
+                "the dilation divides)")
     r = sub_kernel_size(geometry)
     if algorithm == "winograd" and (r[0] != r[1] or r[0] not in (2, 3)):
         return (f"kernel {geometry.kernel_hw} with stride {geometry.stride} splits into {r[0]}x{r[1]} "
@@ -80,20 +105,39 @@ def why_not(algorithm, geometry):
     return None
 
 
-def choose(geometry):
-    """The algorithm for this geometry: the forced one if ``forced`` is in effect (a ValueError where it does not
-    apply), else the rule of the module docstring."""
-    algorithm = _forced[0]
-    if algorithm is not None:
-        reason = why_not(algorithm, geometry)
-        if reason is not None:
-            raise ValueError(f"algorithm {algorithm!r} cannot compute this layer: {reason}")
-        return algorithm
-    if why_not("winograd", geometry) is None:
+def _rule(geometry):
+    """The default algorithm (module docstring) for a geometry as it stands (no subgrids)."""
+    if why_not("winograd", geometry) is None and geometry.dilation == (1, 1):
         ph = phases(geometry)
         if 1 / (geometry.c_in * ph[0] * ph[1]) + 1 / geometry.c_out <= WINOGRAD_TRANSFORM_SHARE_MAX:
             return "winograd"
     return "im2col"
+
+
+def layout(geometry):
+    """(algorithm, sub) — how ``fast`` computes the layer: by ``algorithm`` on the layer itself (sub None) or on
+    its ``subgrids`` (sub their geometry). Forced Winograd or direct loops use the subgrids where the layer has
+    them (a ValueError where they cannot compute it either way), forced im2col never does. Unforced, the
+    subgrids are used where the rule picks Winograd for them and their output sides are even (whole 2×2 tiles:
+    an odd side wastes up to 3/4 of a tile's products, and im2col on the dilated layer measured faster then);
+    else the rule decides for the layer as it stands."""
+    sub = subgrids(geometry)
+    algorithm = _forced[0]
+    if algorithm is not None:
+        on = sub if sub is not None and algorithm != "im2col" else geometry
+        reason = why_not(algorithm, on)
+        if reason is not None:
+            raise ValueError(f"algorithm {algorithm!r} cannot compute this layer: {reason}")
+        return algorithm, (sub if on is sub else None)
+    if sub is not None and _rule(sub) == "winograd" and all(n % 2 == 0 for n in sub.out_hw):
+        return "winograd", sub
+    return _rule(geometry), None
+
+
+def choose(geometry):
+    """The algorithm for this geometry: the forced one if ``forced`` is in effect (a ValueError where it does not
+    apply), else the rule of the module docstring (``layout`` says whether on the subgrids)."""
+    return layout(geometry)[0]
 
 
 @contextlib.contextmanager
