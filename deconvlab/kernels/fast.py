@@ -473,6 +473,9 @@ def _im2col_scatter(g, w, geo, b):
     return x
 
 
+FEW_CHANNELS = 4
+
+
 def _im2col_weight_grad_part(g, x, geo, gx_weight, scatter_weight, y):
     """The weight gradient's share of the samples of g and x: returns gWᵀ (BLAS is faster this way round). With
     ``gx_weight`` also writes y = correlate(x, gx_weight) from the same columns (conv_transpose2d's input
@@ -488,7 +491,9 @@ def _im2col_weight_grad_part(g, x, geo, gx_weight, scatter_weight, y):
         gx_phases = np.zeros((res_h.size, res_w.size) + x.shape[:2] + (h_ph, w_ext), dtype=x.dtype)
     for n0, n1, i0, i1, cols in _unrolled(x, geo):
         g_cols = _extended_band(g[n0:n1], i0, i1, un.w_cols)
-        gw_t += cols @ g_cols.T
+        # With a few output channels (a network's last layer) BLAS multiplies by a transposed view of g's
+        # columns at half the speed of a contiguous copy (docs/performance.md); the copy is small then.
+        gw_t += cols @ (np.ascontiguousarray(g_cols.T) if geo.c_out <= FEW_CHANNELS else g_cols.T)
         if gx_weight is not None:
             _crop_to(w2 @ cols, y[n0:n1], i0, i1)
         if scatter_weight is not None:
