@@ -185,19 +185,22 @@ t0 = time.perf_counter()
 import numpy as np
 from deconvlab import kernels
 dtype = np.dtype(sys.argv[1])
-x = np.ones((1, 2, 6, 6), dtype); w = np.ones((3, 2, 4, 4), dtype); wt = np.ones((2, 3, 4, 4), dtype)
-for algorithm in kernels.plan.ALGORITHMS:
-    with kernels.plan.forced(algorithm):
-        y = kernels.conv2d_forward(x, w, None, 2, 1)
-        kernels.conv2d_backward(y, x, w, 2, 1)
-        z = kernels.conv_transpose2d_forward(x, wt, None, 2, 1)
-        kernels.conv_transpose2d_backward(z, x, wt, 2, 1)
+x = np.ones((1, 2, 6, 6), dtype)
+for k, s in ((4, 2), (3, 1)):  # Winograd's two tile sizes: F(2x2, 2x2) and F(2x2, 3x3)
+    w, wt = np.ones((3, 2, k, k), dtype), np.ones((2, 3, k, k), dtype)
+    for algorithm in kernels.plan.ALGORITHMS:
+        with kernels.plan.forced(algorithm):
+            y = kernels.conv2d_forward(x, w, None, s, 1)
+            kernels.conv2d_backward(y, x, w, s, 1)
+            z = kernels.conv_transpose2d_forward(x, wt, None, s, 1)
+            kernels.conv_transpose2d_backward(z, x, wt, s, 1)
 print(time.perf_counter() - t0)
 """
 
 
 def time_first_call(dtype="float32"):
-    """Seconds from a fresh interpreter to the first result of all four kernels by every algorithm: (cold, warm).
+    """Seconds from a fresh interpreter to the first result of all four kernels by every algorithm, on a k4 s2
+    and a k3 s1 layer (Winograd's two tile sizes): (cold, warm).
 
     cold: with an empty Numba cache (everything compiles); warm: a second process reusing that cache.
     """
