@@ -5,7 +5,7 @@ direct loops (``direct``), the latter two on a channels-last polyphase split.
 Imports NumPy, ``deconvlab.parallel`` (the batch split), _args, _jit, plan, winograd and direct. Each public
 function checks its arguments, reads the layer's geometry once (``plan.conv_geometry`` /
 ``conv_transpose_geometry``) and hands it to ``correlate``, ``scatter`` or ``backward``, which dispatch on
-``plan.choose(geometry)``. Output pixel (i, j) and tap (u, v) read input pixel (i·s − p + u·d, j·s − p + v·d).
+``plan.layout(geometry)`` (the algorithm, and whether a dilated layer runs on its subgrids). Output pixel (i, j) and tap (u, v) read input pixel (i·s − p + u·d, j·s − p + v·d).
 
 im2col. Two re-indexings make every tap a contiguous window, so the im2col copy runs at memory speed:
 
