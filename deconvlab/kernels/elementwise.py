@@ -22,11 +22,10 @@ def _leaky_relu(x, slope, y):
 
 
 @njit()
-def _leaky_relu_grad(x, g, slope, one, out):
+def _leaky_relu_grad(x, g, slope, out):
     for i in range(x.size):
         v = x[i]
-        factor = one if v > 0 else slope
-        out[i] = g[i] * factor if v == v else v
+        out[i] = (g[i] if v > 0 else g[i] * slope) if v == v else v
 
 
 def accepts(*arrays):
@@ -49,5 +48,5 @@ def leaky_relu_grad(x, g, slope):
     """∂L/∂x = g where x > 0, slope·g where x <= 0, x where x is NaN: ``np.where(x > 0, g, g * slope)`` for
     numbers. x and g C-contiguous, of one dtype and shape (``accepts``)."""
     out = np.empty_like(g)
-    _leaky_relu_grad(x.reshape(-1), g.reshape(-1), x.dtype.type(slope), x.dtype.type(1), out.reshape(-1))
+    _leaky_relu_grad(x.reshape(-1), g.reshape(-1), x.dtype.type(slope), out.reshape(-1))
     return out
