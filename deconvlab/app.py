@@ -18,9 +18,9 @@ import time
 
 import numpy as np
 
-METHODS = ("network", "vae", "harmonic", "biharmonic", "your checkpoint")
-"""The fills the page offers: the pretrained network, the bundled VAE (several fills with "fills to draw"), the
-classical fills, or a checkpoint of one's own."""
+METHODS = ("network", "holenet", "vae", "harmonic", "biharmonic", "your checkpoint")
+"""The fills the page offers: the pretrained network, the bundled HoleNet (for larger holes), the bundled VAE
+(several fills with "fills to draw"), the classical fills, or a checkpoint of one's own."""
 
 
 class AppInputError(ValueError):
@@ -87,10 +87,10 @@ def _your_model(checkpoint):
 
 
 def _bundled(method):
-    """The bundled network a method names: None (the default network) or the VAE."""
+    """The bundled network a method names: None (the default network), the HoleNet or the VAE."""
     from . import inpainting
 
-    return inpainting.load_pretrained("vae") if method == "vae" else None
+    return inpainting.load_pretrained(method) if method in ("holenet", "vae") else None
 
 
 def _uint8(image):

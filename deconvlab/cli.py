@@ -180,6 +180,7 @@ def _inpaint_file(image_path, mask_path, output, args, model_for):
     model = model_for() if args.model is not None or mask.any() else None  # an empty mask needs no network
     try:
         result = inpainting.inpaint(image, mask, model=model, tile=args.tile, passes=args.passes,
+                                    orientations=args.orientations,
                                     progress=not args.quiet and sys.stderr.isatty(),
                                     samples=getattr(args, "samples", None), seed=getattr(args, "seed", None))
     except InputError as exc:
@@ -343,6 +344,9 @@ def _cmd_evaluate(args):
     if args.patch is not None and not crops:
         raise UsageError("--patch sets the crop size of --crops; the whole-photo protocol scores whole photos")
     args.patch = 32 if args.patch is None else args.patch
+    if args.orientations != 1 and (crops or args.samples is not None):
+        raise UsageError("--orientations averages the network's fills of whole photos; it cannot be combined with "
+                         + ("--crops" if crops else "--samples"))
     if crops:
         kinds = _mask_kinds(args.masks, MASK_KINDS, "crop")
         if args.patch % 8 or args.patch < 16:
@@ -367,8 +371,8 @@ def _cmd_evaluate(args):
         progress = not args.quiet and not args.json and sys.stderr.isatty()
         results = evaluation.evaluate_whole(model, dict(zip(names, images)), kinds=kinds, seed=args.seed,
                                             shifts=range(1, args.shifts + 1), progress=progress,
-                                            samples=args.samples)
-        run.update(shifts=args.shifts, samples=args.samples, unit="dB for PSNR; SSIM in [-1, 1]; SWD x1000; seconds")
+                                            samples=args.samples, orientations=args.orientations)
+        run.update(shifts=args.shifts, samples=args.samples, orientations=args.orientations, unit="dB for PSNR; SSIM in [-1, 1]; SWD x1000; seconds")
         heading = f"whole photos: {source}, seed {args.seed}"
         table = evaluation.format_whole(results)
     if args.json:
@@ -521,7 +525,7 @@ def build_parser():
     sub.required = True
 
     from .data import DEFAULT_MAX_PIXELS, TEST_PHOTOS
-    from .inpainting import DEFAULT_TILE, MIN_TILE, PASSES
+    from .inpainting import DEFAULT_TILE, MIN_TILE, ORIENTATIONS, PASSES
     from .masks import MASK_KINDS, WHOLE_KINDS
 
     inp = sub.add_parser("inpaint", help="fill the masked pixels of a photo (or of a folder of photos)",
@@ -536,7 +540,7 @@ def build_parser():
     inp.add_argument("--mask-dir", metavar="MASKS", help="with a folder of photos: the folder of their masks")
     inp.add_argument("-o", "--output", required=True,
                      help="where to write the result (.png or .jpg); with a folder of photos, the output folder")
-    inp.add_argument("--model", help="a checkpoint or weights file, or a bundled network: default, vae (the VAE, for --samples) "
+    inp.add_argument("--model", help="a checkpoint or weights file, or a bundled network: default, holenet (for larger holes), vae (the VAE, for --samples) "
                           "(default: the pretrained model)")
     inp.add_argument("--tile", type=_tile_size, default=DEFAULT_TILE,
                      help=f"largest side processed at once, at least {MIN_TILE} (default {DEFAULT_TILE})")
@@ -544,6 +548,10 @@ def build_parser():
                      help="average the fills of the photo moved by fractions of the network's 8-pixel grid: the "
                           "result depends less on where the photo sits (not at all with 64), for that many times "
                           "the work (default 1)")
+    inp.add_argument("--orientations", type=int, choices=ORIENTATIONS, default=1,
+                     help="average the fills of the photo seen mirrored and turned (2: also mirrored left to "
+                          "right, 4: also upside down, 8: also transposed): a little more accurate, for that many "
+                          "times the work (default 1)")
     inp.add_argument("--samples", type=positive_int, metavar="K",
                      help="with a network that samples (--model a VAE's checkpoint): write K different fills, "
                           "OUT_1 … OUT_K")
@@ -564,7 +572,7 @@ def build_parser():
                                     "fixed crops (default 200) with the four crop kinds of holes.")
     ev.add_argument("folder", nargs="?", help="folder of photos (default: the bundled held-out photos)")
     ev.add_argument("--data", metavar="FOLDER", help="folder of photos (the same as the positional argument)")
-    ev.add_argument("--model", help="a checkpoint or weights file, or a bundled network: default, vae (the VAE, for --samples) "
+    ev.add_argument("--model", help="a checkpoint or weights file, or a bundled network: default, holenet (for larger holes), vae (the VAE, for --samples) "
                           "(default: the pretrained model)")
     protocol = ev.add_mutually_exclusive_group()
     protocol.add_argument("--whole", action="store_true", help="the whole-photo protocol (the default)")
@@ -577,6 +585,9 @@ def build_parser():
     ev.add_argument("--samples", type=positive_int, metavar="K",
                     help="whole photos, a network that samples (a VAE): also score one sample, the mean and the "
                          "best of K samples per hole, and how much they differ")
+    ev.add_argument("--orientations", type=int, choices=ORIENTATIONS, default=1,
+                    help="whole photos: fill with inpaint(..., orientations=K), the average over the photo seen in "
+                         "K orientations (default 1)")
     ev.add_argument("--shifts", type=non_negative_int, default=7,
                     help="whole photos: measure how the fill moves when the photo is shifted by 1..N pixels "
                          "(default 7; 0 skips it)")

@@ -185,16 +185,17 @@ def synthetic_smooth_images(h=192, w=256):
             "diagonal ramp": diagonal.astype(np.float32)}
 
 
-def smooth_deviation(model, kinds=WHOLE_KINDS, seed=1234):
+def smooth_deviation(model, kinds=WHOLE_KINDS, seed=1234, **options):
     """The largest |network fill − harmonic fill| (in intensity units, 1 = white) over the hole pixels of
     ``synthetic_smooth_images`` with the whole-photo masks of each kind: bands, frames or grids painted on
-    smooth areas show up here. Returns {kind: (largest deviation, the image where it occurred)}."""
+    smooth areas show up here. Returns {kind: (largest deviation, the image where it occurred)}. ``options``
+    go to ``inpaint`` (e.g. ``orientations``)."""
     out = {}
     for kind in kinds:
         worst = (0.0, None)
         for index, (name, image) in enumerate(synthetic_smooth_images().items()):
             hole = whole_photo_mask(kind, image.shape[:2], index, seed)
-            deviation = float(np.abs(inpainting.inpaint(image, hole, model=model)[hole]
+            deviation = float(np.abs(inpainting.inpaint(image, hole, model=model, **options)[hole]
                                      - baselines.harmonic_fill(image, hole)[hole]).max())
             worst = max(worst, (deviation, name), key=lambda t: t[0])
         out[kind] = worst
@@ -266,7 +267,8 @@ def decoder_nyquist(model, photos, patch=96, count=16, kind="square-48", seed=12
     return {name: float(np.nanmedian(metrics.nyquist_share(outputs[name]))) for name in DECODER_LAYERS}
 
 
-def evaluate_whole(model, photos, kinds=WHOLE_KINDS, seed=1234, shifts=range(1, 8), progress=False, samples=None):
+def evaluate_whole(model, photos, kinds=WHOLE_KINDS, seed=1234, shifts=range(1, 8), progress=False, samples=None,
+                   orientations=1):
     """Every method on the same seeded holes of whole photos (the module docstring's second protocol).
 
     ``model``: the network (filled with ``deconvlab.inpaint``; None for the classical fills only); ``photos``: a
@@ -275,14 +277,16 @@ def evaluate_whole(model, photos, kinds=WHOLE_KINDS, seed=1234, shifts=range(1, 
     seconds_per_photo, grid}}}, ``per_photo`` {kind: {method: {photo: hole_psnr}}}, ``worst`` {kind: (photo, network
     − harmonic dB)}, ``shift`` {kind: (mean, largest) or None} and, with a model, ``smooth`` (``smooth_deviation``).
     ``samples`` K with a sampling network: the rows of ``sample_methods`` too, and ``diversity`` {kind: mean
-    pairwise L1 between the K fills inside the holes}.
+    pairwise L1 between the K fills inside the holes}. ``orientations``: the network fills with
+    ``inpaint(..., orientations=)`` (its shift change too).
     """
     from tqdm.auto import tqdm
 
     methods = dict(whole_photo_methods())
     diversity = None
     if model is not None:
-        methods = {"network": lambda image, mask: inpainting.inpaint(image, mask, model=model), **methods}
+        methods = {"network": lambda image, mask: inpainting.inpaint(image, mask, model=model,
+                                                                     orientations=orientations), **methods}
         if samples:
             extra, diversity = sample_methods(model, samples, seed)
             methods = {"network": methods.pop("network"), **extra, **methods}
@@ -316,7 +320,7 @@ def evaluate_whole(model, photos, kinds=WHOLE_KINDS, seed=1234, shifts=range(1, 
                     entry[5] += metrics.grid_energy_share(np.where(hole[:, :, None], out - image, 0.0))
                     per_photo[method][name] = metrics.hole_psnr(out, image, hole)
                 if model is not None and len(shifts):
-                    shift_totals.append(shift_change(model, image, hole, shifts))
+                    shift_totals.append(shift_change(model, image, hole, shifts, orientations=orientations))
                 bar.update(1)
             pixels = sum(int(whole_photo_mask(kind, photos[nm].shape[:2], i, seed).sum()) for i, nm in enumerate(names))
             result["kinds"][kind] = {
@@ -335,7 +339,7 @@ def evaluate_whole(model, photos, kinds=WHOLE_KINDS, seed=1234, shifts=range(1, 
                 result["shift"][kind] = None if not measured else (
                     float(np.mean([s[0] for s in measured])), float(max(s[1] for s in measured)))
     if model is not None:
-        result["smooth"] = smooth_deviation(model, kinds, seed)
+        result["smooth"] = smooth_deviation(model, kinds, seed, orientations=orientations)
     return result
 
 

@@ -262,6 +262,8 @@ MISTAKES = [
     ("train --out {t}/run --adversarial-weight inf", "--adversarial-weight: expected a finite number, got 'inf'"),
     ("train --out {t}/run --critic-width 0", "--critic-width: expected a positive integer, got '0'"),
     ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.png --passes 3", "--passes: invalid choice: 3"),
+    ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.png --orientations 3", "--orientations: invalid choice: 3"),
+    ("evaluate --crops 4 --orientations 2", "cannot be combined with --crops"),
     ("bench layers", "unknown benchmark 'layers'"),
     ("bench --repeats 0", "--repeats: expected a positive integer, got '0'"),
     ("bench kernels --width 5", "--width sets the network of 'bench train-step'"),
@@ -386,6 +388,20 @@ def test_evaluate_whole_photos_as_strict_json(files, capsys):
     assert report["run"]["protocol"] == "whole" and report["run"]["masks"] == ["small-rectangles", "blobs"]
     assert set(report["results"]["kinds"]) == {"small-rectangles", "blobs"}
     assert "network" in report["results"]["kinds"]["blobs"]
+
+
+def test_evaluate_and_inpaint_with_orientations(files, tmp_path, capsys, monkeypatch):
+    code, out, err = run(capsys, "evaluate", "--data", files / "photos", "--model", files / "tiny.npz",
+                         "--masks", "blobs", "--shifts", "0", "--orientations", "2", "--json")
+    assert code == 0, err
+    assert json.loads(out)["run"]["orientations"] == 2
+    seen = []
+    real = inpainting.inpaint
+    monkeypatch.setattr(inpainting, "inpaint", lambda *a, **kw: seen.append(kw["orientations"]) or real(*a, **kw))
+    args = ["inpaint", files / "photo.png", "--mask", files / "mask.png", "--model", files / "tiny.npz", "--quiet"]
+    assert run(capsys, *args, "-o", tmp_path / "one.png")[0] == 0
+    assert run(capsys, *args, "-o", tmp_path / "four.png", "--orientations", "4")[0] == 0
+    assert seen == [1, 4] and (tmp_path / "four.png").is_file()
 
 
 def test_inpaint_shows_a_progress_bar_on_a_terminal_unless_quiet(files, tmp_path, capsys, monkeypatch):
