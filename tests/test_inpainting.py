@@ -312,7 +312,7 @@ def test_the_bundled_holenet_is_a_gated_holenet_with_the_contrast_gate_in_eval_m
 
 @pytest.mark.slow
 def test_the_bundled_holenet_keeps_its_lead_over_the_harmonic_fill_on_48_px_squares():
-    """``deconvlab evaluate --whole --model holenet``: 19.34 dB against the harmonic fill's 19.02 on 48 px
+    """``deconvlab evaluate --whole --model holenet``: 19.51 dB against the harmonic fill's 19.02 on 48 px
     squares of the nine held-out photos (the same holes for both), and within 0.4/255 of the harmonic fill on
     smooth synthetic images."""
     from deconvlab import data, evaluation
@@ -321,7 +321,7 @@ def test_the_bundled_holenet_keeps_its_lead_over_the_harmonic_fill_on_48_px_squa
     result = evaluation.evaluate_whole(deconvlab.load_pretrained("holenet"), photos, kinds=["square-48"], shifts=())
     scores = {m: s["hole_psnr"] for m, s in result["kinds"]["square-48"].items()}
     print(scores, result["smooth"])
-    assert scores["network"] > scores["harmonic"] + 0.2
+    assert scores["network"] > scores["harmonic"] + 0.3
     assert result["smooth"]["square-48"][0] < 2 / 255
 
 
