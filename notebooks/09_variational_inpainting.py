@@ -143,7 +143,10 @@ expect("|Monte Carlo − closed form| in standard errors", abs(estimate - closed
 #   the coin flip cost as much as the grey fill's whole error. The posterior is pushed onto the prior and carries
 #   nothing: **posterior collapse**. The decoder learns to ignore z, and every sample is the grey average.
 # * **β = 100 with free bits** (Kingma et al. 2016): KL below λ = 3 nats per latent channel and position costs
-#   nothing, room enough for one coin flip; the prior learns to spread over both answers.
+#   nothing, room enough for one coin flip; the prior learns to spread over both answers. Free bits make using z
+#   worth it, not certain: from about one start in three the decoder still learns to ignore z first, so this
+#   setting is trained from three starts and the one with the best *training* reconstruction is kept
+#   (`train_restarts`; the held-out patches are looked at only afterwards).
 #
 # **Predict.** With β = 100 and no free bits, will the fills drawn from the prior differ from each other?
 
@@ -171,19 +174,31 @@ LATENT, LR = 1, 1e-3  # one latent channel (enough for a coin flip); Adam's lear
 
 
 def train_toy(beta, free_bits, steps, seed=0):
+    """A toy VAE trained for ``steps``; ``net.training_mse`` is its hole MSE (posterior z) over the last tenth."""
     net = models.InpaintVAE(8, latent=LATENT, rng=seed, start="mean")
     opt = optim.Adam(net.parameters(), lr=LR)
     rng = np.random.default_rng(seed)
+    recent = []
     for step in range(steps):
         x, m = toy_batch(32, rng)
         y, kl = net.elbo_terms(x, m, rng)
         loss = F.mse_loss(y, x, mask=np.broadcast_to(m, x.shape))
+        if step >= steps - max(1, steps // 10):
+            recent.append(float(loss.data))
         if beta:
             loss = loss + beta * train.vae_kl_term(kl, m, free_bits)  # nats per hole value
         opt.zero_grad()
         loss.backward()
         opt.step()
+    net.training_mse = float(np.mean(recent))
     return net.eval()
+
+
+def train_restarts(beta, free_bits, steps, seeds=(0, 1, 2)):
+    """The best of a few starts by the training reconstruction (no held-out data is looked at): free bits make
+    the latent worth using, but from some starts the decoder learns to ignore z before the posterior's
+    information pays off (about one start in three here), so, as usual for VAEs, restarts."""
+    return min((train_toy(beta, free_bits, steps, seed) for seed in seeds), key=lambda net: net.training_mse)
 
 
 def judge(net, k=8, temperature=1.0, seed=5):
@@ -205,8 +220,9 @@ def judge(net, k=8, temperature=1.0, seed=5):
 steps = 60 if SMOKE else 600
 start = time.perf_counter()
 runs = {"β = 0": train_toy(0.0, 0.0, steps), "β = 100": train_toy(100.0, 0.0, steps),
-        "β = 100, free bits 3": train_toy(100.0, 3.0, steps)}
-print(f"three VAEs, {steps} steps each, in {time.perf_counter() - start:.1f} s")
+        "β = 100, free bits 3": train_restarts(100.0, 3.0, steps)}
+print(f"five VAEs (the free-bits one the best of three starts), {steps} steps each, in "
+      f"{time.perf_counter() - start:.1f} s")
 scores = {name: judge(net) for name, net in runs.items()}
 print(f"{'setting':20s} {'mean-z MSE':>10s} {'best of 8':>10s} {'diversity':>10s}")
 for name, s in scores.items():
