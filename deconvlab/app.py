@@ -18,8 +18,9 @@ import time
 
 import numpy as np
 
-METHODS = ("network", "holenet", "vae", "harmonic", "biharmonic", "your checkpoint")
-"""The fills the page offers: the pretrained network, the bundled HoleNet (for larger holes), the bundled VAE
+METHODS = ("network", "inpaintnet", "vae", "harmonic", "biharmonic", "your checkpoint")
+"""The fills the page offers: the pretrained network (the bundled HoleNet), the smaller bundled InpaintNet (for
+scratches and small holes), the bundled VAE
 (several fills with "fills to draw"), the classical fills, or a checkpoint of one's own."""
 
 
@@ -87,10 +88,10 @@ def _your_model(checkpoint):
 
 
 def _bundled(method):
-    """The bundled network a method names: None (the default network), the HoleNet or the VAE."""
+    """The bundled network a method names: None (the default network), the InpaintNet or the VAE."""
     from . import inpainting
 
-    return inpainting.load_pretrained(method) if method in ("holenet", "vae") else None
+    return inpainting.load_pretrained(method) if method in ("inpaintnet", "vae") else None
 
 
 def _uint8(image):

@@ -115,7 +115,7 @@ def _load_model_arg(path):
     when no file of that name exists)."""
     from . import checkpoints, inpainting
 
-    if not os.path.exists(path) and path in inpainting.PRETRAINED:
+    if not os.path.exists(path) and (path == "default" or path in inpainting.PRETRAINED):
         try:
             return inpainting.load_pretrained(path)
         except FileNotFoundError as exc:
@@ -139,7 +139,8 @@ def _load_model_or_pretrained(path):
     try:
         return inpainting.load_pretrained()
     except FileNotFoundError:
-        raise UsageError("the pretrained weights are not installed (deconvlab/assets/weights/default.npz is "
+        raise UsageError(f"the pretrained weights are not installed (deconvlab/assets/weights/"
+                         f"{inpainting.DEFAULT_PRETRAINED}.npz is "
                          "missing); train a network with 'deconvlab train' and pass its checkpoint with --model")
 
 
@@ -540,8 +541,8 @@ def build_parser():
     inp.add_argument("--mask-dir", metavar="MASKS", help="with a folder of photos: the folder of their masks")
     inp.add_argument("-o", "--output", required=True,
                      help="where to write the result (.png or .jpg); with a folder of photos, the output folder")
-    inp.add_argument("--model", help="a checkpoint or weights file, or a bundled network: default, holenet (for larger holes), vae (the VAE, for --samples) "
-                          "(default: the pretrained model)")
+    inp.add_argument("--model", help="a checkpoint or weights file, or a bundled network: holenet (the default), inpaintnet (the "
+                          "smaller network for scratches and small holes), vae (the VAE, for --samples)")
     inp.add_argument("--tile", type=_tile_size, default=DEFAULT_TILE,
                      help=f"largest side processed at once, at least {MIN_TILE} (default {DEFAULT_TILE})")
     inp.add_argument("--passes", type=int, choices=PASSES, default=1,
@@ -572,8 +573,8 @@ def build_parser():
                                     "fixed crops (default 200) with the four crop kinds of holes.")
     ev.add_argument("folder", nargs="?", help="folder of photos (default: the bundled held-out photos)")
     ev.add_argument("--data", metavar="FOLDER", help="folder of photos (the same as the positional argument)")
-    ev.add_argument("--model", help="a checkpoint or weights file, or a bundled network: default, holenet (for larger holes), vae (the VAE, for --samples) "
-                          "(default: the pretrained model)")
+    ev.add_argument("--model", help="a checkpoint or weights file, or a bundled network: holenet (the default), inpaintnet (the "
+                          "smaller network for scratches and small holes), vae (the VAE, for --samples)")
     protocol = ev.add_mutually_exclusive_group()
     protocol.add_argument("--whole", action="store_true", help="the whole-photo protocol (the default)")
     protocol.add_argument("--crops", type=_crop_count, nargs="?", const=200, metavar="N",
@@ -599,7 +600,8 @@ def build_parser():
     ev.set_defaults(run=_cmd_evaluate)
 
     demo = sub.add_parser("demo", help="punch holes in a bundled photo, fill them, write a comparison picture")
-    demo.add_argument("--model", help="a checkpoint or weights file (default: the pretrained model)")
+    demo.add_argument("--model", help="a checkpoint or weights file, or a bundled network: holenet (the default), "
+                                      "inpaintnet")
     demo.add_argument("-o", "--output", default="deconvlab-demo.png", help="picture to write (default deconvlab-demo.png)")
     demo.add_argument("--photo", default="chelsea", choices=TEST_PHOTOS, help="which held-out photo")
     demo.set_defaults(run=_cmd_demo)

@@ -4,8 +4,9 @@ checkpoints, baselines, masks, parallel and errors.
 A photo of any size is handled so that the cost follows the hole, not the photo, and every step is exact or
 documented:
 
-- Start. A network with the harmonic start (``InpaintNet(start="harmonic")``, the pretrained one) refines the
-  harmonic fill, which ``baselines.harmonic_fill`` computes on the hole pixels only, hole group by hole group.
+- Start. A network with the harmonic start (the pretrained ones: ``HoleNet`` by default, ``InpaintNet``)
+  refines the harmonic fill, which ``baselines.harmonic_fill`` computes on the hole pixels only, hole group by
+  hole group.
   For a mean-colour start, where the hole is deeper than REACH the image is first inpainted at half resolution
   (recursively), and that coarse fill, upsampled, replaces the mean colour: coarse to fine (this costs the
   photo).
@@ -20,9 +21,10 @@ documented:
   go through the network together, one per thread the kernels use, but never more than there are CPUs or than
   MEMORY_BUDGET allows (``tiles_in_flight``): memory is set by the tile size and the budget, not by the number
   of threads. Whole-image buffers are float32.
-- Large holes. The network sees about ``REACH`` pixels around each missing pixel; with the harmonic start its
+- Large holes. InpaintNet sees about ``REACH`` pixels around each missing pixel; with the harmonic start its
   correction is kept there and fades out deeper inside (``correction_weight``), where the result is the smooth
-  harmonic fill.
+  harmonic fill. HoleNet (the default) reads farther (``receptive_radius`` 71) and gates its correction itself
+  (``fades = False``).
 """
 import numbers
 import os
@@ -45,22 +47,28 @@ MIN_TILE = 4 * TILE_MARGIN  # the kept centre of a tile is then at least half it
 DEFAULT_TILE = 512
 PROGRESS_DELAY = 2.0
 """Seconds of work after which ``inpaint(..., progress=True)`` shows its bar (short work stays silent)."""
-PRETRAINED = ("default", "holenet", "vae")
-"""The networks shipped in ``assets/weights``: "default" (InpaintNet, what ``inpaint`` uses), "holenet" (a HoleNet
-with gated convolutions and the contrast gate, trained for larger holes: ahead of the default on 48–64 px holes,
-level on strokes, never painting on smooth areas; docs: "The pretrained network") and "vae" (an InpaintVAE, for
-several fills per hole: ``inpaint(..., model=load_pretrained("vae"), samples=K)``)."""
+PRETRAINED = ("holenet", "inpaintnet", "vae")
+"""The networks shipped in ``assets/weights``: "holenet" (the default, what ``inpaint`` uses: a HoleNet with gated
+convolutions and the contrast gate, trained on holes from scratches to 64 px squares; it never paints on smooth
+areas), "inpaintnet" (the smaller InpaintNet trained on 32×32 patches with holes up to 16 px: as good on
+scratches, level with the harmonic fill on larger holes) and "vae" (an InpaintVAE, for several fills per hole:
+``inpaint(..., model=load_pretrained("vae"), samples=K)``). docs: "The pretrained networks"."""
+DEFAULT_PRETRAINED = "holenet"
+"""The bundled network ``load_pretrained()`` returns and ``inpaint`` uses when no model is given; the name
+"default" stands for it."""
 
 
 def load_pretrained(name="default"):
-    """The network shipped with deconvlab, trained by deconvlab itself (see docs: "Pretrained weights").
+    """A network shipped with deconvlab, trained by deconvlab itself (docs: "The pretrained networks").
 
-    ``name`` is one of ``PRETRAINED``. Returns the network in eval mode (an ``InpaintNet`` for "default", a
-    ``HoleNet`` for "holenet", an ``InpaintVAE`` for "vae"). An installation without the
-    weights file raises FileNotFoundError naming the file it looked for.
+    ``name`` is one of ``PRETRAINED``, or "default" for ``DEFAULT_PRETRAINED``. Returns the network in eval mode
+    (a ``HoleNet`` for "holenet", an ``InpaintNet`` for "inpaintnet", an ``InpaintVAE`` for "vae"). An unknown
+    name is a ValueError listing the names; an installation without the weights file raises FileNotFoundError
+    naming the file it looked for.
     """
+    name = DEFAULT_PRETRAINED if name == "default" else name
     if name not in PRETRAINED:
-        raise ValueError(f"load_pretrained: unknown model {name!r}; available: {', '.join(PRETRAINED)}")
+        raise ValueError(f"load_pretrained: unknown model {name!r}; available: default, {', '.join(PRETRAINED)}")
     ref = resources.files(__package__).joinpath("assets").joinpath("weights").joinpath(f"{name}.npz")
     with resources.as_file(ref) as path:
         if not os.path.isfile(path):

@@ -306,7 +306,9 @@ reveal(my_prediction, bool(centre_gap > 0), f"On the centre squares the network 
 # %% [markdown]
 # Read the table by mask kind. Our small network, trained for well under a minute, beats the mean fill it starts
 # from on every kind, but not yet the harmonic fill: the membrane is a strong baseline, and excellent where every
-# missing pixel has known neighbours (Bernoulli). The pretrained network below took 40 minutes, is wider, and
+# missing pixel has known neighbours (Bernoulli). The pretrained InpaintNet below (`load_pretrained("inpaintnet")`,
+# the same architecture as ours; the default network of `deconvlab.inpaint` is a larger one built for larger
+# holes, docs/pretrained.md) took 40 minutes, is wider, and
 # starts from the harmonic fill instead of the mean colour: it only has to learn the *correction* to the
 # membrane — edges continued into the hole, texture — and beats it on every kind.
 #
@@ -314,7 +316,7 @@ reveal(my_prediction, bool(centre_gap > 0), f"On the centre squares the network 
 
 # %%
 try:
-    pretrained = deconvlab.load_pretrained()
+    pretrained = deconvlab.load_pretrained("inpaintnet")
 except FileNotFoundError as error:
     print("no pretrained weights installed:", error)
 else:
@@ -334,7 +336,7 @@ else:
 # that of the whole photo, which can be far from the colours around a hole: an input unlike anything seen in
 # training, and the network's correction goes wrong (expect a hole PSNR below the mean fill's). A start that is
 # local wherever the hole is — the harmonic fill — does not have this problem, which is why the pretrained
-# network and `deconvlab train` use it.
+# networks and `deconvlab train` use it.
 
 # %%
 size = 128 if SMOKE else 240
@@ -347,7 +349,7 @@ fills = {"this notebook's model": filled,
          "mean fill": baselines.mean_fill(image, stroke_mask),
          "harmonic fill": baselines.harmonic_fill(image, stroke_mask)}
 try:
-    fills["pretrained network"] = deconvlab.inpaint(image, stroke_mask)
+    fills["pretrained network"] = deconvlab.inpaint(image, stroke_mask, model=deconvlab.load_pretrained("inpaintnet"))
 except FileNotFoundError as error:
     print("no pretrained weights installed:", error)
 psnrs = {name: metrics.hole_psnr(im, image, stroke_mask) for name, im in fills.items()}
@@ -367,7 +369,7 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Look at the pretrained network's fill up close (run the cell and zoom in): inside the wider strokes there is a
+# Look at the pretrained InpaintNet's fill up close (run the cell and zoom in): inside the wider strokes there is a
 # faint lattice with a period of 8 pixels. It has the same cause as the untrained checkerboard above, one level
 # up. InpaintNet goes down three times by a factor of 2, so its deepest features sit on a grid 8 pixels apart
 # (the jump of its encoder: the `receptive_field` exercise computes it), and its decoder comes back up through
@@ -410,6 +412,7 @@ if "pretrained network" in fills:
 
 # %% [markdown]
 # Two cures exist, both measured in notebook 06: transposed convolutions whose phase sums are equal by
-# construction, and upsample-then-convolve layers, which have no phases at all. The network for real holes that
-# deconvlab plans next (mask-aware convolutions, a receptive field that spans the hole, a correction gated so that
-# smooth areas keep the harmonic fill; notebook 10 previews its losses) should be held to this same measurement.
+# construction, and upsample-then-convolve layers, which have no phases at all. The network `deconvlab.inpaint`
+# uses by default, a HoleNet (gated convolutions, a receptive field that spans larger holes, a correction gated so
+# that smooth areas keep the harmonic fill; docs/pretrained.md), is held to a measurement of the same kind:
+# the period-8 share of its error on whole photos is the harmonic fill's.

@@ -193,12 +193,12 @@ def test_the_bundled_vae_fills_once_and_draws_several(tmp_path):
     assert np.array_equal(several[0][~mask], photo8[~mask])
 
 
-def test_the_bundled_holenet_fills_like_inpaint_with_it(tmp_path):
+def test_the_bundled_inpaintnet_fills_like_inpaint_with_it(tmp_path):
     from deconvlab import app, inpainting
 
     photo8, mask = _photo_and_mask(tmp_path)
-    filled, _ = app.fill(photo8, mask, "holenet")
-    expected = deconvlab.inpaint(photo8.astype(np.float32) / 255, mask, model=inpainting.load_pretrained("holenet"))
+    filled, _ = app.fill(photo8, mask, "inpaintnet")
+    expected = deconvlab.inpaint(photo8.astype(np.float32) / 255, mask, model=inpainting.load_pretrained("inpaintnet"))
     assert np.abs(filled.astype(int) - np.round(expected * 255)).max() <= 1
     default, _ = app.fill(photo8, mask, "network")
     assert np.abs(default.astype(int) - filled).max() > 0  # not the default network

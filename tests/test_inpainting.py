@@ -212,11 +212,11 @@ def test_correction_weight_is_one_within_reach_and_zero_beyond_twice_reach():
     assert np.array_equal(weight[0], row)  # the image border is not a known pixel
 
 
-def test_deep_inside_a_large_hole_the_pretrained_fill_is_the_harmonic_fill():
+def test_deep_inside_a_large_hole_the_bundled_inpaintnet_fill_is_the_harmonic_fill():
     image = photo(96, 96, seed=4)
     hole = np.zeros((96, 96), dtype=bool)
     hole[8:88, 8:88] = True
-    out = deconvlab.inpaint(image, hole)
+    out = deconvlab.inpaint(image, hole, model=deconvlab.load_pretrained("inpaintnet"))
     deep = inpainting.correction_weight(hole) == 0
     assert deep.sum() > 500
     assert np.allclose(out[deep], harmonic_fill(image, hole, tol=inpainting.HARMONIC_TOL)[deep], atol=1e-6)
@@ -266,13 +266,15 @@ def test_load_pretrained_names_the_missing_weights_file(tmp_path, monkeypatch):
         as_file = staticmethod(contextlib.nullcontext)
 
     monkeypatch.setattr(inpainting, "resources", Resources)
-    with pytest.raises(FileNotFoundError, match=r"weights of model 'default' are not installed.*default\.npz"):
+    with pytest.raises(FileNotFoundError, match=r"weights of model 'holenet' are not installed.*holenet\.npz"):
         inpainting.load_pretrained()
-    with pytest.raises(ValueError, match="unknown model 'large'"):
+    with pytest.raises(FileNotFoundError, match=r"weights of model 'inpaintnet' are not installed.*inpaintnet\.npz"):
+        inpainting.load_pretrained("inpaintnet")
+    with pytest.raises(ValueError, match="unknown model 'large'; available: default, holenet, inpaintnet, vae"):
         inpainting.load_pretrained("large")
 
 
-WEIGHTS = pathlib.Path(inpainting.__file__).parent / "assets" / "weights" / "default.npz"
+WEIGHTS = pathlib.Path(inpainting.__file__).parent / "assets" / "weights" / "inpaintnet.npz"
 
 
 def test_the_pretrained_weights_are_shipped_small():
@@ -283,9 +285,19 @@ def test_the_pretrained_weights_are_shipped_small():
     assert sum(path.stat().st_size for path in bundled) <= 10 * 10 ** 6  # all weights in the package: 10 MB at most
 
 
-def test_load_pretrained_gives_a_harmonic_start_inpaintnet_in_eval_mode():
-    net = deconvlab.load_pretrained()
+def test_the_bundled_inpaintnet_is_a_harmonic_start_inpaintnet_in_eval_mode():
+    net = deconvlab.load_pretrained("inpaintnet")
     assert isinstance(net, InpaintNet) and not net.training and net.start == "harmonic" and net.width == 32
+
+
+def test_the_default_network_is_the_bundled_holenet():
+    assert inpainting.DEFAULT_PRETRAINED == "holenet" and inpainting.PRETRAINED[0] == "holenet"
+    default, holenet = deconvlab.load_pretrained(), deconvlab.load_pretrained("holenet")
+    assert isinstance(default, HoleNet) and not default.training
+    assert all(np.array_equal(a.data, b.data) for a, b in zip(default.parameters(), holenet.parameters()))
+    image, hole = photo(40, 48), np.zeros((40, 48), dtype=bool)
+    hole[10:22, 12:30] = True
+    assert np.array_equal(deconvlab.inpaint(image, hole), deconvlab.inpaint(image, hole, model=holenet))
 
 
 @pytest.mark.slow
@@ -296,7 +308,8 @@ def test_the_pretrained_network_keeps_its_measured_lead_on_held_out_centre_holes
 
     images = list(data.bundled_photos("test").values())
     methods = evaluation.available_baselines()[1:]  # harmonic, and biharmonic with scikit-image
-    scores = evaluation.evaluate(deconvlab.load_pretrained(), images, kinds=["center"], methods=methods)["center"]
+    scores = evaluation.evaluate(deconvlab.load_pretrained("inpaintnet"), images, kinds=["center"],
+                                 methods=methods)["center"]
     psnr = {name: s["hole_psnr"] for name, s in scores.items()}
     print(psnr)
     assert psnr["model"] > psnr["harmonic"] + 0.4
