@@ -370,11 +370,35 @@ PASSES = (1, 4, 16, 64)
 """The values ``inpaint(..., passes=)`` accepts: q² passes on a q×q grid of offsets, q = 1, 2, 4, 8."""
 
 
+def _check_choice(value, allowed, name):
+    """``value`` as an int if it is one of the integers ``allowed``; else an InputError naming the setting."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value not in allowed:
+        raise InputError("inpaint", "{setting} must be one of {allowed}, got {got!r}", setting=Setting(name),
+                         allowed=", ".join(map(str, allowed)), got=value)
+    return int(value)
+
+
 def _check_passes(passes):
-    if isinstance(passes, (bool, np.bool_)) or not isinstance(passes, numbers.Integral) or passes not in PASSES:
-        raise InputError("inpaint", "{passes} must be one of {allowed}, got {got!r}", passes=Setting("passes"),
-                         allowed=", ".join(map(str, PASSES)), got=passes)
-    return int(round(np.sqrt(passes)))
+    return int(round(np.sqrt(_check_choice(passes, PASSES, "passes"))))
+
+
+class _Average:
+    """The running sum of several fills of the hole pixels of ``hole`` (in float64), each added by its pixels'
+    (rows, cols) or by their indices; ``result()`` is (rows, cols, mean values as float32)."""
+
+    def __init__(self, hole):
+        self.rows, self.cols = np.nonzero(hole)
+        self.index = np.full(hole.shape, -1, dtype=np.int64)
+        self.index[self.rows, self.cols] = np.arange(self.rows.size)
+        self.total = np.zeros((self.rows.size, 3), dtype=np.float64)
+        self.count = 0
+
+    def add(self, where, values):
+        self.total[where] += values
+        self.count += 1
+
+    def result(self):
+        return self.rows, self.cols, (self.total / self.count).astype(np.float32)
 
 
 def _fill_passes(model, rgb, hole, tile, q, bar):
@@ -382,10 +406,7 @@ def _fill_passes(model, rgb, hole, tile, q, bar):
     0 <= a, b < q (padded by mirroring the top rows and left columns, mask included; the padding is cropped
     again): the fill no longer depends on where the photo sits on the network's 8-pixel grid, exactly so for
     q = 8. Returns (rows, cols, values) like ``_fill_rgb``."""
-    rows, cols = np.nonzero(hole)
-    index = np.full(hole.shape, -1, dtype=np.int64)
-    index[rows, cols] = np.arange(rows.size)
-    total = np.zeros((rows.size, 3), dtype=np.float64)
+    average = _Average(hole)
     step = 8 // q
     for a in range(q):
         for b in range(q):
@@ -394,8 +415,8 @@ def _fill_passes(model, rgb, hole, tile, q, bar):
             moved_hole = np.pad(hole, ((dy, 0), (dx, 0)), mode="symmetric")
             r, c, v = _fill_rgb(model, moved, moved_hole, tile, bar)
             keep = (r >= dy) & (c >= dx)
-            total[index[r[keep] - dy, c[keep] - dx]] += v[keep]
-    return rows, cols, (total / (q * q)).astype(np.float32)
+            average.add(average.index[r[keep] - dy, c[keep] - dx], v[keep])
+    return average.result()
 
 
 ORIENTATIONS = (1, 2, 4, 8)
@@ -410,12 +431,7 @@ _ORIENTATION_STEPS = ((False, False, False), (False, False, True), (False, True,
 
 
 def _check_orientations(orientations):
-    if isinstance(orientations, (bool, np.bool_)) or not isinstance(orientations, numbers.Integral) \
-            or orientations not in ORIENTATIONS:
-        raise InputError("inpaint", "{orientations} must be one of {allowed}, got {got!r}",
-                         orientations=Setting("orientations"), allowed=", ".join(map(str, ORIENTATIONS)),
-                         got=orientations)
-    return int(orientations)
+    return _check_choice(orientations, ORIENTATIONS, "orientations")
 
 
 def _orient(a, step):
@@ -432,17 +448,14 @@ def _fill_oriented(model, rgb, hole, tile, q, k, bar):
     of ``_ORIENTATION_STEPS``: each view is filled, its values taken back to their pixels in the photo and
     averaged (a self-ensemble). With k = 8 the fill commutes with every mirroring and quarter turn of the photo
     (to float rounding). Returns (rows, cols, values) like ``_fill_rgb``."""
-    rows, cols = np.nonzero(hole)
-    index = np.full(hole.shape, -1, dtype=np.int64)
-    index[rows, cols] = np.arange(rows.size)
-    total = np.zeros((rows.size, 3), dtype=np.float64)
+    average = _Average(hole)
     for step in _ORIENTATION_STEPS[:k]:
         view_hole = _orient(hole, step)
-        where = _orient(index, step)  # where[r, c]: the hole index of the photo's pixel seen at (r, c)
+        where = _orient(average.index, step)  # where[r, c]: the hole index of the photo's pixel seen at (r, c)
         args = (model, _orient(rgb, step), view_hole, tile)
         r, c, v = _fill_rgb(*args, bar) if q == 1 else _fill_passes(*args, q, bar)
-        total[where[r, c]] += v
-    return rows, cols, (total / k).astype(np.float32)
+        average.add(where[r, c], v)
+    return average.result()
 
 
 def inpaint(image, mask, model=None, tile=DEFAULT_TILE, progress=False, passes=1, samples=None, seed=None,
