@@ -208,11 +208,12 @@ def resize_conv_kernel(v):
     return np.ascontiguousarray(w.transpose(1, 0, 2, 3))
 
 
-def _holenet_layers(width, in_channels, dilations, gated=False, resize=False):
+def _holenet_layers(width, in_channels, dilations, gated=False, resize=False, partial=False):
     """HoleNet's layers as (name, kind, c_in, c_out, kernel, stride, padding, dilation), in order; kind is
-    "conv", "gated" (``nn.GatedConv2d``: the encoder's and middle layers when ``gated``), "up" (a k4 s2 p1
-    transposed convolution) or, with ``resize``, "resize" (a 3×3 convolution after 2× nearest upsampling)."""
-    w, c, e = int(width), int(in_channels), "gated" if gated else "conv"
+    "conv", "gated" (``nn.GatedConv2d``: the encoder's and middle layers when ``gated``), "partial"
+    (``nn.PartialConv2d``: those layers when ``partial``), "up" (a k4 s2 p1 transposed convolution) or, with
+    ``resize``, "resize" (a 3×3 convolution after 2× nearest upsampling)."""
+    w, c, e = int(width), int(in_channels), "gated" if gated else "partial" if partial else "conv"
     up = ("resize", 3, 1, 1) if resize else ("up", 4, 2, 1)
     layers = [("enc1", e, c + 1, w, 3, 1, 1, 1), ("enc2", e, w, 2 * w, 4, 2, 1, 1),
               ("enc3", e, 2 * w, 4 * w, 4, 2, 1, 1), ("enc4", e, 4 * w, 4 * w, 4, 2, 1, 1)]
@@ -249,7 +250,10 @@ class HoleNet(nn.Module):
       decoder *is* resize-convolution (``F.upsample_nearest2d`` then a 3×3 ``Conv2d``) and stays so in training:
       nearest upsampling has no energy at the Nyquist frequency and a convolution adds none;
     - with ``gated=True``, gated convolutions (``nn.GatedConv2d``) in the encoder and the middle, so each
-      layer learns how far to trust features computed from hole pixels;
+      layer learns how far to trust features computed from hole pixels; with ``partial=True`` partial
+      convolutions there instead (``nn.PartialConv2d``, Liu et al. 2018): each layer reads only the pixels its
+      mask says are known, re-weighted by how many its window found, and passes the grown mask on, so the hole
+      shrinks layer by layer and no feature is computed from a missing pixel;
     - a learned gate on the correction instead of InpaintNet's fixed fade with the distance to known pixels:
       the last layer gives the residual r and a gate logit g,
 
@@ -279,7 +283,7 @@ class HoleNet(nn.Module):
     """``inpaint`` keeps the whole correction (InpaintNet's is faded out with the distance to known pixels)."""
 
     def __init__(self, width=32, in_channels=3, dilations=(2, 4), gated=False, dtype=np.float32, rng=None,
-                 start="harmonic", contrast=0.0, spectral=False, attention=False, resize=False):
+                 start="harmonic", contrast=0.0, spectral=False, attention=False, resize=False, partial=False):
         super().__init__()
         if isinstance(contrast, bool) or not isinstance(contrast, (int, float, np.floating, np.integer)) \
                 or not np.isfinite(contrast) or contrast < 0:
@@ -294,16 +298,21 @@ class HoleNet(nn.Module):
             raise ValueError(f"HoleNet: dilations must be positive integers, got {dilations!r}")
         self.width, self.in_channels, self.start, self.dilations = int(width), in_channels, start, dilations
         self.gated, self.spectral, self.attention = bool(gated), bool(spectral), bool(attention)
-        self.resize = bool(resize)
+        self.resize, self.partial = bool(resize), bool(partial)
+        if self.gated and self.partial:
+            raise ValueError("HoleNet: gated and partial convolutions are alternatives; choose one")
         self.global_reach = self.spectral or self.attention
         # InpaintNet's 39 pixels without its one dilation-2 layer at 1/8 scale (16), plus 8·d for each dilated
         # layer here (a 3×3 of dilation d at 1/8 scale reads 8·d pixels farther); the tests measure it. The
         # contrast gate reads CONTRAST_RADIUS + 1 pixels.
         self.receptive_radius = max(23 + 8 * sum(dilations), CONTRAST_RADIUS + 1 if self.contrast else 0)
         rng = nn._generator(rng)
-        for name, kind, c_in, c_out, k, s, p, d in _holenet_layers(width, in_channels, dilations, gated, resize):
+        for name, kind, c_in, c_out, k, s, p, d in _holenet_layers(width, in_channels, dilations, gated, resize,
+                                                                   partial):
             if kind == "gated":
                 layer = nn.GatedConv2d(c_in, c_out, k, stride=s, padding=p, dilation=d, dtype=dtype, rng=rng)
+            elif kind == "partial":
+                layer = nn.PartialConv2d(c_in, c_out, k, stride=s, padding=p, dilation=d, dtype=dtype, rng=rng)
             elif kind in ("conv", "resize"):
                 layer = nn.Conv2d(c_in, c_out, k, stride=s, padding=p, dilation=d, dtype=dtype, rng=rng)
             else:
@@ -334,15 +343,37 @@ class HoleNet(nn.Module):
         """The start x₀ (ndarray), the skip features [e1, e2, e3] and the 1/8-scale features e4."""
         base = (1.0 - m) * x + m * f
         enc = self._encoder_act
-        e1 = enc(self.enc1(Tensor(np.concatenate([base, m], axis=1))))
+        t = Tensor(np.concatenate([base, m], axis=1))
+        if self.partial:  # each layer reads the known pixels of its input only and passes the grown mask on
+            valid, features = 1.0 - m, []
+            for name in ("enc1", "enc2", "enc3", "enc4"):
+                t, valid = getattr(self, name)(t, valid)
+                t = enc(t)
+                features.append(t)
+            return base, features[:3], features[3]
+        e1 = enc(self.enc1(t))
         e2 = enc(self.enc2(e1))
         e3 = enc(self.enc3(e2))
         return base, [e1, e2, e3], enc(self.enc4(e3))
 
+    def _valid_at_eighth(self, m):
+        """With partial convolutions: the mask of known features after the encoder (N, 1, H/8, W/8), a function
+        of the hole mask alone (``nn.PartialConv2d.window_counts`` through enc1..enc4)."""
+        valid = 1.0 - m
+        for name in ("enc1", "enc2", "enc3", "enc4"):
+            valid = (getattr(self, name).window_counts(valid) > 0.5).astype(m.dtype)
+        return valid
+
     def _middle(self, d, m):
         """The 1/8-scale layers: the residual dilated convolutions, then the Fourier unit and the attention."""
+        valid = self._valid_at_eighth(m) if self.partial else None
         for k in range(len(self.dilations)):
-            d = d + self._encoder_act(getattr(self, f"mid{k + 1}")(d))
+            layer = getattr(self, f"mid{k + 1}")
+            if self.partial:
+                t, valid = layer(d, valid)
+                d = d + self.act(t)
+            else:
+                d = d + self._encoder_act(layer(d))
         if self.spectral:
             d = d + self.fourier(d)
         if self.attention:
@@ -497,14 +528,15 @@ class SeedNetFixed(nn.Module):
 
 
 MODELS = {"inpaintnet": InpaintNet, "holenet": HoleNet, "holenet-gated": HoleNet, "holenet-fourier": HoleNet,
-          "holenet-attention": HoleNet, "holenet-resize": HoleNet, "vae": InpaintVAE, "seednet-fixed": SeedNetFixed}
+          "holenet-attention": HoleNet, "holenet-resize": HoleNet, "holenet-partial": HoleNet, "vae": InpaintVAE,
+          "seednet-fixed": SeedNetFixed}
 
 
 def build(name, width=32, start="harmonic", dtype="float32", seed=0, contrast=0.0):
     """A fresh network by its name in MODELS, its parameters drawn from ``seed``: ``InpaintNet(width,
     start=start)``, ``HoleNet(width, start=start, contrast=contrast)`` ("holenet"; "holenet-gated":
     ``gated=True``; "holenet-fourier": ``spectral=True``; "holenet-attention": ``attention=True``;
-    "holenet-resize": ``resize=True``),
+    "holenet-resize": ``resize=True``; "holenet-partial": ``partial=True``),
     ``InpaintVAE(width, start=start, contrast=contrast)`` ("vae") or ``SeedNetFixed(hidden=width)`` (which has no starting
     fill: ``start`` is ignored). ``contrast`` is HoleNet's contrast gate (0: none). An unknown name or dtype, or a
     bad width, start or contrast, is a ValueError."""
@@ -520,7 +552,7 @@ def build(name, width=32, start="harmonic", dtype="float32", seed=0, contrast=0.
     if name.startswith("holenet"):
         return HoleNet(width, gated=name == "holenet-gated", spectral=name == "holenet-fourier",
                        attention=name == "holenet-attention", resize=name == "holenet-resize",
-                       dtype=np.dtype(dtype), rng=rng, start=start,
+                       partial=name == "holenet-partial", dtype=np.dtype(dtype), rng=rng, start=start,
                        contrast=contrast)
     if contrast:
         raise ValueError(f"contrast is a setting of the HoleNet models, not of {name!r}")

@@ -486,6 +486,13 @@ class PartialConv2d(Conv2d):
     the kernel's reach at every layer. Arguments as ``Conv2d``'s.
     """
 
+    def window_counts(self, valid):
+        """S(M): how many valid pixels each output's window reads, for ``valid`` (N, 1, H, W) as an ndarray of the
+        output's shape (N, 1, H′, W′); m′ = (S(M) > 0) is the updated mask."""
+        m = np.asarray(valid)
+        k, s, p, d = self.kernel_size, self.stride, self.padding, self.dilation
+        return F.conv2d(Tensor(m), Tensor(np.ones((1, 1) + k, dtype=m.dtype)), None, s, p, d).data
+
     def forward(self, input, valid):
         x = input if isinstance(input, Tensor) else Tensor(np.asarray(input))
         m = valid.data if isinstance(valid, Tensor) else np.asarray(valid)
@@ -493,7 +500,7 @@ class PartialConv2d(Conv2d):
             raise ValueError(f"PartialConv2d: expected valid (N, 1, H, W) matching the input {x.shape}, got {m.shape}")
         m = m.astype(x.dtype)
         k, s, p, d = self.kernel_size, self.stride, self.padding, self.dilation
-        count = F.conv2d(Tensor(m), Tensor(np.ones((1, 1) + k, dtype=x.dtype)), None, s, p, d).data
+        count = self.window_counts(m)
         seen = count > 0.5
         scale = np.where(seen, (k[0] * k[1]) / np.maximum(count, 1.0), 0.0).astype(x.dtype)
         y = F.conv2d(x * Tensor(m), self.weight, None, s, p, d) * Tensor(scale)

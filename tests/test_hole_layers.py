@@ -317,6 +317,40 @@ def test_holenet_gradients_in_float64():
     assert result.passed
 
 
+def test_holenet_partial_reads_no_missing_pixel_and_its_gradients_check():
+    """With partial convolutions the correction the network adds in the hole does not depend on what the hole
+    holds: two different starting fills get the same correction (a plain HoleNet's differs), the untrained
+    network returns its start, and the gradients check in float64."""
+    net = models.build("holenet-partial", width=4, dtype="float64", seed=3)
+    assert net.partial and isinstance(net.enc2, nn.PartialConv2d) and isinstance(net.mid1, nn.PartialConv2d)
+    assert sum(p.data.size for p in net.parameters()) == models.parameter_count("holenet-partial", 4)
+    rng = np.random.default_rng(15)
+    x = rng.random((2, 3, 32, 40))
+    m = np.zeros((2, 1, 32, 40))
+    m[:, :, 8:24, 10:30] = 1
+    with no_grad():
+        np.testing.assert_array_equal(net(x, m).data, models.harmonic_start(x, m) * m + x * (1 - m))
+    plain = models.build("holenet", width=4, dtype="float64", seed=3)
+    for model in (net, plain):
+        model.out.weight.data[...] = rng.standard_normal(model.out.weight.shape) * 0.1
+    f1, f2 = rng.random(x.shape), rng.random(x.shape)
+    with no_grad():
+        c1, c2 = net(x, m, f1).data - f1, net(x, m, f2).data - f2
+        p1, p2 = plain(x, m, f1).data - f1, plain(x, m, f2).data - f2
+    hole = np.broadcast_to(m > 0, x.shape)
+    np.testing.assert_allclose(c1[hole], c2[hole], rtol=0, atol=1e-12)
+    assert np.abs(p1[hole] - p2[hole]).max() > 1e-3
+    small = models.build("holenet-partial", width=2, dtype="float64", seed=4)
+    small.out.weight.data[...] = rng.standard_normal(small.out.weight.shape) * 0.1
+    m16 = np.zeros((1, 1, 16, 16))
+    m16[:, :, 4:12, 5:11] = 1
+    result = gradcheck_direction(_Loss(small, rng.random((1, 3, 16, 16)), m16), [], n_directions=4, seed=16)
+    print(result)
+    assert result.passed
+    with pytest.raises(ValueError, match="gated and partial convolutions are alternatives"):
+        models.HoleNet(4, gated=True, partial=True)
+
+
 def _contrast_loops(x, m, r):
     """visible_contrast one pixel at a time: the RMS Laplacian over the known, inside 5-point stencils in the box."""
     n_batch, c, h, w = x.shape
