@@ -48,11 +48,11 @@ DEFAULT_TILE = 512
 PROGRESS_DELAY = 2.0
 """Seconds of work after which ``inpaint(..., progress=True)`` shows its bar (short work stays silent)."""
 PRETRAINED = ("holenet", "inpaintnet", "vae")
-"""The networks shipped in ``assets/weights``: "holenet" (the default, what ``inpaint`` uses: a HoleNet with gated
-convolutions and the contrast gate, trained on holes from scratches to 64 px squares; it never paints on smooth
-areas), "inpaintnet" (the smaller InpaintNet trained on 32×32 patches with holes up to 16 px: as good on
-scratches, level with the harmonic fill on larger holes) and "vae" (an InpaintVAE, for several fills per hole:
-``inpaint(..., model=load_pretrained("vae"), samples=K)``). docs: "The pretrained networks"."""
+"""The networks shipped in ``assets/weights``: "holenet" (the default, what ``inpaint`` uses: a HoleNet with
+gated convolutions and the contrast gate, trained on holes from scratches to 64 px squares and blobs; it never
+paints on smooth areas), "inpaintnet" (the smaller InpaintNet trained on 32×32 patches with holes up to 16 px:
+as good on scratches, level with the harmonic fill on larger holes) and "vae" (an InpaintVAE, for several fills
+per hole: ``inpaint(..., model=load_pretrained("vae"), samples=K)``). docs: "The pretrained networks"."""
 DEFAULT_PRETRAINED = "holenet"
 """The bundled network ``load_pretrained()`` returns and ``inpaint`` uses when no model is given; the name
 "default" stands for it."""
