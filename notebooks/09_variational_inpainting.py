@@ -174,30 +174,20 @@ LATENT, LR = 1, 1e-3  # one latent channel (enough for a coin flip); Adam's lear
 
 
 def train_toy(beta, free_bits, steps, seed=0):
-    """A toy VAE trained for ``steps``; ``net.training_mse`` is its hole MSE (posterior z) over the last tenth."""
+    """A toy VAE trained for ``steps`` on batches drawn from ``seed``."""
     net = models.InpaintVAE(8, latent=LATENT, rng=seed, start="mean")
     opt = optim.Adam(net.parameters(), lr=LR)
     rng = np.random.default_rng(seed)
-    recent = []
     for step in range(steps):
         x, m = toy_batch(32, rng)
         y, kl = net.elbo_terms(x, m, rng)
         loss = F.mse_loss(y, x, mask=np.broadcast_to(m, x.shape))
-        if step >= steps - max(1, steps // 10):
-            recent.append(float(loss.data))
         if beta:
             loss = loss + beta * train.vae_kl_term(kl, m, free_bits)  # nats per hole value
         opt.zero_grad()
         loss.backward()
         opt.step()
-    net.training_mse = float(np.mean(recent))
-    net.eval()
-    x, m = toy_batch(64, rng)  # one more batch from the training stream: how well do prior samples cover it?
-    hole = np.broadcast_to(m, x.shape) > 0
-    with no_grad():
-        fills = np.stack([net(x, m, noise=rng.standard_normal((64, net.latent, 2, 2))).data for _ in range(8)])
-    net.sample_mse = float((((fills - x) ** 2 * hole).sum(axis=(2, 3, 4)) / hole[0].sum()).min(axis=0).mean())
-    return net
+    return net.eval()
 
 
 def train_restarts(beta, free_bits, steps, seeds=(0, 1, 2)):
@@ -205,13 +195,15 @@ def train_restarts(beta, free_bits, steps, seeds=(0, 1, 2)):
     data is looked at): free bits make the latent worth using, but from some starts the decoder learns to ignore
     z, or the prior does not learn where the posterior puts it, so, as usual for VAEs, restarts. (The training
     reconstruction, which uses the posterior's z, does not tell those starts apart.)"""
-    return min((train_toy(beta, free_bits, steps, seed) for seed in seeds), key=lambda net: net.sample_mse)
+    starts = [(train_toy(beta, free_bits, steps, seed), seed) for seed in seeds]
+    return min(starts, key=lambda start: judge(start[0], batch=toy_batch(64, np.random.default_rng(start[1])))[
+        "best_mse"])[0]  # scored on the first 64 patches its own training drew
 
 
-def judge(net, k=8, temperature=1.0, seed=5):
-    """Fill 64 held-out toy patches k times from the prior: the hole MSE of the mean-latent fill, of the best of k,
-    and the mean pairwise L1 distance between the k fills inside the hole."""
-    x, m = toy_batch(64, np.random.default_rng(99))
+def judge(net, k=8, temperature=1.0, seed=5, batch=None):
+    """Fill 64 toy patches (``batch``, default 64 held-out ones) k times from the prior: the hole MSE of the
+    mean-latent fill, of the best of k, and the mean pairwise L1 distance between the k fills inside the hole."""
+    x, m = toy_batch(64, np.random.default_rng(99)) if batch is None else batch
     rng = np.random.default_rng(seed)
     hole = np.broadcast_to(m, x.shape) > 0
     with no_grad():
