@@ -180,7 +180,7 @@ def time_layers(batch=32, dtype=np.float32, repeats=7, layers=REFERENCE_LAYERS, 
 
 
 _FIRST_CALL = """
-import time, sys
+import gc, json, sys, time
 t0 = time.perf_counter()
 import numpy as np
 from deconvlab import kernels
@@ -188,31 +188,82 @@ dtype = np.dtype(sys.argv[1])
 x = np.ones((1, 2, 6, 6), dtype)
 for k, s in ((4, 2), (3, 1)):  # Winograd's two tile sizes: F(2x2, 2x2) and F(2x2, 3x3)
     w, wt = np.ones((3, 2, k, k), dtype), np.ones((2, 3, k, k), dtype)
-    for algorithm in kernels.plan.ALGORITHMS:
+    for algorithm in sys.argv[2].split(","):
         with kernels.plan.forced(algorithm):
             y = kernels.conv2d_forward(x, w, None, s, 1)
             kernels.conv2d_backward(y, x, w, s, 1)
             z = kernels.conv_transpose2d_forward(x, wt, None, s, 1)
             kernels.conv_transpose2d_backward(z, x, wt, s, 1)
-print(time.perf_counter() - t0)
+seconds = time.perf_counter() - t0
+from numba.core.registry import CPUDispatcher
+functions = []
+for obj in gc.get_objects():
+    if isinstance(obj, CPUDispatcher) and obj.py_func.__module__.startswith("deconvlab."):
+        for result in obj.overloads.values():
+            timers = (getattr(result, "metadata", None) or {}).get("timers", {})
+            if timers:
+                functions.append([obj.py_func.__module__[len("deconvlab."):] + "." + obj.py_func.__name__,
+                                  timers.get("compiler_lock", 0.0), timers.get("llvm_lock", 0.0)])
+print(json.dumps(dict(seconds=seconds, functions=functions)))
 """
 
 
-def time_first_call(dtype="float32"):
-    """Seconds from a fresh interpreter to the first result of all four kernels by every algorithm, on a k4 s2
-    and a k3 s1 layer (Winograd's two tile sizes): (cold, warm).
-
-    cold: with an empty Numba cache (everything compiles); warm: a second process reusing that cache.
-    """
+def _first_call_runs(dtype, algorithms):
+    """The two fresh-process runs of ``time_first_call``: their parsed reports (seconds, compiled functions)."""
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
         runs = []
         for _ in range(2):
             out = subprocess.run(
-                [sys.executable, "-c", _FIRST_CALL, dtype], env=env, capture_output=True, text=True, check=True
+                [sys.executable, "-c", _FIRST_CALL, dtype, ",".join(algorithms)], env=env, capture_output=True,
+                text=True, check=True,
             )
-            runs.append(float(out.stdout.strip().splitlines()[-1]))
-    return runs[0], runs[1]
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return runs
+
+
+def time_first_call(dtype="float32", algorithms=kernels.plan.ALGORITHMS):
+    """Seconds from a fresh interpreter to the first result of all four kernels by each of ``algorithms`` (every
+    algorithm by default), on a k4 s2 and a k3 s1 layer (Winograd's two tile sizes): (cold, warm).
+
+    cold: with an empty Numba cache (everything compiles); warm: a second process reusing that cache.
+    """
+    cold, warm = _first_call_runs(dtype, algorithms)
+    return cold["seconds"], warm["seconds"]
+
+
+def compile_report(dtype="float32"):
+    """Where the cold start goes: a dict with ``cold_s`` / ``warm_s`` (``time_first_call``, every algorithm),
+    ``default_cold_s`` / ``default_warm_s`` (the same for the algorithms the default rule chooses,
+    ``kernels.plan.DEFAULT_ALGORITHMS``), and ``functions``: (name, seconds, LLVM seconds) of every signature
+    compiled in the cold run of every algorithm, slowest first. A function's seconds are Numba's compiler-lock
+    time for it, which includes compiling the functions it calls the first time it needs them; LLVM seconds
+    are the part spent in LLVM (optimisation and machine code)."""
+    cold, warm = _first_call_runs(dtype, kernels.plan.ALGORITHMS)
+    default_cold, default_warm = _first_call_runs(dtype, kernels.plan.DEFAULT_ALGORITHMS)
+    functions = sorted((tuple(f) for f in cold["functions"]), key=lambda f: -f[1])
+    return dict(time_unit="seconds", dtype=dtype, cold_s=cold["seconds"], warm_s=warm["seconds"],
+                default_cold_s=default_cold["seconds"], default_warm_s=default_warm["seconds"],
+                functions=functions)
+
+
+def run_compile_benchmark(dtype="float32", as_json=False, out=print):
+    """Print ``compile_report``: the compiled functions and their seconds, then the totals (or, with ``as_json``,
+    the report as JSON). Returns the report."""
+    report = compile_report(dtype)
+    if as_json:
+        out(json.dumps(report, indent=2))
+        return report
+    out(f"{'compiled function (' + dtype + ')':44s} {'seconds':>8s} {'LLVM':>6s}")
+    for name, seconds, llvm in report["functions"]:
+        out(f"{name:44s} {seconds:8.2f} {llvm:6.2f}")
+    out(f"{len(report['functions'])} signatures, {sum(f[1] for f in report['functions']):.2f} s in the compiler "
+        f"({sum(f[2] for f in report['functions']):.2f} s of it in LLVM)")
+    out(f"first result in a fresh process, every algorithm ({', '.join(kernels.plan.ALGORITHMS)}): "
+        f"{report['cold_s']:.2f} s with an empty compile cache, {report['warm_s']:.2f} s with the cache present")
+    out(f"the same for the algorithms the default rule chooses ({', '.join(kernels.plan.DEFAULT_ALGORITHMS)}): "
+        f"{report['default_cold_s']:.2f} s and {report['default_warm_s']:.2f} s")
+    return report
 
 
 def threads_line():

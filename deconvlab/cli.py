@@ -471,7 +471,7 @@ def _cmd_app(args):
 
 
 def _cmd_bench(args):
-    from .bench import in_native_blas, run_kernels_benchmark, run_train_step_benchmark
+    from .bench import in_native_blas, run_compile_benchmark, run_kernels_benchmark, run_train_step_benchmark
 
     if args.blas_native:
         flags = [("--repeats", args.repeats), ("--batch", args.batch), ("--dtype", args.dtype), ("--width", args.width)]
@@ -496,8 +496,12 @@ def _cmd_bench(args):
         if args.dtype != "float32":
             raise UsageError("bench train-step times float32 training only; drop --dtype")
         run_train_step_benchmark(width=args.width or 32, batch=args.batch, repeats=args.repeats, as_json=args.json)
+    elif args.what == "compile":
+        if args.width is not None:
+            raise UsageError("--width sets the network of 'bench train-step'; 'bench compile' compiles the kernels")
+        run_compile_benchmark(dtype=args.dtype, as_json=args.json)
     else:
-        raise UsageError(f"unknown benchmark {args.what!r}; expected 'kernels' or 'train-step'")
+        raise UsageError(f"unknown benchmark {args.what!r}; expected 'kernels', 'train-step' or 'compile'")
     return 0
 
 
@@ -684,18 +688,20 @@ def build_parser():
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(run=_cmd_train)
 
-    bench = sub.add_parser("bench", help="time the kernels or a training step (against PyTorch when installed)",
+    bench = sub.add_parser("bench", help="time the kernels, a training step (against PyTorch when installed) or "
+                                         "the kernels' compilation",
                            description="Time deconvlab against PyTorch (when installed) on the same arrays, in "
                                        "alternating blocks. deconvlab's kernels split a batch over as many threads "
                                        "as BLAS uses; DECONVLAB_NUM_THREADS=k sets that number, and "
                                        "OMP_NUM_THREADS=1 makes both sides single-threaded.")
     bench.add_argument("what", nargs="?", default="kernels",
-                       help="what to time: 'kernels' (default, the reference layer set) or 'train-step' (InpaintNet)")
+                       help="what to time: 'kernels' (default, the reference layer set), 'train-step' (InpaintNet) "
+                            "or 'compile' (each compiled function's seconds in a fresh process, empty cache)")
     bench.add_argument("--repeats", type=positive_int, default=7, help="timed runs (median reported; default 7)")
     bench.add_argument("--width", type=positive_int, help="InpaintNet width, train-step only (default 32)")
     bench.add_argument("--batch", type=positive_int, default=32, help="batch size (default 32)")
     bench.add_argument("--dtype", choices=["float32", "float64"], default="float32",
-                       help="kernels only (default float32)")
+                       help="kernels and compile only (default float32)")
     bench.add_argument("--json", action="store_true", help="print the results as JSON")
     bench.add_argument("--no-compile-times", action="store_true", help="skip the fresh-process compile timing")
     bench.add_argument("--blas-native", action="store_true",

@@ -38,6 +38,7 @@ Process-wide effects (everything this module does beyond the caller's own thread
    pool by the CPUs of the thread that loads it — a pinned worker would leave it one CPU for good.
 5. NumPy's error state (``np.errstate``) is per thread: the parts run under the caller's.
 """
+import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -139,6 +140,32 @@ def cpu_count():
         return os.cpu_count() or 1
 
 
+L2_DEFAULT = 1 << 20
+"""The level-2 cache size assumed where the machine does not say (1 MB)."""
+
+
+def l2_cache_bytes(root="/sys/devices/system/cpu/cpu0/cache"):
+    """The size in bytes of the first CPU's level-2 cache (one core's, on current x86 and ARM servers), as
+    Linux's sysfs reports it (``index*/level`` 2, a data or unified cache; its ``size`` such as ``2048K``),
+    clamped to 256 KB … 8 MB; ``L2_DEFAULT`` where it cannot be read (other systems)."""
+    try:
+        for entry in sorted(os.listdir(root)):
+            folder = os.path.join(root, entry)
+            with open(os.path.join(folder, "level")) as f:
+                level = f.read().strip()
+            with open(os.path.join(folder, "type")) as f:
+                kind = f.read().strip()
+            if level == "2" and kind in ("Data", "Unified"):
+                with open(os.path.join(folder, "size")) as f:
+                    text = f.read().strip().upper()
+                scale = {"K": 1 << 10, "M": 1 << 20}.get(text[-1:], 1)
+                size = int(text.rstrip("KM")) * scale
+                return min(max(size, 1 << 18), 1 << 23)
+    except (OSError, ValueError):
+        pass
+    return L2_DEFAULT
+
+
 def get_num_threads():
     """How many parts a batch of many samples is split into now: the budget if one is set, else the BLAS's
     thread count; 1 without threadpoolctl."""
@@ -165,6 +192,23 @@ def _leave_blas_limit():
         if _state.active == 0:
             _state.limiter.restore_original_limits()
             _state.limiter = None
+
+
+@contextlib.contextmanager
+def serial_blas():
+    """``with serial_blas(): ...`` — BLAS held to one thread in the block (as inside a part; nothing changes on a
+    worker thread, where it already is, or without threadpoolctl). For the small products a kernel call makes on
+    the caller's thread before or after its parts (Winograd's weight transforms): run on BLAS's own threads,
+    such a product leaves them spinning for a while, and they take the cores from the parts that follow
+    (a 64->128 k4 s2 layer's forward and backward took 12-15 ms instead of 8; docs/performance.md)."""
+    if getattr(_in_part, "active", False) or _controller() is None:
+        yield
+        return
+    _enter_blas_limit(1)
+    try:
+        yield
+    finally:
+        _leave_blas_limit()
 
 
 def bounds(n, parts):

@@ -98,3 +98,38 @@ def test_blas_native_runs_the_same_command_in_a_child_without_the_blas_variables
     assert seen["cmd"][1:] == ["-m", "deconvlab", "bench", "kernels", "--repeats", "3", "--batch", "32",
                                "--dtype", "float32", "--no-compile-times"]
     assert "OPENBLAS_CORETYPE" not in seen["env"] and "OPENBLAS_L2_SIZE" not in seen["env"]
+
+
+@pytest.mark.slow
+def test_first_call_runs_compile_cold_and_then_load_everything_from_the_cache():
+    """im2col alone (the cheapest algorithm): the cold run lists the functions it compiled, with their seconds;
+    the second process, given the same cache, compiles none of them."""
+    cold, warm = bench._first_call_runs("float32", ("im2col",))
+    names = [f[0] for f in cold["functions"]]
+    assert {"kernels.fast.im2col", "kernels.fast.col2im", "kernels.fast._split"} <= set(names)
+    assert not any(name.startswith("kernels.winograd.") or name.startswith("kernels.direct.") for name in names)
+    assert all(seconds >= llvm > 0 for _, seconds, llvm in cold["functions"])
+    assert warm["functions"] == [] and 0 < warm["seconds"] < cold["seconds"]
+
+
+def test_compile_report_lists_the_slowest_function_first_and_both_algorithm_sets(capsys, monkeypatch):
+    import json
+
+    calls = []
+
+    def runs(dtype, algorithms):  # the fresh processes themselves are tested above
+        calls.append(algorithms)
+        return [dict(seconds=2.0 * len(algorithms), functions=[["a.f", 0.5, 0.2], ["a.g", 1.5, 0.5]]),
+                dict(seconds=0.5, functions=[])]
+
+    monkeypatch.setattr(bench, "_first_call_runs", runs)
+    report = bench.run_compile_benchmark(as_json=True)
+    assert calls == [kernels.plan.ALGORITHMS, kernels.plan.DEFAULT_ALGORITHMS]
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(report))
+    assert report["functions"] == [("a.g", 1.5, 0.5), ("a.f", 0.5, 0.2)]
+    assert (report["cold_s"], report["warm_s"], report["default_cold_s"]) == (6.0, 0.5, 4.0)
+    text = []
+    bench.run_compile_benchmark(out=text.append)
+    assert text[1].split() == ["a.g", "1.50", "0.50"]
+    assert text[3] == "2 signatures, 2.00 s in the compiler (0.70 s of it in LLVM)"
+    assert "6.00 s with an empty compile cache, 0.50 s with the cache present" in text[4]

@@ -351,6 +351,15 @@ def test_winograd_is_chosen_for_wide_layers_and_im2col_for_the_others():
         assert (plan.choose(geometry(c, c, 8, 3, 1)) == "winograd") == (share <= plan.WINOGRAD_TRANSFORM_SHARE_MAX)
 
 
+def test_the_default_rule_chooses_exactly_the_default_algorithms():
+    """plan.DEFAULT_ALGORITHMS (what ``deconvlab bench compile`` times as "the default rule's") is what choose
+    returns over a spread of layers: every one of them for some layer, and nothing else."""
+    chosen = {plan.choose(geometry(c, o, size, k, s, p, d))
+              for c in (3, 32, 128) for o in (3, 64, 128) for size in (8, 16)
+              for k, s, p, d in ((3, 1, 1, 1), (4, 2, 1, 1), (3, 2, 1, 1), (5, 1, 2, 1), (3, 1, 2, 2), (1, 1, 0, 1))}
+    assert chosen == set(plan.DEFAULT_ALGORITHMS)
+
+
 def test_why_not_names_what_an_algorithm_needs():
     assert plan.why_not("im2col", geometry(1, 1, 9, 3, 1, d=3)) is None
     assert "dilation 1" in plan.why_not("winograd", geometry(1, 1, 9, 3, 1, d=3))

@@ -104,6 +104,27 @@ def test_blas_runs_single_threaded_inside_the_parts_and_gets_its_threads_back(pa
     assert blas_threads() == before
 
 
+def test_serial_blas_holds_blas_to_one_thread_and_gives_it_back_also_after_an_error():
+    with threadpool_limits(2):
+        with parallel.serial_blas():
+            assert blas_threads() == 1
+        assert blas_threads() == 2
+        with pytest.raises(KeyError), parallel.serial_blas():
+            raise KeyError("inside")
+        assert blas_threads() == 2
+
+
+def test_serial_blas_inside_a_part_leaves_the_parts_limit_alone(parts):
+    parts(2)
+
+    def job(n0, n1):
+        with parallel.serial_blas():
+            inside = blas_threads()
+        return inside, blas_threads()  # still the part's single thread after the block
+
+    assert parallel.run_in_parts(4, job) == [(1, 1), (1, 1)]
+
+
 def test_a_split_call_inside_a_part_runs_there_as_one_part_with_blas_still_single_threaded(parts):
     parts(2)
 
@@ -254,3 +275,28 @@ def test_set_num_threads_refuses_anything_but_a_positive_integer(value):
 def test_blas_info_names_the_blas_and_its_kernel():
     info = parallel.blas_info()
     assert info and all({"internal_api", "num_threads"} <= set(lib) for lib in info)
+
+
+def _fake_caches(root, caches):
+    for k, (level, kind, size) in enumerate(caches):
+        folder = root / f"index{k}"
+        folder.mkdir(parents=True)
+        for name, text in (("level", level), ("type", kind), ("size", size)):
+            (folder / name).write_text(f"{text}\n")
+    return str(root)
+
+
+@pytest.mark.parametrize("caches, expected", [
+    ([("1", "Data", "48K"), ("1", "Instruction", "64K"), ("2", "Unified", "2048K"), ("3", "Unified", "480M")], 2 << 20),
+    ([("1", "Data", "32K"), ("2", "Data", "1M")], 1 << 20),
+    ([("2", "Unified", "64K")], 256 << 10),  # clamped up
+    ([("2", "Unified", "64M")], 8 << 20),  # clamped down
+    ([("2", "Instruction", "2048K")], parallel.L2_DEFAULT),  # not a data cache
+    ([("2", "Unified", "big")], parallel.L2_DEFAULT),  # unreadable
+])
+def test_l2_cache_bytes_reads_the_level_2_data_cache_from_sysfs(tmp_path, caches, expected):
+    assert parallel.l2_cache_bytes(_fake_caches(tmp_path / "cache", caches)) == expected
+
+
+def test_l2_cache_bytes_falls_back_without_sysfs(tmp_path):
+    assert parallel.l2_cache_bytes(str(tmp_path / "missing")) == parallel.L2_DEFAULT

@@ -156,35 +156,30 @@ def _merge(phases, rows, cols, s_h, s_w, x):
 def _split_channels_last(x, rows, cols, s_h, s_w, phases):
     """phases[n, ih, jw, (ai·n_b + bi)·C + c] = x[n, c, ih·s_h + a − p_h, jw·s_w + b − p_w], 0 outside x: the
     polyphase split of ``phase_split`` with the phases and channels innermost (rows, cols as in ``_split``).
-    One phase row at a time, channel by channel, so the row being written (W_p · phases · C) stays in cache."""
-    n_batch, c_in = x.shape[0], x.shape[1]
-    h_ph, w_ph, width = phases.shape[1], phases.shape[2], phases.shape[3]
+    One output pixel's channels at a time: the writes are contiguous, the reads (one per channel plane) come
+    from a few cache lines that the next pixels read again. (Writing each channel plane along a row instead
+    was 1.2–3.7 times slower, most on small, deep layers; docs/performance.md.)"""
+    c_in = x.shape[1]
+    h_ph, w_ph = phases.shape[1], phases.shape[2]
     n_b = cols.shape[0]
-    flat = phases.reshape(-1)
-    wd, step = np.uint64(width), np.uint64(s_w)
-    for n in range(n_batch):
+    for n in range(x.shape[0]):
         for ai in range(rows.shape[0]):
             i0, i1, r0 = rows[ai, 1], rows[ai, 2], rows[ai, 3]
             for i in range(h_ph):
-                row0 = np.uint64((n * h_ph + i) * w_ph * width)
+                line = phases[n, i]
+                r = r0 + (i - i0) * s_h
                 for bi in range(n_b):
-                    j0, j1, q0 = np.uint64(cols[bi, 1]), np.uint64(cols[bi, 2]), np.uint64(cols[bi, 3])
-                    base = row0 + np.uint64((ai * n_b + bi) * c_in)
-                    if i < i0 or i >= i1:
-                        for j in range(w_ph):
+                    j0, j1, q0 = cols[bi, 1], cols[bi, 2], cols[bi, 3]
+                    base = (ai * n_b + bi) * c_in
+                    for j in range(w_ph):
+                        dst = line[j]
+                        if i0 <= i < i1 and j0 <= j < j1:
+                            q = q0 + (j - j0) * s_w
                             for c in range(c_in):
-                                flat[base + j * wd + np.uint64(c)] = 0
-                        continue
-                    r = r0 + (i - i0) * s_h
-                    for c in range(c_in):
-                        src = x[n, c, r]
-                        d0 = base + np.uint64(c)
-                        for j in range(j0):
-                            flat[d0 + j * wd] = 0
-                        for j in range(j1 - j0):
-                            flat[d0 + (j0 + j) * wd] = src[q0 + j * step]
-                        for j in range(j1, w_ph):
-                            flat[d0 + j * wd] = 0
+                                dst[base + c] = x[n, c, r, q]
+                        else:
+                            for c in range(c_in):
+                                dst[base + c] = 0
 
 
 @njit()
@@ -325,11 +320,12 @@ def _col_width(w_out, w_ext):
 
 # The column matrix of a whole batch can be far larger than the CPU caches (80 MB for a 3x3 convolution with
 # 64 input channels over 32 images of 32x32), and streaming it through memory three times costs more than the
-# matrix products. So the batch is processed in chunks of samples whose columns fit in this many bytes (a
-# core's L2 cache; the size was chosen by measurement, see docs/performance.md). A single image too large for
-# one chunk (a photo tile) goes in bands of output rows, at least BAND_ROWS at a time, so that memory stays
-# bounded by the activations rather than by the column matrix (C·kH·kW times the image).
-CHUNK_BYTES = 1 << 20
+# matrix products. So the batch is processed in chunks of samples whose columns fit in this many bytes: a
+# core's L2 cache, as the machine reports it (``parallel.l2_cache_bytes``; measured best on a machine with 1 MB
+# and on one with 2 MB, see docs/performance.md). A single image too large for one chunk (a photo tile) goes in
+# bands of output rows, at least BAND_ROWS at a time, so that memory stays bounded by the activations rather than
+# by the column matrix (C·kH·kW times the image).
+CHUNK_BYTES = parallel.l2_cache_bytes()
 BAND_ROWS = 8
 
 
@@ -637,8 +633,9 @@ def _winograd_setup(geo):
 
 
 # The samples of a part go through the transforms and products in chunks whose transformed tiles (V and M, or
-# Mg and Vg) take at most this many bytes; 256 KB and 16 MB were slower (docs/performance.md).
-WINOGRAD_CHUNK_BYTES = 1 << 20
+# Mg and Vg) take at most this many bytes: again a core's L2 cache (with 1 MB of it, 256 KB and 16 MB were
+# slower; with 2 MB, 1 MB was 11% slower: docs/performance.md).
+WINOGRAD_CHUNK_BYTES = parallel.l2_cache_bytes()
 
 
 # ... but never fewer tiles per chunk than this: the products of a short stack (T × C')·(C' × C_out) run at
@@ -667,7 +664,8 @@ def _winograd_weights(w, geo, transposed=False):
     """U (α², C', C_out) of the layer's weight, or with ``transposed`` its transpose (α², C_out, C'), each
     C-contiguous: BLAS multiplies by a transposed view of U at two thirds of the speed when the stack of
     tiles is short (docs/performance.md), so the transposed layout is computed directly."""
-    return winograd.weight_transform(_phase_taps_of(w, geo, transposed), WINOGRAD_M)
+    with parallel.serial_blas():
+        return winograd.weight_transform(_phase_taps_of(w, geo, transposed), WINOGRAD_M)
 
 
 def _winograd_chunks(x, geo, res, tl, padded, channels, with_gradient=False):
@@ -779,7 +777,9 @@ def _winograd_backward(g, x, w, geo, grad_input):
         return gu
 
     gu = _in_parts(geo.batch, part)  # (α², C', C_out)
-    return y, _fold_phase_taps_of(winograd.weight_transform_adjoint(gu, WINOGRAD_M, plan.sub_kernel_size(geo)[0]), geo)
+    with parallel.serial_blas():
+        gtaps = winograd.weight_transform_adjoint(gu, WINOGRAD_M, plan.sub_kernel_size(geo)[0])
+    return y, _fold_phase_taps_of(gtaps, geo)
 
 
 # --- direct loops on the same polyphase split ---------------------------------------------------------------

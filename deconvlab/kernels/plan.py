@@ -35,6 +35,9 @@ from collections import namedtuple
 
 ALGORITHMS = ("im2col", "winograd", "direct")
 
+# The algorithms ``choose`` picks when nothing is forced (the direct loops only run when forced).
+DEFAULT_ALGORITHMS = ("im2col", "winograd")
+
 # The conv view of one kernel call (see the module docstring); stride, padding, dilation as (h, w) pairs.
 Geometry = namedtuple("Geometry", "batch c_in c_out in_hw out_hw kernel_hw stride padding dilation itemsize")
 

@@ -34,7 +34,8 @@ data), and tiles sticking out past H_out × W_out are computed and dropped (forw
 
 The ``readable_*`` functions are the specification: one tile at a time, the formulas above as small matrix
 products. The others are the fast path: the transforms as compiled loops over whole rows of tiles and the
-products as stacked BLAS matrix products. Both agree to ~1e-12 in float64.
+products as stacked BLAS matrix products; the weight transform is one matrix product by G ⊗ G. Both agree to
+~1e-12 in float64.
 """
 from collections import namedtuple
 
@@ -93,115 +94,33 @@ def tiling(out_hw, m, r, dtype):
 
 def weight_transform(taps, m):
     """U[(γ, δ), c, o] = Σ_u,v G[γ, u] G[δ, v] taps[u, v, c, o], i.e. G g[o, c] Gᵀ for every kernel pair, for
-    taps (r, r, C, O): the (α², C, O) stack of right-hand factors of the products V · U."""
+    taps (r, r, C, O): the (α², C, O) stack of right-hand factors of the products V · U.
+
+    All kernel pairs at once, as one matrix product: U = (G ⊗ G) · taps, with taps read as an r² × (C·O)
+    matrix (the Kronecker product's row (γ, δ) and column (u, v) hold G[γ, u]·G[δ, v])."""
     r = taps.shape[0]
-    transforms(m, r)  # a ValueError for an unknown F(m, r)
+    kron = _kron(m, r, taps.dtype)
     _check_m(m)
-    u = np.empty(((r + 1) ** 2,) + taps.shape[2:], dtype=taps.dtype)
-    if r == 2:
-        _weight_transform2(taps, u)
-    else:
-        _weight_transform3(taps, u, taps.dtype.type(0.5))
-    return u
+    return np.matmul(kron, taps.reshape(r * r, -1)).reshape((kron.shape[0],) + taps.shape[2:])
 
 
 def weight_transform_adjoint(gu, m, r):
-    """gtaps[u, v, c, o] = Σ_γ,δ G[γ, u] G[δ, v] gU[(γ, δ), c, o]: the adjoint of ``weight_transform``."""
-    transforms(m, r)
+    """gtaps[u, v, c, o] = Σ_γ,δ G[γ, u] G[δ, v] gU[(γ, δ), c, o]: the adjoint of ``weight_transform``,
+    gtaps = (G ⊗ G)ᵀ · gU."""
+    kron = _kron(m, r, gu.dtype)
     _check_m(m)
-    gtaps = np.empty((r, r) + gu.shape[1:], dtype=gu.dtype)
-    if r == 2:
-        _weight_adjoint2(gu, gtaps)
-    else:
-        _weight_adjoint3(gu, gtaps, gu.dtype.type(0.5))
-    return gtaps
+    return np.matmul(kron.T, gu.reshape(kron.shape[0], -1)).reshape((r, r) + gu.shape[1:])
+
+
+def _kron(m, r, dtype):
+    """G ⊗ G of F(m, r), (α², r²) in ``dtype`` (a ValueError for an unknown F(m, r))."""
+    g = transforms(m, r, dtype)[1]
+    return np.kron(g, g)
 
 
 def _check_m(m):
     if m != 2:
         raise ValueError(f"winograd: the compiled transforms are for m = 2 (F(2x2, rxr)), not m = {m}")
-
-
-@njit()
-def _g2(g0, g1):
-    """G g of F(2, 2): (g0, g0 + g1, g1)."""
-    return g0, g0 + g1, g1
-
-
-@njit()
-def _gt2(u0, u1, u2):
-    """Gᵀ u, the adjoint of ``_g2``: (u0 + u1, u1 + u2)."""
-    return u0 + u1, u1 + u2
-
-
-@njit()
-def _g3(g0, g1, g2, half):
-    """G g of F(2, 3): (g0, (g0 + g1 + g2)/2, (g0 − g1 + g2)/2, g2); ``half`` is 1/2 in the data's dtype."""
-    return g0, (g0 + g1 + g2) * half, (g0 - g1 + g2) * half, g2
-
-
-@njit()
-def _gt3(u0, u1, u2, u3, half):
-    """Gᵀ u, the adjoint of ``_g3``: (u0 + (u1 + u2)/2, (u1 − u2)/2, (u1 + u2)/2 + u3)."""
-    return u0 + (u1 + u2) * half, (u1 - u2) * half, (u1 + u2) * half + u3
-
-
-@njit()
-def _weight_transform2(taps, u):
-    for c in range(taps.shape[2]):
-        t00, t01, t10, t11 = taps[0, 0, c], taps[0, 1, c], taps[1, 0, c], taps[1, 1, c]
-        u0, u1, u2, u3, u4, u5, u6, u7, u8 = u[0, c], u[1, c], u[2, c], u[3, c], u[4, c], u[5, c], u[6, c], \
-            u[7, c], u[8, c]
-        for o in range(taps.shape[3]):
-            h0, h1, h2 = _g2(t00[o], t10[o])  # G g, column by column
-            k0, k1, k2 = _g2(t01[o], t11[o])
-            u0[o], u1[o], u2[o] = _g2(h0, k0)  # (G g) Gᵀ, row by row
-            u3[o], u4[o], u5[o] = _g2(h1, k1)
-            u6[o], u7[o], u8[o] = _g2(h2, k2)
-
-
-@njit()
-def _weight_adjoint2(gu, gtaps):
-    for c in range(gu.shape[1]):
-        u0, u1, u2, u3, u4, u5, u6, u7, u8 = gu[0, c], gu[1, c], gu[2, c], gu[3, c], gu[4, c], gu[5, c], \
-            gu[6, c], gu[7, c], gu[8, c]
-        t00, t01, t10, t11 = gtaps[0, 0, c], gtaps[0, 1, c], gtaps[1, 0, c], gtaps[1, 1, c]
-        for o in range(gu.shape[2]):
-            h0, k0 = _gt2(u0[o], u1[o], u2[o])  # gU G, row by row
-            h1, k1 = _gt2(u3[o], u4[o], u5[o])
-            h2, k2 = _gt2(u6[o], u7[o], u8[o])
-            t00[o], t10[o] = _gt2(h0, h1, h2)  # Gᵀ (gU G), column by column
-            t01[o], t11[o] = _gt2(k0, k1, k2)
-
-
-@njit()
-def _weight_transform3(taps, u, half):
-    for c in range(taps.shape[2]):
-        t00, t01, t02, t10, t11, t12 = taps[0, 0, c], taps[0, 1, c], taps[0, 2, c], taps[1, 0, c], \
-            taps[1, 1, c], taps[1, 2, c]
-        t20, t21, t22 = taps[2, 0, c], taps[2, 1, c], taps[2, 2, c]
-        for gm in range(4):  # one loop per row of G g Gᵀ: four vectors written
-            d0, d1, d2, d3 = u[4 * gm, c], u[4 * gm + 1, c], u[4 * gm + 2, c], u[4 * gm + 3, c]
-            for o in range(taps.shape[3]):
-                d0[o], d1[o], d2[o], d3[o] = _g3(_g3(t00[o], t10[o], t20[o], half)[gm],
-                                                 _g3(t01[o], t11[o], t21[o], half)[gm],
-                                                 _g3(t02[o], t12[o], t22[o], half)[gm], half)
-
-
-@njit()
-def _weight_adjoint3(gu, gtaps, half):
-    for c in range(gu.shape[1]):
-        u0, u1, u2, u3, u4, u5, u6, u7 = gu[0, c], gu[1, c], gu[2, c], gu[3, c], gu[4, c], gu[5, c], gu[6, c], \
-            gu[7, c]
-        u8, u9, u10, u11 = gu[8, c], gu[9, c], gu[10, c], gu[11, c]
-        u12, u13, u14, u15 = gu[12, c], gu[13, c], gu[14, c], gu[15, c]
-        for t in range(3):  # one loop per row of Gᵀ gU G: three vectors written
-            d0, d1, d2 = gtaps[t, 0, c], gtaps[t, 1, c], gtaps[t, 2, c]
-            for o in range(gu.shape[2]):
-                d0[o], d1[o], d2[o] = _gt3(_gt3(u0[o], u4[o], u8[o], u12[o], half)[t],
-                                           _gt3(u1[o], u5[o], u9[o], u13[o], half)[t],
-                                           _gt3(u2[o], u6[o], u10[o], u14[o], half)[t],
-                                           _gt3(u3[o], u7[o], u11[o], u15[o], half)[t], half)
 
 
 # --- the specification: one tile at a time -------------------------------------------------------------
@@ -272,55 +191,56 @@ def readable_weight_grad(gy, d, r, m):
 
 
 # Each transform is written out for the two tile sizes used, α = 3 (F(2×2, 2×2)) and α = 4 (F(2×2, 3×3)), with the
-# 1-D transforms as the small functions below: one pass over the channels per tile, every entry of the tile
-# held in a register, its ±1 coefficients as additions and subtractions. (A loop over the entries of Bᵀ and Aᵀ
+# 1-D transforms as the small functions below (inlined into each transform by Numba, not compiled on their own):
+# one pass over the channels per tile, every entry of the tile held in a register, its ±1 coefficients as
+# additions and subtractions. (A loop over the entries of Bᵀ and Aᵀ
 # was 3-4 times slower: every partial sum went through memory.) ``TRANSFORMS`` holds the same matrices; the
 # test of the readable twin checks that both say the same.
 
 
-@njit()
+@njit(inline="always")
 def _bt3(d0, d1, d2):
     """Bᵀ d of F(2, 2): (d0 − d1, d1, d2 − d1)."""
     return d0 - d1, d1, d2 - d1
 
 
-@njit()
+@njit(inline="always")
 def _b3(v0, v1, v2):
     """B v, the adjoint of ``_bt3``: (v0, −v0 + v1 − v2, v2)."""
     return v0, v1 - v0 - v2, v2
 
 
-@njit()
+@njit(inline="always")
 def _bt4(d0, d1, d2, d3):
     """Bᵀ d of F(2, 3): (d0 − d2, d1 + d2, d2 − d1, d1 − d3)."""
     return d0 - d2, d1 + d2, d2 - d1, d1 - d3
 
 
-@njit()
+@njit(inline="always")
 def _b4(v0, v1, v2, v3):
     """B v, the adjoint of ``_bt4``: (v0, v1 − v2 + v3, −v0 + v1 + v2, −v3)."""
     return v0, v1 - v2 + v3, v1 + v2 - v0, -v3
 
 
-@njit()
+@njit(inline="always")
 def _at3(m0, m1, m2):
     """Aᵀ m of F(2, 2): (m0 + m1, m1 + m2)."""
     return m0 + m1, m1 + m2
 
 
-@njit()
+@njit(inline="always")
 def _a3(y0, y1):
     """A y, the adjoint of ``_at3``: (y0, y0 + y1, y1)."""
     return y0, y0 + y1, y1
 
 
-@njit()
+@njit(inline="always")
 def _at4(m0, m1, m2, m3):
     """Aᵀ m of F(2, 3): (m0 + m1 + m2, m1 − m2 − m3)."""
     return m0 + m1 + m2, m1 - m2 - m3
 
 
-@njit()
+@njit(inline="always")
 def _a4(y0, y1):
     """A y, the adjoint of ``_at4``: (y0, y0 + y1, y0 − y1, −y1)."""
     return y0, y0 + y1, y0 - y1, -y1
