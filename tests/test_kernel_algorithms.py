@@ -335,18 +335,20 @@ def geometry(c_in, c_out, size, k, s, p=1, d=1, n=32):
 
 
 def test_winograd_is_chosen_for_wide_layers_and_im2col_for_the_others():
-    assert plan.choose(geometry(128, 128, 8, 3, 1)) == "winograd"  # 1/128 + 1/128 <= 1/32
+    assert plan.choose(geometry(128, 128, 8, 3, 1)) == "winograd"  # 1/128 + 1/128 <= 1/12
     assert plan.choose(geometry(64, 64, 16, 6, 2, p=2)) == "winograd"  # r = 3 on four phases: 1/256 + 1/64
-    assert plan.choose(geometry(32, 32, 32, 3, 1)) == "im2col"  # 1/32 + 1/32: the transforms would weigh
+    assert plan.choose(geometry(32, 32, 32, 3, 1)) == "winograd"  # 1/32 + 1/32
+    assert plan.choose(geometry(16, 32, 32, 3, 1)) == "im2col"  # 1/16 + 1/32: the transforms would weigh
     assert plan.choose(geometry(3, 32, 32, 3, 1)) == "im2col"
     assert plan.choose(geometry(64, 128, 16, 4, 2)) == "winograd"  # r = 2 on four phases: 1/256 + 1/128
-    assert plan.choose(geometry(16, 16, 32, 4, 2)) == "im2col"  # 1/64 + 1/16
+    assert plan.choose(geometry(16, 16, 32, 4, 2)) == "winograd"  # 1/64 + 1/16 = 1/12.8
+    assert plan.choose(geometry(8, 8, 32, 4, 2)) == "im2col"  # 1/32 + 1/8
     assert plan.choose(geometry(128, 128, 8, 3, 1, p=2, d=2)) == "winograd"  # dilated: on four 4x4 subgrids
     assert plan.layout(geometry(128, 128, 8, 3, 1, p=2, d=2))[1].out_hw == (4, 4)
     assert plan.layout(geometry(128, 128, 12, 3, 1, p=4, d=4)) == ("im2col", None)  # 3x3 subgrids: odd sides
     assert plan.layout(geometry(128, 128, 9, 3, 1, p=2, d=2)) == ("im2col", None)  # 2 does not divide 9
     assert plan.choose(geometry(128, 128, 8, 5, 1, p=2)) == "im2col"  # r = 5
-    for c in (16, 63, 64, 65, 200):
+    for c in (16, 23, 24, 25, 64, 200):
         share = 2 / c
         assert (plan.choose(geometry(c, c, 8, 3, 1)) == "winograd") == (share <= plan.WINOGRAD_TRANSFORM_SHARE_MAX)
 

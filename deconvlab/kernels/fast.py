@@ -158,7 +158,7 @@ def _split_channels_last(x, rows, cols, s_h, s_w, phases):
     polyphase split of ``phase_split`` with the phases and channels innermost (rows, cols as in ``_split``).
     One output pixel's channels at a time: the writes are contiguous, the reads (one per channel plane) come
     from a few cache lines that the next pixels read again. (Writing each channel plane along a row instead
-    was 1.2–3.7 times slower, most on small, deep layers; docs/performance.md.)"""
+    was 1.1–3.7 times slower, most on small, deep layers; docs/performance.md.)"""
     c_in = x.shape[1]
     h_ph, w_ph = phases.shape[1], phases.shape[2]
     n_b = cols.shape[0]
@@ -634,7 +634,7 @@ def _winograd_setup(geo):
 
 # The samples of a part go through the transforms and products in chunks whose transformed tiles (V and M, or
 # Mg and Vg) take at most this many bytes: again a core's L2 cache (with 1 MB of it, 256 KB and 16 MB were
-# slower; with 2 MB, 1 MB was 11% slower: docs/performance.md).
+# slower; with 2 MB, 1 MB was 10% slower: docs/performance.md).
 WINOGRAD_CHUNK_BYTES = parallel.l2_cache_bytes()
 
 

@@ -43,7 +43,7 @@ Geometry = namedtuple("Geometry", "batch c_in c_out in_hw out_hw kernel_hw strid
 
 # Winograd's transforms cost per tile in proportion to C' + C_out, its products in proportion to C'·C_out: it
 # is chosen where the transforms' share, 1/C' + 1/C_out, is at most this (measured: docs/performance.md).
-WINOGRAD_TRANSFORM_SHARE_MAX = 1 / 32
+WINOGRAD_TRANSFORM_SHARE_MAX = 1 / 12
 
 _forced = [None]
 
