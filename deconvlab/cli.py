@@ -482,12 +482,14 @@ def _cmd_bench(args):
         argv += ["--json"] * args.json + ["--no-compile-times"] * args.no_compile_times
         return in_native_blas(argv)
 
+    given = [flag for flag, value in (("--repeats", args.repeats), ("--batch", args.batch)) if value is not None]
+    repeats, batch = args.repeats or 7, args.batch or 32
     if args.what == "kernels":
         if args.width is not None:
             raise UsageError("--width sets the network of 'bench train-step'; 'bench kernels' times fixed layers")
         run_kernels_benchmark(
-            batch=args.batch,
-            repeats=args.repeats,
+            batch=batch,
+            repeats=repeats,
             dtype=args.dtype,
             compile_times=not args.no_compile_times,
             as_json=args.json,
@@ -495,10 +497,13 @@ def _cmd_bench(args):
     elif args.what == "train-step":
         if args.dtype != "float32":
             raise UsageError("bench train-step times float32 training only; drop --dtype")
-        run_train_step_benchmark(width=args.width or 32, batch=args.batch, repeats=args.repeats, as_json=args.json)
+        run_train_step_benchmark(width=args.width or 32, batch=batch, repeats=repeats, as_json=args.json)
     elif args.what == "compile":
         if args.width is not None:
             raise UsageError("--width sets the network of 'bench train-step'; 'bench compile' compiles the kernels")
+        if given:
+            raise UsageError(f"{given[0]} sets what 'bench kernels' and 'bench train-step' time; 'bench compile' "
+                             "compiles the kernels once in a fresh process")
         run_compile_benchmark(dtype=args.dtype, as_json=args.json)
     else:
         raise UsageError(f"unknown benchmark {args.what!r}; expected 'kernels', 'train-step' or 'compile'")
@@ -697,9 +702,9 @@ def build_parser():
     bench.add_argument("what", nargs="?", default="kernels",
                        help="what to time: 'kernels' (default, the reference layer set), 'train-step' (InpaintNet) "
                             "or 'compile' (each compiled function's seconds in a fresh process, empty cache)")
-    bench.add_argument("--repeats", type=positive_int, default=7, help="timed runs (median reported; default 7)")
+    bench.add_argument("--repeats", type=positive_int, help="timed runs (median reported; default 7)")
     bench.add_argument("--width", type=positive_int, help="InpaintNet width, train-step only (default 32)")
-    bench.add_argument("--batch", type=positive_int, default=32, help="batch size (default 32)")
+    bench.add_argument("--batch", type=positive_int, help="batch size (default 32)")
     bench.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                        help="kernels and compile only (default float32)")
     bench.add_argument("--json", action="store_true", help="print the results as JSON")

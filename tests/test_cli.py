@@ -272,6 +272,8 @@ MISTAKES = [
     ("bench --repeats 0", "--repeats: expected a positive integer, got '0'"),
     ("bench kernels --width 5", "--width sets the network of 'bench train-step'"),
     ("bench compile --width 5", "'bench compile' compiles the kernels"),
+    ("bench compile --repeats 3", "--repeats sets what 'bench kernels' and 'bench train-step' time"),
+    ("bench compile --batch 4", "--batch sets what 'bench kernels' and 'bench train-step' time"),
     ("bench train-step --dtype float64", "times float32 training only"),
     ("demo -o {t}/demo.png --model {f}/missing.npz", "model '{f}/missing.npz' does not exist"),
     ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/%s.png --model {f}/tiny.npz" % ("n" * 260),
