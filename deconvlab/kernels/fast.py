@@ -634,8 +634,8 @@ def _winograd_setup(geo):
 
 # The samples of a part go through the transforms and products in chunks whose transformed tiles (V and M, or
 # Mg and Vg) take at most this many bytes: again a core's L2 cache (with 1 MB of it, 256 KB and 16 MB were
-# slower; with 2 MB, 1 MB was 10% slower: docs/performance.md).
-WINOGRAD_CHUNK_BYTES = parallel.l2_cache_bytes()
+# slower; with 2 MB, 1 MB was 10% slower: docs/performance.md). A knob of its own, read once with CHUNK_BYTES.
+WINOGRAD_CHUNK_BYTES = CHUNK_BYTES
 
 
 # ... but never fewer tiles per chunk than this: the products of a short stack (T × C')·(C' × C_out) run at
