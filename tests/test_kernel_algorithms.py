@@ -385,3 +385,31 @@ def test_the_geometry_of_a_transposed_conv_is_the_conv_it_is_the_adjoint_of():
     g = plan.conv_transpose_geometry(x, w, (2, 2), (1, 1), (1, 1), (16, 16))
     assert (g.c_in, g.c_out, g.in_hw, g.out_hw) == (32, 64, (16, 16), (8, 8))
     assert plan.phases(g) == (2, 2) and plan.sub_kernel_size(g) == (2, 2)
+
+
+@DTYPES
+@pytest.mark.parametrize("k, p, d", [((3, 3), (1, 1), (1, 1)), ((3, 2), (0, 1), (1, 1)), ((3, 3), (2, 0), (1, 1)),
+                                     ((3, 3), (4, 1), (2, 1)), ((1, 1), (0, 0), (1, 1))])
+def test_conv2d_backward_to_fewer_channels_comes_from_the_columns_of_the_output_gradient(k, p, d, dtype):
+    """At stride 1 with C_out < C_in both gradients come from g's columns (the flipped form); they are the
+    readable layer's on kernels, paddings (0 to d(k − 1)) and dilations of that path."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 5, 9, 8))
+    w = rng.standard_normal((2, 5) + k)
+    geo = plan.conv_geometry(x, w, (1, 1), p, d, readable.conv2d_forward(x, w, None, 1, p, d).shape[2:])
+    assert fast._flip_geometry(geo) is not None
+    gy = rng.standard_normal((3, 2) + geo.out_hw)
+    want_x, want_w, _ = readable.conv2d_backward(gy, x, w, 1, p, d)
+    with plan.forced("im2col"):
+        got_x, got_w, _ = fast.conv2d_backward(gy.astype(dtype), x.astype(dtype), w.astype(dtype), 1, p, d)
+        alone_x, alone_w, _ = fast.conv2d_backward(gy.astype(dtype), x.astype(dtype), w.astype(dtype), 1, p, d,
+                                                   need_input=False)
+        # conv_transpose2d of gy with the same weight is this layer's adjoint: its weight gradient is the same
+        # index relation read with x as the output gradient.
+        t_x, t_w, _ = fast.conv_transpose2d_backward(x.astype(dtype), gy.astype(dtype), w.astype(dtype), 1, p,
+                                                     0, d, need_input=False)
+    assert_close(got_x, want_x, dtype, "input gradient")
+    assert_close(got_w, want_w, dtype, "weight gradient")
+    assert alone_x is None and t_x is None
+    assert_close(alone_w, want_w, dtype, "weight gradient alone")
+    assert_close(t_w, want_w, dtype, "conv_transpose2d weight gradient")

@@ -513,13 +513,22 @@ def _im2col_backward(g, x, w, geo, grad_input):
     """(gx, gw) of the layer of geometry ``geo`` for its output gradient g and input x: gw the weight gradient
     and gx, for grad_input "scatter", the scatter of g (conv2d's input gradient), for "correlate", the
     correlation of x with w (conv_transpose2d's), for None nothing (gx None)."""
-    if grad_input is None:
-        return None, _im2col_weight_grad(g, x, geo)
     if grad_input == "correlate":
         y = np.empty((geo.batch, w.shape[0]) + geo.out_hw, dtype=x.dtype)
         return y, _im2col_weight_grad(g, x, geo, gx_weight=w, y=y)
-    if _flip_geometry(geo) is not None:
-        return _im2col_scatter(g, w, geo, None), _im2col_weight_grad(g, x, geo)
+    flipped = _flip_geometry(geo)
+    if flipped is not None and grad_input is None:
+        return None, _flipped_kernel(_im2col_weight_grad(x, g, flipped))
+    if grad_input is None:
+        return None, _im2col_weight_grad(g, x, geo)
+    if flipped is not None:
+        # Both gradients from the columns of g (C_out·kH·kW rows) instead of those of x (C_in·kH·kW): the scatter
+        # of g is the flipped correlation (``_flip_geometry``, padding P' = d(k − 1) − P), and the weight gradient
+        # of that correlation, x taking the place of its output gradient, is gW flipped back:
+        # gWf[c, o, t'] = Σ_q x[c, q]·g[o, q + d·t' − P'] = Σ_i g[o, i]·x[c, i + d·t − P] = gW[o, c, t], t = k − 1 − t'.
+        y = np.empty(x.shape, dtype=x.dtype)
+        gw_flipped = _im2col_weight_grad(x, g, flipped, gx_weight=_flipped_kernel(w), y=y)
+        return y, _flipped_kernel(gw_flipped)
     y = np.zeros(x.shape, dtype=x.dtype)
     return y, _im2col_weight_grad(g, x, geo, scatter_weight=w, y=y)
 
