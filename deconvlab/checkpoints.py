@@ -59,8 +59,8 @@ def save_checkpoint(path, model, optimizer, scheduler, step, rngs, history, conf
 
     ``rngs`` maps names to ``numpy.random.Generator``s; ``config`` is the run's settings (dataclass or dict);
     ``run`` a dict of facts about the run checked on resume (the training data's digest, the thread count);
-    ``parts`` maps names to (module, optimizer) pairs trained beside the model (the adversarial critic), read
-    back with ``load_checkpoint_part``.
+    ``parts`` maps names to (module, optimizer) pairs trained beside the model (the adversarial critic; the
+    optimizer None for a module that has none, like the weight average), read back with ``load_checkpoint_part``.
     """
     arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
     optim_arrays, scalars, groups = _optimizer_entries("optim", optimizer)
@@ -68,7 +68,8 @@ def save_checkpoint(path, model, optimizer, scheduler, step, rngs, history, conf
     extra = {}
     for name, (module, part_optimizer) in (parts or {}).items():
         arrays.update({f"part/{name}/model/{k}": v for k, v in module.state_dict().items()})
-        part_arrays, part_scalars, part_groups = _optimizer_entries(f"part/{name}/optim", part_optimizer)
+        part_arrays, part_scalars, part_groups = ({}, {}, []) if part_optimizer is None else \
+            _optimizer_entries(f"part/{name}/optim", part_optimizer)
         arrays.update(part_arrays)
         extra[name] = {"optim_scalars": part_scalars, "param_groups": part_groups}
     meta = dict(
@@ -169,11 +170,14 @@ def read_npz(path, formats):
 
 HISTORY_FIELDS = ("step", "seconds", "loss", "grad_norm", "center_hole_psnr")
 """The fields of one history entry (one line of history.csv)."""
+OPTIONAL_HISTORY_FIELDS = ("average_center_hole_psnr",)
+"""Fields an entry may have besides: the weight average's score (a run with ``ema``)."""
 
 
 def _check_meta(path, meta):
     """ValueError naming ``path`` unless the step is a non-negative integer and the history a list of entries
-    with exactly HISTORY_FIELDS, each a finite number (what history.csv is written from)."""
+    with exactly HISTORY_FIELDS (and perhaps some of OPTIONAL_HISTORY_FIELDS), each a finite number (what
+    history.csv is written from)."""
     step = meta["step"]
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
         raise ValueError(f"{path!r} has step {step!r}; expected a non-negative integer")
@@ -181,7 +185,8 @@ def _check_meta(path, meta):
     if not isinstance(history, list):
         raise ValueError(f"{path!r} has a history of type {type(history).__name__}; expected a list")
     for entry in history:
-        if not isinstance(entry, dict) or set(entry) != set(HISTORY_FIELDS) or not all(
+        if not isinstance(entry, dict) or not set(HISTORY_FIELDS) <= set(entry) <= set(
+                HISTORY_FIELDS + OPTIONAL_HISTORY_FIELDS) or not all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in entry.values()):
             raise ValueError(f"{path!r} has a history entry {str(entry)[:80]!r}; expected the numbers "
                              f"{', '.join(HISTORY_FIELDS)}")

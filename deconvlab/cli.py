@@ -345,9 +345,10 @@ def _cmd_evaluate(args):
     if args.patch is not None and not crops:
         raise UsageError("--patch sets the crop size of --crops; the whole-photo protocol scores whole photos")
     args.patch = 32 if args.patch is None else args.patch
-    if args.orientations != 1 and (crops or args.samples is not None):
-        raise UsageError("--orientations averages the network's fills of whole photos; it cannot be combined with "
-                         + ("--crops" if crops else "--samples"))
+    for flag, value in (("--orientations", args.orientations), ("--passes", args.passes)):
+        if value != 1 and (crops or args.samples is not None):
+            raise UsageError(f"{flag} averages the network's fills of whole photos; it cannot be combined with "
+                             + ("--crops" if crops else "--samples"))
     if crops:
         kinds = _mask_kinds(args.masks, MASK_KINDS, "crop")
         if args.patch % 8 or args.patch < 16:
@@ -372,8 +373,9 @@ def _cmd_evaluate(args):
         progress = not args.quiet and not args.json and sys.stderr.isatty()
         results = evaluation.evaluate_whole(model, dict(zip(names, images)), kinds=kinds, seed=args.seed,
                                             shifts=range(1, args.shifts + 1), progress=progress,
-                                            samples=args.samples, orientations=args.orientations)
-        run.update(shifts=args.shifts, samples=args.samples, orientations=args.orientations, unit="dB for PSNR; SSIM in [-1, 1]; SWD x1000; seconds")
+                                            samples=args.samples, orientations=args.orientations,
+                                            passes=args.passes)
+        run.update(shifts=args.shifts, samples=args.samples, orientations=args.orientations, passes=args.passes, unit="dB for PSNR; SSIM in [-1, 1]; SWD x1000; seconds")
         heading = f"whole photos: {source}, seed {args.seed}"
         table = evaluation.format_whole(results)
     if args.json:
@@ -451,9 +453,12 @@ def _cmd_train(args):
         return 1
     if history:
         last = history[-1]
+        average = last.get("average_center_hole_psnr")
         print(
-            f"step {last['step']}: loss {last['loss']:.5f}, held-out centre-hole PSNR {last['center_hole_psnr']:.2f} dB "
-            f"after {last['seconds'] / 60:.1f} min; wrote {args.out}/checkpoint.npz, history.csv, history.png"
+            f"step {last['step']}: loss {last['loss']:.5f}, held-out centre-hole PSNR {last['center_hole_psnr']:.2f} dB"
+            + ("" if average is None else f" (the weight average {average:.2f} dB)")
+            + f" after {last['seconds'] / 60:.1f} min; wrote {args.out}/checkpoint.npz, history.csv, history.png"
+            + ("" if average is None else ", average.npz")
         )
     return 0
 
@@ -598,6 +603,9 @@ def build_parser():
     ev.add_argument("--orientations", type=int, choices=ORIENTATIONS, default=1,
                     help="whole photos: fill with inpaint(..., orientations=K), the average over the photo seen in "
                          "K orientations (default 1)")
+    ev.add_argument("--passes", type=int, choices=PASSES, default=1,
+                    help="whole photos: fill with inpaint(..., passes=P), the average over the photo moved by "
+                         "fractions of the network's 8-pixel grid (default 1)")
     ev.add_argument("--shifts", type=non_negative_int, default=7,
                     help="whole photos: measure how the fill moves when the photo is shifted by 1..N pixels "
                          "(default 7; 0 skips it)")
@@ -681,6 +689,10 @@ def build_parser():
                     help="start from the parameters of this checkpoint or weights file (the same --model and "
                          "--width, or a holenet run for holenet-fourier, holenet-attention or vae, whose added "
                          "layers start where they change nothing; a curriculum's next stage), with a fresh optimiser")
+    tr.add_argument("--ema", type=finite_float, metavar="DECAY",
+                    help="also keep a moving average of the weights, a <- DECAY*a + (1 - DECAY)*weights after each "
+                         "step (e.g. 0.999), written to average.npz in the run folder and scored beside the weights "
+                         f"(default {d.ema:g}: none)")
     tr.add_argument("--mask-kinds", help=f"comma-separated mask kinds to train on, from {', '.join(MASK_KINDS + WHOLE_KINDS)} "
                                          f"(default all, weighted {', '.join(f'{w:g}' for w in d.mask_weights)})")
     tr.add_argument("--eval-every", type=positive_int,

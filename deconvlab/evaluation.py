@@ -268,7 +268,7 @@ def decoder_nyquist(model, photos, patch=96, count=16, kind="square-48", seed=12
 
 
 def evaluate_whole(model, photos, kinds=WHOLE_KINDS, seed=1234, shifts=range(1, 8), progress=False, samples=None,
-                   orientations=1):
+                   orientations=1, passes=1):
     """Every method on the same seeded holes of whole photos (the module docstring's second protocol).
 
     ``model``: the network (filled with ``deconvlab.inpaint``; None for the classical fills only); ``photos``: a
@@ -277,16 +277,16 @@ def evaluate_whole(model, photos, kinds=WHOLE_KINDS, seed=1234, shifts=range(1, 
     seconds_per_photo, grid}}}, ``per_photo`` {kind: {method: {photo: hole_psnr}}}, ``worst`` {kind: (photo, network
     − harmonic dB)}, ``shift`` {kind: (mean, largest) or None} and, with a model, ``smooth`` (``smooth_deviation``).
     ``samples`` K with a sampling network: the rows of ``sample_methods`` too, and ``diversity`` {kind: mean
-    pairwise L1 between the K fills inside the holes}. ``orientations``: the network fills with
-    ``inpaint(..., orientations=)`` (its shift change too).
+    pairwise L1 between the K fills inside the holes}. ``orientations``, ``passes``: the network fills with
+    ``inpaint(..., orientations=, passes=)`` (its shift change and smooth deviation too).
     """
     from tqdm.auto import tqdm
 
     methods = dict(whole_photo_methods())
     diversity = None
+    options = dict(orientations=orientations, passes=passes)
     if model is not None:
-        methods = {"network": lambda image, mask: inpainting.inpaint(image, mask, model=model,
-                                                                     orientations=orientations), **methods}
+        methods = {"network": lambda image, mask: inpainting.inpaint(image, mask, model=model, **options), **methods}
         if samples:
             extra, diversity = sample_methods(model, samples, seed)
             methods = {"network": methods.pop("network"), **extra, **methods}
@@ -320,7 +320,7 @@ def evaluate_whole(model, photos, kinds=WHOLE_KINDS, seed=1234, shifts=range(1, 
                     entry[5] += metrics.grid_energy_share(np.where(hole[:, :, None], out - image, 0.0))
                     per_photo[method][name] = metrics.hole_psnr(out, image, hole)
                 if model is not None and len(shifts):
-                    shift_totals.append(shift_change(model, image, hole, shifts, orientations=orientations))
+                    shift_totals.append(shift_change(model, image, hole, shifts, **options))
                 bar.update(1)
             pixels = sum(int(whole_photo_mask(kind, photos[nm].shape[:2], i, seed).sum()) for i, nm in enumerate(names))
             result["kinds"][kind] = {
@@ -339,7 +339,7 @@ def evaluate_whole(model, photos, kinds=WHOLE_KINDS, seed=1234, shifts=range(1, 
                 result["shift"][kind] = None if not measured else (
                     float(np.mean([s[0] for s in measured])), float(max(s[1] for s in measured)))
     if model is not None:
-        result["smooth"] = smooth_deviation(model, kinds, seed, orientations=orientations)
+        result["smooth"] = smooth_deviation(model, kinds, seed, **options)
     return result
 
 

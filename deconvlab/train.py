@@ -11,6 +11,8 @@ article's MSE on the hole,
 with SGD or Adam. TV is ``F.total_variation`` over the hole and its 1-pixel border; L_adv is the adversarial
 loss of ``adversarial`` (a PatchGAN critic, trained in the same step to tell photos from fills). Checkpoints (``checkpoints``) hold the parameters, the optimiser and scheduler state, the
 random generators and the history, so ``resume`` continues exactly where an interrupted run stopped.
+With ``ema`` > 0 a moving average of the weights (``optim.WeightAverage``) is kept beside them, saved in the
+checkpoint and as ``average.npz``, and scored at every evaluation (``average_center_hole_psnr``).
 """
 import csv
 import dataclasses
@@ -27,7 +29,7 @@ from . import adversarial, baselines, data, masks, metrics, models, optim, paral
 from . import functional as F
 from .autograd import Tensor
 from ._files import FolderInUse, atomic_write, folder_lock
-from .checkpoints import load_checkpoint, load_checkpoint_part, load_model, save_checkpoint
+from .checkpoints import load_checkpoint, load_checkpoint_part, load_model, save_checkpoint, save_weights
 from .errors import InputError, Setting
 from .evaluation import eval_masks, eval_set
 from .models import predict
@@ -61,6 +63,7 @@ class TrainConfig:
     kl_warmup: int = 0  # the VAE's β grows linearly from 0 over this many steps
     free_bits: float = 0.0  # the VAE's KL is not penalised below this many nats per latent channel and position
     init_from: str = ""  # a checkpoint or weights file of the same model whose parameters start the run
+    ema: float = 0.0  # > 0: a moving average of the weights with this decay is kept (optim.WeightAverage)
     clip_grad_norm: float = 1.0
     mask_kinds: tuple = ("center", "rectangles", "strokes", "bernoulli")
     mask_weights: tuple = (0.4, 0.2, 0.3, 0.1)
@@ -115,6 +118,7 @@ class TrainConfig:
                              got=self.mask_weights)
         yield None if self.dtype in ("float32", "float64") else bad("dtype", "'float32' or 'float64'")
         yield None if 0 <= self.smooth_share <= 1 else bad("smooth_share", "in [0, 1]")
+        yield None if 0 <= self.ema < 1 else bad("ema", "in [0, 1) (0 = no average)")
         if not 0 <= self.contrast < float("inf"):
             yield bad("contrast", "a finite number >= 0")
         elif self.contrast and not (self.model.startswith("holenet") or self.model == "vae"):
@@ -308,6 +312,7 @@ class _Run:
         self.config, self.out_dir = config, out_dir
         self.facts = {"data_digest": data_digest(images), "threads": parallel.get_num_threads()}
         self.checkpoint_path = os.path.join(out_dir, "checkpoint.npz")
+        self.average_path = os.path.join(out_dir, "average.npz")  # the averaged weights (config.ema > 0)
         self.val_x = eval_set(eval_images, config.eval_crops, config.patch_size)
         self.val_m = eval_masks("center", self.val_x.shape[0], config.patch_size)
         self.model = build_model(config)
@@ -320,6 +325,9 @@ class _Run:
         self.sampler = data.PatchSampler(images, patch_size=config.patch_size, batch_size=config.batch_size,
                                          seed=config.seed)
         self.rng = np.random.default_rng(config.seed + 1)
+        self.average = None
+        if config.ema:
+            self.average = optim.WeightAverage(self.model, build_model(config), config.ema)
         self.history, self.step, self.elapsed = [], 0, 0.0
         self.losses, self.norms = [], []  # the per-step values since the last history entry
 
@@ -331,6 +339,8 @@ class _Run:
             if self.sched is not None and meta["scheduler"] is not None:
                 self.sched.load_state_dict(meta["scheduler"])
                 self.sched.T_max = self.config.steps
+            if self.average is not None:
+                self.average.average.load_state_dict(load_checkpoint_part(self.checkpoint_path, "average")[0])
             if self.critic is not None:
                 critic_state, critic_opt_state = load_checkpoint_part(self.checkpoint_path, "critic")
                 self.critic.load_state_dict(critic_state)
@@ -364,6 +374,8 @@ class _Run:
                              "{model} of width {width} this run trains", path=path, got=type(source).__name__,
                              model=self.config.model, width=self.config.width)
         self.model.load_state_dict({k: v.astype(wanted[k].dtype) for k, v in state.items()}, strict=False)
+        if self.average is not None:
+            self.average.average.load_state_dict(self.model.state_dict())
 
     def _stop_unless_finite(self, value, what):
         if not np.all(np.isfinite(value)):
@@ -407,6 +419,8 @@ class _Run:
         if self.sched is not None:
             self.sched.step()
         self.step += 1
+        if self.average is not None:
+            self.average.update(self.step)
         self.losses.append(value)
 
     def _critic_step(self, x, m, fill):
@@ -421,21 +435,29 @@ class _Run:
 
     def evaluate(self, clock_start):
         """Log the mean loss since the last entry and the held-out centre-hole PSNR; returns that PSNR."""
-        self.model.eval()
-        psnr = metrics.pooled_hole_psnr(predict(self.model, self.val_x, self.val_m), self.val_x,
-                                        self.val_m[:, 0] > 0.5)
+        def score(model):
+            model.eval()
+            return metrics.pooled_hole_psnr(predict(model, self.val_x, self.val_m), self.val_x, self.val_m[:, 0] > 0.5)
+
+        psnr = score(self.model)
         self.history.append(dict(step=self.step, seconds=round(time.perf_counter() - clock_start, 3),
                                  loss=float(np.mean(self.losses)), grad_norm=round(float(np.max(self.norms)), 4),
                                  center_hole_psnr=round(float(psnr), 4)))
+        if self.average is not None:
+            self.history[-1]["average_center_hole_psnr"] = round(float(score(self.average.average)), 4)
         self.losses, self.norms = [], []
         return psnr
 
     def save(self):
         """The checkpoint, then the history (so an interrupted run keeps its curve up to the checkpoint)."""
         parts = {} if self.critic is None else {"critic": (self.critic, self.critic_opt)}
+        if self.average is not None:
+            parts["average"] = (self.average.average, None)
         save_checkpoint(self.checkpoint_path, self.model, self.opt, self.sched, self.step,
                         {"sampler": self.sampler.rng, "train": self.rng}, self.history, self.config,
                         pending={"losses": self.losses, "grad_norms": self.norms}, run=self.facts, parts=parts)
+        if self.average is not None:
+            save_weights(self.average_path, self.average.average, self.config, self.history, self.step)
         write_history(self.history, self.out_dir)
 
 

@@ -268,6 +268,8 @@ MISTAKES = [
     ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.png --passes 3", "--passes: invalid choice: 3"),
     ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.png --orientations 3", "--orientations: invalid choice: 3"),
     ("evaluate --crops 4 --orientations 2", "cannot be combined with --crops"),
+    ("evaluate --crops 4 --passes 4", "--passes averages the network's fills of whole photos; it cannot be combined with --crops"),
+    ("evaluate --passes 3", "--passes: invalid choice: 3"),
     ("bench layers", "unknown benchmark 'layers'; expected 'kernels', 'train-step' or 'compile'"),
     ("bench --repeats 0", "--repeats: expected a positive integer, got '0'"),
     ("bench kernels --width 5", "--width sets the network of 'bench train-step'"),
@@ -409,6 +411,17 @@ def test_evaluate_and_inpaint_with_orientations(files, tmp_path, capsys, monkeyp
     assert run(capsys, *args, "-o", tmp_path / "one.png")[0] == 0
     assert run(capsys, *args, "-o", tmp_path / "four.png", "--orientations", "4")[0] == 0
     assert seen == [1, 4] and (tmp_path / "four.png").is_file()
+
+
+def test_evaluate_with_passes_fills_and_measures_the_shift_with_them(files, capsys, monkeypatch):
+    seen = []
+    real = inpainting.inpaint
+    monkeypatch.setattr(inpainting, "inpaint", lambda *a, **kw: seen.append(kw.get("passes", 1)) or real(*a, **kw))
+    code, out, err = run(capsys, "evaluate", "--data", files / "photos", "--model", files / "tiny.npz",
+                         "--masks", "blobs", "--shifts", "1", "--passes", "4", "--json")
+    assert code == 0, err
+    assert json.loads(out)["run"]["passes"] == 4
+    assert seen and set(seen) == {4}  # the fills, the shifted fills and the smooth images alike
 
 
 def test_inpaint_shows_a_progress_bar_on_a_terminal_unless_quiet(files, tmp_path, capsys, monkeypatch):

@@ -211,3 +211,39 @@ def test_sgd_and_adam_minimise_a_quadratic():
     for make in (lambda ps: optim.SGD(ps, lr=0.1, momentum=0.5), lambda ps: optim.Adam(ps, lr=0.1)):
         final = quadratic_grad_steps(make, 200, THETA0)[-1]
         np.testing.assert_allclose(final * C, 1, atol=1e-3)
+
+
+def test_the_weight_average_follows_its_formula_with_the_warm_up_of_the_decay():
+    """a ← β_t·a + (1 − β_t)·θ with β_t = min(β, (1 + t)/(10 + t)), written out for two steps."""
+    from deconvlab import models
+
+    model, average = models.build("holenet-gated", width=2, seed=0), models.build("holenet-gated", width=2, seed=1)
+    ema = optim.WeightAverage(model, average, 0.95)
+    start = {k: v.copy() for k, v in model.state_dict().items()}
+    assert all(np.array_equal(average.state_dict()[k], v) for k, v in start.items())  # it starts as a copy
+    assert ema.decay_at(1) == 2 / 11 and ema.decay_at(1000) == 0.95
+    expected = dict(start)
+    for t, shift in ((1, 1.0), (500, -2.0)):
+        for p in model.parameters():
+            p.data = p.data + shift
+        ema.update(t)
+        beta = min(0.95, (1 + t) / (10 + t))
+        current = model.state_dict()
+        expected = {k: beta * expected[k] + (1 - beta) * current[k] for k in expected}
+    for k, v in average.state_dict().items():
+        np.testing.assert_allclose(v, expected[k], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("decay", [0, 1, -0.5, 1.5])
+def test_a_weight_average_needs_a_decay_between_zero_and_one(decay):
+    from deconvlab import models
+
+    with pytest.raises(ValueError, match="decay must be in"):
+        optim.WeightAverage(models.build("inpaintnet", width=2), models.build("inpaintnet", width=2), decay)
+
+
+def test_a_weight_average_needs_a_model_of_the_same_shapes():
+    from deconvlab import models
+
+    with pytest.raises(ValueError, match="same kind and shapes"):
+        optim.WeightAverage(models.build("inpaintnet", width=2), models.build("inpaintnet", width=4), 0.9)

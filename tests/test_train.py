@@ -82,8 +82,9 @@ class Interrupt(Exception):
 
 
 @pytest.mark.parametrize("extra", [{}, dict(model="holenet", tv_weight=0.1, adversarial_weight=0.01, critic_width=2),
-                                   dict(model="vae", kl_weight=0.5, kl_warmup=3, free_bits=0.01)],
-                         ids=["inpaintnet-mse", "holenet-tv-adversarial", "vae"])
+                                   dict(model="vae", kl_weight=0.5, kl_warmup=3, free_bits=0.01),
+                                   dict(model="holenet-gated", ema=0.9)],
+                         ids=["inpaintnet-mse", "holenet-tv-adversarial", "vae", "holenet-gated-weight-average"])
 def test_resume_after_interruption_is_bit_identical_to_an_uninterrupted_run(tmp_path, monkeypatch, extra):
     config = tiny_config(steps=6, eval_every=4, checkpoint_every=3, **extra)  # the break falls between two evaluations
     whole, whole_history = run(config, tmp_path / "whole")
@@ -109,6 +110,13 @@ def test_resume_after_interruption_is_bit_identical_to_an_uninterrupted_run(tmp_
         assert critics[0][1]["state"].keys() == critics[1][1]["state"].keys()
     else:
         assert critics == [None, None]
+    averages = [checkpoints.load_checkpoint_part(tmp_path / name / "checkpoint.npz", "average") for name in ("whole", "split")]
+    if extra.get("ema"):  # the weight average resumed too
+        assert_same_parameters(averages[0][0], averages[1][0])
+        assert_same_parameters(parameters(checkpoints.load_model(tmp_path / "split" / "average.npz")), averages[1][0])
+        assert all(h["average_center_hole_psnr"] > 0 for h in resumed_history)
+    else:
+        assert averages == [None, None]
     strip = lambda history: [{k: v for k, v in h.items() if k != "seconds"} for h in history]
     assert strip(resumed_history) == strip(whole_history)  # the step-4 loss averages steps 1-4 in both runs
 
@@ -448,3 +456,15 @@ def test_the_vae_kl_term_is_the_divergence_per_hole_value_with_free_bits():
     hole[1, :, :4] = 1
     assert float(train.vae_kl_term(kl, hole).data) == pytest.approx((0.3 + 0.01) * 4 / 288)
     assert float(train.vae_kl_term(kl, hole, free_bits=0.05).data) == pytest.approx((0.3 + 0.05 + 0.05) * 4 / 288)
+
+
+def test_a_run_with_a_weight_average_writes_it_and_scores_it_beside_the_weights(tmp_path):
+    config = tiny_config(model="holenet-gated", ema=0.5)
+    model, history = run(config, tmp_path)
+    assert sorted(os.listdir(tmp_path)) == [".lock", "average.npz", "checkpoint.npz", "history.csv"]
+    assert (tmp_path / "history.csv").read_text().splitlines()[0].split(",")[-1] == "average_center_hole_psnr"
+    average = checkpoints.load_model(tmp_path / "average.npz")
+    assert type(average) is type(model)
+    differs = [not np.array_equal(a, b) for a, b in zip(parameters(average).values(), parameters(model).values())]
+    assert any(differs)  # the average trails the weights
+    assert checkpoints.load_checkpoint(tmp_path / "checkpoint.npz")[0]["config"]["ema"] == 0.5
