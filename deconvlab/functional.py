@@ -172,8 +172,8 @@ class LeakyRelu(Function):
     """y = x for x > 0, a·x otherwise;  ∂y/∂x = 1 or a.
 
     For C-contiguous float arrays this is ``kernels.elementwise``: one compiled pass instead of NumPy's several
-    (activations are the largest arrays of a network), a NaN input getting a NaN gradient. Other arrays take
-    the literal form, ``np.where``; the numbers are the same.
+    (activations are the largest arrays of a network), a NaN input getting a NaN gradient; a gradient that is
+    a strided view is copied first. Other inputs take the literal form, ``np.where``; the numbers are the same.
     """
 
     @staticmethod
@@ -185,8 +185,10 @@ class LeakyRelu(Function):
 
     @staticmethod
     def backward(ctx, g):
-        if elementwise.accepts(ctx.x, g):
-            return elementwise.leaky_relu_grad(ctx.x, g, ctx.slope)
+        if elementwise.accepts(ctx.x) and g.dtype == ctx.x.dtype and g.shape == ctx.x.shape:
+            # A gradient that arrives as a strided view (a skip connection's slice of ``concatenate``'s
+            # gradient) is copied first: the copy and one compiled pass take less time than np.where's three.
+            return elementwise.leaky_relu_grad(ctx.x, np.ascontiguousarray(g), ctx.slope)
         return np.where(ctx.x > 0, g, g * ctx.slope)
 
 

@@ -50,3 +50,21 @@ def test_leaky_relu_takes_the_literal_form_for_views():
     for t in (view, copy):
         F.leaky_relu(t, 0.1).backward(np.ascontiguousarray(g[:, :, :, ::2]))
     np.testing.assert_array_equal(view.grad, copy.grad)
+
+
+def test_a_strided_gradient_takes_the_compiled_pass_with_the_same_numbers(monkeypatch):
+    """The gradient of a skip connection arrives as a slice of ``concatenate``'s gradient: it is copied and
+    given to the compiled loop, and the numbers are the literal expression's."""
+    x, _ = _inputs(2 * 3 * 16 * 8, np.float32, seed=7)
+    x = Tensor(x.reshape(2, 3, 16, 8), requires_grad=True)
+    joined = np.random.default_rng(8).standard_normal((2, 5, 16, 8)).astype(np.float32)
+    strided = joined[:, 2:]  # the second input's part of a concatenation's gradient
+    assert not strided.flags.c_contiguous and strided.shape == x.shape
+    calls = []
+    compiled = elementwise.leaky_relu_grad
+    monkeypatch.setattr(elementwise, "leaky_relu_grad", lambda *a: calls.append(a) or compiled(*a))
+    F.leaky_relu(x, 0.2).backward(strided)
+    assert len(calls) == 1
+    expected = np.where(x.data > 0, strided, strided * np.float32(0.2))
+    expected[np.isnan(x.data)] = np.nan
+    np.testing.assert_array_equal(x.grad, expected)

@@ -413,3 +413,14 @@ def test_conv2d_backward_to_fewer_channels_comes_from_the_columns_of_the_output_
     assert alone_x is None and t_x is None
     assert_close(alone_w, want_w, dtype, "weight gradient alone")
     assert_close(t_w, want_w, dtype, "conv_transpose2d weight gradient")
+
+
+def test_the_kronecker_factor_is_built_once_per_transform_and_dtype_and_is_read_only():
+    _, G, _ = winograd.transforms(2, 3, np.float32)
+    first = winograd._kron(2, 3, np.float32)
+    assert winograd._kron(2, 3, np.dtype(np.float32)) is first
+    assert winograd._kron(2, 3, np.float64) is not first and winograd._kron(2, 3, np.float64).dtype == np.float64
+    np.testing.assert_array_equal(first, np.kron(G, G))
+    assert first.dtype == np.float32 and not first.flags.writeable
+    with pytest.raises(ValueError):
+        winograd._kron(3, 3, np.float32)

@@ -38,6 +38,7 @@ products as stacked BLAS matrix products; the weight transform is one matrix pro
 ~1e-12 in float64.
 """
 from collections import namedtuple
+from functools import lru_cache
 
 import numpy as np
 
@@ -113,9 +114,17 @@ def weight_transform_adjoint(gu, m, r):
 
 
 def _kron(m, r, dtype):
-    """G ⊗ G of F(m, r), (α², r²) in ``dtype`` (a ValueError for an unknown F(m, r))."""
+    """G ⊗ G of F(m, r), (α², r²) in ``dtype`` (a ValueError for an unknown F(m, r)); read-only, built once per
+    (m, r, dtype): a training step asks for it once per Winograd layer and gradient."""
+    return _kron_of(m, r, np.dtype(dtype).str)
+
+
+@lru_cache(maxsize=None)
+def _kron_of(m, r, dtype):
     g = transforms(m, r, dtype)[1]
-    return np.kron(g, g)
+    kron = np.kron(g, g)
+    kron.flags.writeable = False
+    return kron
 
 
 def _check_m(m):
