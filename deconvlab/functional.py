@@ -185,10 +185,11 @@ class LeakyRelu(Function):
 
     @staticmethod
     def backward(ctx, g):
-        if elementwise.accepts(ctx.x) and g.dtype == ctx.x.dtype and g.shape == ctx.x.shape:
-            # A gradient that arrives as a strided view (a skip connection's slice of ``concatenate``'s
-            # gradient) is copied first: the copy and one compiled pass take less time than np.where's three.
-            return elementwise.leaky_relu_grad(ctx.x, np.ascontiguousarray(g), ctx.slope)
+        # A gradient that arrives as a strided view (a skip connection's slice of ``concatenate``'s gradient)
+        # is copied first: the copy and one compiled pass take less time than np.where's three.
+        g = np.ascontiguousarray(g)
+        if elementwise.accepts(ctx.x, g):
+            return elementwise.leaky_relu_grad(ctx.x, g, ctx.slope)
         return np.where(ctx.x > 0, g, g * ctx.slope)
 
 
