@@ -129,15 +129,20 @@ def _import_torch():
     return torch
 
 
-def _timed_blocks(jobs, times, repeats, blocks=3, pause=0.2):
+def _timed_blocks(jobs, times, repeats, blocks=3, pause=0.2, warm=1):
     """Time each job ``repeats`` times in all, in ``blocks`` runs of consecutive calls, the jobs taking turns
     block by block (first in alternate order). A pause before each block lets the other library's worker threads
-    fall asleep: timed back to back, threads still spinning from one library's call steal cores from the next."""
+    fall asleep: timed back to back, threads still spinning from one library's call steal cores from the next.
+    Each block starts with ``warm`` untimed calls: the first call after the pause wakes the sleeping threads and
+    refills the caches, and took 1.2-9 ms longer than the next for both libraries on a reference layer
+    (docs/performance.md), which is not what a loop of training steps sees."""
     per_block = [repeats // blocks + (1 if b < repeats % blocks else 0) for b in range(blocks)]
     for b, count in enumerate(per_block):
         order = range(len(jobs)) if b % 2 == 0 else reversed(range(len(jobs)))
         for i in order:
             time.sleep(pause)
+            for _ in range(warm):
+                jobs[i]()
             for _ in range(count):
                 start = time.perf_counter()
                 jobs[i]()
@@ -186,9 +191,11 @@ import numpy as np
 from deconvlab import kernels
 dtype = np.dtype(sys.argv[1])
 x = np.ones((1, 2, 6, 6), dtype)
-for k, s in ((4, 2), (3, 1)):  # Winograd's two tile sizes: F(2x2, 2x2) and F(2x2, 3x3)
+for k, s in ((4, 2), (3, 1)):  # Winograd's tiles: F(2x2, 2x2) and F(4x4, 2x2), then F(2x2, 3x3)
     w, wt = np.ones((3, 2, k, k), dtype), np.ones((2, 3, k, k), dtype)
     for algorithm in sys.argv[2].split(","):
+        if algorithm == "winograd4" and k == 3:  # F(4x4, 2x2) is for 2x2 sub-kernels only
+            continue
         with kernels.plan.forced(algorithm):
             y = kernels.conv2d_forward(x, w, None, s, 1)
             kernels.conv2d_backward(y, x, w, s, 1)
@@ -224,7 +231,7 @@ def _first_call_runs(dtype, algorithms):
 
 def time_first_call(dtype="float32", algorithms=kernels.plan.ALGORITHMS):
     """Seconds from a fresh interpreter to the first result of all four kernels by each of ``algorithms`` (every
-    algorithm by default), on a k4 s2 and a k3 s1 layer (Winograd's two tile sizes): (cold, warm).
+    algorithm by default), on a k4 s2 and a k3 s1 layer (Winograd's three tile forms): (cold, warm).
 
     cold: with an empty Numba cache (everything compiles); warm: a second process reusing that cache.
     """

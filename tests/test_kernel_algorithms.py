@@ -33,8 +33,8 @@ def layers(draw, algorithm, max_channels=3, max_batch=2):
     """A dilation-1 layer that ``algorithm`` accepts: x (N, C_in, H, W), w (C_out, C_in, kH, kW), bias, stride,
     padding, and the output_padding with which the transposed conv restores x's shape."""
     s = tuple(draw(st.integers(1, 2)) for _ in range(2)) if algorithm == "direct" else (draw(st.integers(1, 2)),) * 2
-    if algorithm == "winograd":
-        r = draw(st.integers(2, 3))
+    if algorithm in ("winograd", "winograd4"):
+        r = 2 if algorithm == "winograd4" else draw(st.integers(2, 3))
         kh = draw(st.integers((r - 1) * s[0] + 1, r * s[0]))
         kw = draw(st.integers((r - 1) * s[1] + 1, r * s[1]))
     else:
@@ -93,13 +93,17 @@ def test_worst_float32_error_of_each_algorithm_is_reported_and_within_bounds(alg
     bound 1e-4 is asserted there, case by case, and here once more on the maxima."""
     rng = np.random.default_rng(7)
     x = rng.standard_normal((2, 8, 9, 9))
-    w = rng.standard_normal((8, 8, 3, 3)) / 9
     b = rng.standard_normal(8)
-    gy = rng.standard_normal((2, 8, 9, 9))
-    expected = run_all(readable, x, w, b, (1, 1), (1, 1), (0, 0), gy, gy)
+    if algorithm == "winograd4":  # 2x2 sub-kernels only: k4 s2 p1, 9x9 -> 4x4 (output padding 1 back to 9x9)
+        w, s, op = rng.standard_normal((8, 8, 4, 4)) / 16, (2, 2), (1, 1)
+    else:
+        w, s, op = rng.standard_normal((8, 8, 3, 3)) / 9, (1, 1), (0, 0)
+    gy = rng.standard_normal((2, 8) + readable.conv2d_forward(x, w, None, s, 1).shape[2:])
+    gz = rng.standard_normal(x.shape)
+    expected = run_all(readable, x, w, b, s, (1, 1), op, gy, gz)
     with plan.forced(algorithm):
-        got = run_all(fast, *(a.astype(np.float32) for a in (x, w, b)), (1, 1), (1, 1), (0, 0),
-                      gy.astype(np.float32), gy.astype(np.float32))
+        got = run_all(fast, *(a.astype(np.float32) for a in (x, w, b)), s, (1, 1), op,
+                      gy.astype(np.float32), gz.astype(np.float32))
     errors = {name: rel_error(got[name], expected[name]) for name in got}
     for name, err in WORST[algorithm].items():
         errors[name] = max(errors[name], err)
@@ -116,7 +120,7 @@ def forced_conv(algorithm, x, w, stride, padding, seed):
     return y, gy, gx, gw
 
 
-@pytest.mark.parametrize("algorithm", ["winograd", "direct"])
+@pytest.mark.parametrize("algorithm", ["winograd", "winograd4", "direct"])
 def test_forced_algorithms_agree_with_the_reference_on_an_inpainting_sized_layer(algorithm):
     """k4 s2 p1 with 8 -> 16 channels on 12x12, float64: forward and gradients against reference-built ones."""
     rng = np.random.default_rng(3)
@@ -128,7 +132,7 @@ def test_forced_algorithms_agree_with_the_reference_on_an_inpainting_sized_layer
     assert rel_error(gw, gw_ref.transpose(1, 0, 2, 3)[:, :, :4, :4]) <= 1e-10
 
 
-@pytest.mark.parametrize("algorithm", ["winograd", "direct"])
+@pytest.mark.parametrize("algorithm", ["winograd", "winograd4", "direct"])
 def test_forced_algorithms_give_exact_zeros_to_pixels_never_read(algorithm):
     """k4 s2 p0 on 9x9: the last row and column are never read, so their gradient is exactly 0."""
     rng = np.random.default_rng(4)
@@ -227,41 +231,60 @@ def test_winograd_f23_uses_16_products_per_tile_instead_of_36():
     assert set(np.unique(bt)) <= {-1.0, 0.0, 1.0} and set(np.unique(at)) <= {-1.0, 0.0, 1.0}
 
 
+def test_winograd_f42_uses_25_products_per_tile_instead_of_64_and_its_matrices_are_the_docstring_ones():
+    """F(4×4, 2×2): α = 5, 25 products for a 4×4 tile of a 2×2 kernel (64 directly, 36 in four F(2×2, 2×2)
+    tiles); Bᵀ and Aᵀ are the interpolation at 0, ±1, 2 and ∞ (integer entries), G has the halves and sixths."""
+    bt, G, at = winograd.transforms(4, 2)
+    assert bt.shape[0] ** 2 == 25 and at.shape[0] ** 2 * G.shape[1] ** 2 == 64
+    np.testing.assert_array_equal(at, [[1, 1, 1, 1, 0], [0, 1, -1, 2, 0], [0, 1, 1, 4, 0], [0, 1, -1, 8, 1]])
+    np.testing.assert_array_equal(bt[4], [0, 2, -1, -2, 1])
+    assert np.all(bt == np.round(bt)) and set(np.round(6 * G.ravel())) == {0, 1, 2, 3, 6, -1}
+    # the compiled 1-D transforms are these matrices (each helper applied to the unit vectors)
+    eye = np.eye(5)
+    np.testing.assert_array_equal(np.array([winograd._bt5(*e) for e in eye]).T, bt)
+    np.testing.assert_array_equal(np.array([winograd._b5(*e) for e in eye]), bt)
+    np.testing.assert_array_equal(np.array([winograd._at5(*e) for e in eye]).T, at)
+    np.testing.assert_array_equal(np.array([winograd._a5(*e) for e in np.eye(4)]), at)
+
+
 def test_unknown_winograd_transforms_are_a_value_error():
     with pytest.raises(ValueError, match=r"F\(6, 3\)"):
         winograd.transforms(6, 3)
 
 
-@pytest.mark.parametrize("r", [2, 3])
+COMPILED_TILES = sorted(v[:2] for v in winograd.COMPILED.values())  # (m, r) of each compiled F(m×m, r×r)
+
+
+@pytest.mark.parametrize("m, r", COMPILED_TILES)
 @settings(max_examples=EXAMPLES, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), h=st.integers(1, 6), w_=st.integers(1, 6))
-def test_readable_winograd_is_the_correlation_and_its_two_adjoints(r, seed, h, w_):
+@given(seed=st.integers(0, 2**32 - 1), h=st.integers(1, 9), w_=st.integers(1, 9))
+def test_readable_winograd_is_the_correlation_and_its_two_adjoints(m, r, seed, h, w_):
     """readable_forward = the reference conv of the padded input; readable_data_grad and readable_weight_grad are
     its adjoints in d and in g: <F(d, g), y> = <d, D(y, g)> = <g, W(y, d)>."""
     rng = np.random.default_rng(seed)
     out_hw = (h, w_)
-    hp, wp = winograd.padded_size(out_hw, 2, r)
+    hp, wp = winograd.padded_size(out_hw, m, r)
     d = np.zeros((2, 3, hp, wp))
     d[:, :, : h + r - 1, : w_ + r - 1] = rng.standard_normal((2, 3, h + r - 1, w_ + r - 1))
     g = rng.standard_normal((2, 3, r, r))
-    y = winograd.readable_forward(d, g, out_hw, 2)
+    y = winograd.readable_forward(d, g, out_hw, m)
     assert rel_error(y, R.conv2d(d[:, :, : h + r - 1, : w_ + r - 1], g)) <= 1e-12
     gy = rng.standard_normal(y.shape)
-    gd = winograd.readable_data_grad(gy, g, (hp, wp), 2)
-    gg = winograd.readable_weight_grad(gy, d, r, 2)
+    gd = winograd.readable_data_grad(gy, g, (hp, wp), m)
+    gg = winograd.readable_weight_grad(gy, d, r, m)
     lhs = np.vdot(y, gy)
     assert abs(lhs - np.vdot(d, gd)) <= 1e-11 * max(1.0, abs(lhs))
     assert abs(lhs - np.vdot(g, gg)) <= 1e-11 * max(1.0, abs(lhs))
 
 
-@pytest.mark.parametrize("r", [2, 3])
+@pytest.mark.parametrize("m, r", COMPILED_TILES)
 @settings(max_examples=EXAMPLES, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), h=st.integers(1, 7), w_=st.integers(1, 7))
-def test_fast_winograd_transforms_compute_what_the_readable_twin_computes(r, seed, h, w_):
+@given(seed=st.integers(0, 2**32 - 1), h=st.integers(1, 9), w_=st.integers(1, 9))
+def test_fast_winograd_transforms_compute_what_the_readable_twin_computes(m, r, seed, h, w_):
     """The compiled transforms and stacked products (channels-last input, (α², tiles, channels) stacks) give the
     readable twin's forward, input gradient and weight gradient to 1e-12."""
     rng = np.random.default_rng(seed)
-    n, c, o, m = 2, 3, 4, 2
+    n, c, o = 2, 3, 4
     hp, wp = winograd.padded_size((h, w_), m, r)
     d = np.zeros((n, c, hp, wp))
     d[:, :, : h + r - 1, : w_ + r - 1] = rng.standard_normal((n, c, h + r - 1, w_ + r - 1))
@@ -286,18 +309,18 @@ def test_fast_winograd_transforms_compute_what_the_readable_twin_computes(r, see
     assert rel_error(gtaps.transpose(3, 2, 0, 1), winograd.readable_weight_grad(gy, d, r, m)) <= 1e-12
 
 
-@pytest.mark.parametrize("r", [2, 3])
-def test_weight_transform_is_g_times_each_kernel_times_g_transposed_and_its_adjoint(r):
+@pytest.mark.parametrize("m, r", COMPILED_TILES)
+def test_weight_transform_is_g_times_each_kernel_times_g_transposed_and_its_adjoint(m, r):
     rng = np.random.default_rng(5)
     taps = rng.standard_normal((r, r, 4, 3))  # (r, r, C, O)
-    u = winograd.weight_transform(taps, 2)
-    _, G, _ = winograd.transforms(2, r)
+    u = winograd.weight_transform(taps, m)
+    _, G, _ = winograd.transforms(m, r)
     alpha = G.shape[0]
     for c in range(4):
         for o in range(3):
             np.testing.assert_allclose(u[:, c, o].reshape(alpha, alpha), G @ taps[:, :, c, o] @ G.T, atol=1e-12)
     gu = rng.standard_normal(u.shape)
-    gtaps = winograd.weight_transform_adjoint(gu, 2, r)
+    gtaps = winograd.weight_transform_adjoint(gu, m, r)
     assert abs(np.vdot(u, gu) - np.vdot(taps, gtaps)) <= 1e-12 * np.abs(u).sum() * np.abs(gu).max()
 
 
@@ -340,8 +363,12 @@ def test_winograd_is_chosen_for_wide_layers_and_im2col_for_the_others():
     assert plan.choose(geometry(32, 32, 32, 3, 1)) == "winograd"  # 1/32 + 1/32
     assert plan.choose(geometry(16, 32, 32, 3, 1)) == "im2col"  # 1/16 + 1/32: the transforms would weigh
     assert plan.choose(geometry(3, 32, 32, 3, 1)) == "im2col"
-    assert plan.choose(geometry(64, 128, 16, 4, 2)) == "winograd"  # r = 2 on four phases: 1/256 + 1/128
-    assert plan.choose(geometry(16, 16, 32, 4, 2)) == "winograd"  # 1/64 + 1/16 = 1/12.8
+    assert plan.choose(geometry(64, 128, 16, 4, 2)) == "winograd"  # r = 2 on four phases: 1/256 + 1/128 ...
+    # ... but 8x8 outputs make 128 tiles of 4x4: F(4x4, 2x2)'s weight share 256·128 / (128·384) = 2/3 > 1/3
+    assert plan.choose(geometry(16, 16, 32, 4, 2)) == "winograd4"  # 1/64 + 1/16; 16x16 outputs: share 64·16/(512·80)
+    assert plan.choose(geometry(64, 128, 16, 4, 2, n=128)) == "winograd4"  # 512 tiles: share 1/6
+    assert plan.choose(geometry(64, 128, 16, 4, 2, n=32)) == "winograd"
+    assert plan.choose(geometry(32, 64, 32, 4, 2, n=16)) == "winograd4"  # 256 tiles, 128·64 / (256·192) = 1/6
     assert plan.choose(geometry(8, 8, 32, 4, 2)) == "im2col"  # 1/32 + 1/8
     assert plan.choose(geometry(128, 128, 8, 3, 1, p=2, d=2)) == "winograd"  # dilated: on four 4x4 subgrids
     assert plan.layout(geometry(128, 128, 8, 3, 1, p=2, d=2))[1].out_hw == (4, 4)
@@ -357,7 +384,7 @@ def test_the_default_rule_chooses_exactly_the_default_algorithms():
     """plan.DEFAULT_ALGORITHMS (what ``deconvlab bench compile`` times as "the default rule's") is what choose
     returns over a spread of layers: every one of them for some layer, and nothing else."""
     chosen = {plan.choose(geometry(c, o, size, k, s, p, d))
-              for c in (3, 32, 128) for o in (3, 64, 128) for size in (8, 16)
+              for c in (3, 32, 128) for o in (3, 64, 128) for size in (8, 16, 32)
               for k, s, p, d in ((3, 1, 1, 1), (4, 2, 1, 1), (3, 2, 1, 1), (5, 1, 2, 1), (3, 1, 2, 2), (1, 1, 0, 1))}
     assert chosen == set(plan.DEFAULT_ALGORITHMS)
 
@@ -367,6 +394,8 @@ def test_why_not_names_what_an_algorithm_needs():
     assert "dilation 1" in plan.why_not("winograd", geometry(1, 1, 9, 3, 1, d=3))
     assert "dilation 1" in plan.why_not("direct", geometry(1, 1, 9, 3, 1, d=3))
     assert "r = 2 or 3" in plan.why_not("winograd", geometry(1, 1, 9, 5, 1))
+    assert "2x2 sub-kernels only" in plan.why_not("winograd4", geometry(1, 1, 9, 3, 1))
+    assert plan.why_not("winograd4", geometry(1, 1, 9, 4, 2)) is None
     assert plan.why_not("direct", geometry(1, 1, 9, 5, 1)) is None
 
 

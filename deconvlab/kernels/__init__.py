@@ -3,7 +3,7 @@
 
 The public functions (the contract of docs/design.md, "Kernels") are the fast ones from ``fast``; ``readable``
 holds their direct-loop twins with the same signatures. ``plan`` chooses, per layer, the algorithm ``fast``
-runs (im2col, ``winograd`` or ``direct``); ``plan.forced(name)`` overrides the choice. ``laplace`` holds the
+runs (im2col, ``winograd`` in F(2×2, r×r) or F(4×4, 2×2) tiles, or ``direct``); ``plan.forced(name)`` overrides the choice. ``laplace`` holds the
 harmonic fill's compiled loop, ``elementwise`` the activations' one-pass loops. ``pair`` turns an int or
 (h, w) argument into a pair.
 Output sizes:

@@ -37,6 +37,7 @@ Winograd and direct. At dilation 1 the polyphase split makes any layer a stride-
 taps a side over C' = phases × C_in channels (the section "the polyphase split for Winograd and the direct
 loops" below); ``winograd`` and ``direct`` compute that correlation and its adjoints, part by part.
 """
+import functools
 import math
 from collections import namedtuple
 
@@ -623,22 +624,22 @@ def _fold_phase_taps_of(gtaps, geo):
     return gw
 
 
-# --- Winograd F(2x2, rxr) on the polyphase split ------------------------------------------------------------
+# --- Winograd F(mxm, rxr) on the polyphase split ------------------------------------------------------------
 #
-# ``winograd`` computes the stride-1 correlation of the split and its two adjoints in m x m output tiles. m = 2:
-# F(2x2, 3x3) and F(2x2, 2x2) only add and halve in their transforms; larger tiles were measured and dropped
-# (docs/performance.md).
+# ``winograd`` computes the stride-1 correlation of the split and its two adjoints in m x m output tiles:
+# m = 2 for "winograd" (F(2x2, 3x3) and F(2x2, 2x2), whose transforms only add and halve), m = 4 for
+# "winograd4" (F(4x4, 2x2), whose transforms also double and whose weight transform has sixths;
+# docs/performance.md).
 
-WINOGRAD_M = 2
 
-
-def _winograd_setup(geo):
-    """(r, phase residues per axis, Tiling, padded phase-grid size) of a geometry Winograd accepts."""
+def _winograd_setup(geo, m):
+    """(r, phase residues per axis, Tiling, padded phase-grid size) of a geometry Winograd accepts, in m×m
+    output tiles."""
     r = plan.sub_kernel_size(geo)[0]
     ph = plan.phases(geo)
     res = tuple(np.arange(ph[i], dtype=np.int64) for i in range(2))
-    return r, res, winograd.tiling(geo.out_hw, WINOGRAD_M, r, np.dtype(f"f{geo.itemsize}")), \
-        winograd.padded_size(geo.out_hw, WINOGRAD_M, r)
+    return r, res, winograd.tiling(geo.out_hw, m, r, np.dtype(f"f{geo.itemsize}")), \
+        winograd.padded_size(geo.out_hw, m, r)
 
 
 # The samples of a part go through the transforms and products in chunks whose transformed tiles (V and M, or
@@ -669,12 +670,12 @@ def _scratch(shape, dtype):
     return lambda *dims: flat[: math.prod(dims)].reshape(dims)
 
 
-def _winograd_weights(w, geo, transposed=False):
+def _winograd_weights(w, geo, m, transposed=False):
     """U (α², C', C_out) of the layer's weight, or with ``transposed`` its transpose (α², C_out, C'), each
     C-contiguous: BLAS multiplies by a transposed view of U at two thirds of the speed when the stack of
     tiles is short (docs/performance.md), so the transposed layout is computed directly."""
     with parallel.serial_blas():
-        return winograd.weight_transform(_phase_taps_of(w, geo, transposed), WINOGRAD_M)
+        return winograd.weight_transform(_phase_taps_of(w, geo, transposed), m)
 
 
 def _winograd_chunks(x, geo, res, tl, padded, channels, with_gradient=False):
@@ -699,11 +700,11 @@ def _winograd_chunks(x, geo, res, tl, padded, channels, with_gradient=False):
             yield c0, c1, p
 
 
-def _winograd_correlate(x, w, geo, b):
+def _winograd_correlate(x, w, geo, b, m=2):
     """``_im2col_correlate``'s contract: per chunk, V = input transform of the split, M = V · U, y = output
     transform of M."""
-    _, res, tl, padded = _winograd_setup(geo)
-    u = _winograd_weights(w, geo)
+    _, res, tl, padded = _winograd_setup(geo, m)
+    u = _winograd_weights(w, geo, m)
     y = np.empty((geo.batch, geo.c_out) + geo.out_hw, dtype=x.dtype)
     tiles = tl.tiles_h * tl.tiles_w
 
@@ -721,11 +722,11 @@ def _winograd_correlate(x, w, geo, b):
     return y
 
 
-def _winograd_scatter(g, w, geo, b):
+def _winograd_scatter(g, w, geo, b, m=2):
     """``_im2col_scatter``'s contract: per chunk, Mg = adjoint output transform of g, Vg = Mg · Uᵀ, the adjoint
     input transform of Vg added into the chunk's split gradient, merged back."""
-    _, res, tl, padded = _winograd_setup(geo)
-    u_t = _winograd_weights(w, geo, transposed=True)  # (α², C_out, C')
+    _, res, tl, padded = _winograd_setup(geo, m)
+    u_t = _winograd_weights(w, geo, m, transposed=True)  # (α², C_out, C')
     x = np.zeros((geo.batch, geo.c_in) + geo.in_hw, dtype=g.dtype)
     tiles = tl.tiles_h * tl.tiles_w
 
@@ -748,13 +749,13 @@ def _winograd_scatter(g, w, geo, b):
     return x
 
 
-def _winograd_backward(g, x, w, geo, grad_input):
+def _winograd_backward(g, x, w, geo, grad_input, m=2):
     """``_im2col_backward``'s contract: one pass over the tiles of g and x gives the weight gradient's stack
     gU = Σ_t Vᵀ · Mg and the input gradient (from Mg for the scatter, from V for the correlation, none for
     grad_input None)."""
-    _, res, tl, padded = _winograd_setup(geo)
+    _, res, tl, padded = _winograd_setup(geo, m)
     scatter = grad_input == "scatter"
-    u = _winograd_weights(w, geo, transposed=scatter)  # (α², C', C_out), or (α², C_out, C') for the scatter
+    u = _winograd_weights(w, geo, m, transposed=scatter)  # (α², C', C_out), or (α², C_out, C') for the scatter
     xi2, channels, c_out = (u.shape[0],) + ((u.shape[2], u.shape[1]) if scatter else u.shape[1:])
     if scatter:
         y = np.zeros((geo.batch, geo.c_in) + geo.in_hw, dtype=x.dtype)
@@ -787,7 +788,7 @@ def _winograd_backward(g, x, w, geo, grad_input):
 
     gu = _in_parts(geo.batch, part)  # (α², C', C_out)
     with parallel.serial_blas():
-        gtaps = winograd.weight_transform_adjoint(gu, WINOGRAD_M, plan.sub_kernel_size(geo)[0])
+        gtaps = winograd.weight_transform_adjoint(gu, m, plan.sub_kernel_size(geo)[0])
     return y, _fold_phase_taps_of(gtaps, geo)
 
 
@@ -862,6 +863,7 @@ def _direct_backward(g, x, w, geo, grad_input):
 _ALGORITHMS = {
     "im2col": (_im2col_correlate, _im2col_scatter, _im2col_backward),
     "winograd": (_winograd_correlate, _winograd_scatter, _winograd_backward),
+    "winograd4": tuple(functools.partial(f, m=4) for f in (_winograd_correlate, _winograd_scatter, _winograd_backward)),
     "direct": (_direct_correlate, _direct_scatter, _direct_backward),
 }
 

@@ -16,16 +16,19 @@ The algorithms (``ALGORITHMS``):
 - ``"winograd"``: F(2×2, r×r) tiles (``winograd``) on the polyphase split, for dilation 1 and kernels that
   split into square r×r sub-kernels, r = ⌈k/s⌉ ∈ {2, 3}: k3 s1 (r = 3), k2 s1 and k4 s2 (r = 2, the latter as
   four 2×2 sub-convolutions), also k3 s2, k5 s2 or k6 s2 (sub-kernels padded with zero taps).
+- ``"winograd4"``: F(4×4, 2×2) tiles on the same split, for 2×2 sub-kernels only (k2 s1; k3 or k4 at stride 2):
+  25 products per 16 outputs where ``"winograd"``'s F(2×2, 2×2) takes 36.
 - ``"direct"``: compiled loops with output-channel blocks innermost and no unrolled copy (``direct``), on the
   same polyphase split, for dilation 1 and any kernel and stride.
 
-The rule (``choose``): Winograd where it applies (F(2×2, 3×3) for k3 s1 and k5/k6 at stride 2, F(2×2, 2×2) for
-k2 s1 and the k4 s2 layers of encoders and decoders) and its transforms are a small share of the work, else
-im2col. Per tile the transforms cost in proportion to C' + C_out and the products to C'·C_out (C' = C_in times
-the phases), so the share is 1/C' + 1/C_out; Winograd is chosen where that is at most
-``WINOGRAD_TRANSFORM_SHARE_MAX``. The direct loops measured slower than im2col on every shape tried, so they
-are never chosen by default; they stay available through ``forced`` and are tested on every shape they accept.
-The measurements are in docs/performance.md.
+The rule (``choose``): Winograd where it applies (F(2×2, 3×3) for k3 s1 and k5/k6 at stride 2, F(2×2, 2×2) or
+F(4×4, 2×2) for k2 s1 and the k4 s2 layers of encoders and decoders) and its transforms are a small share of the
+work, else im2col; among the two for 2×2 sub-kernels, F(4×4, 2×2) unless its weight transform is a large share
+(``WINOGRAD_LARGE_WEIGHT_SHARE_MAX``). Per tile the transforms cost in proportion to C' + C_out and the products
+to C'·C_out (C' = C_in times the phases), so the share is 1/C' + 1/C_out; Winograd is chosen where that is at most
+``WINOGRAD_TRANSFORM_SHARE_MAX``. The direct loops measured slower than im2col on every shape tried, so they are
+never chosen by default; they stay available through ``forced`` and are tested on every shape they accept. The
+measurements are in docs/performance.md.
 
 ``forced(algorithm)`` makes ``choose`` return that algorithm for every call in its ``with`` block (all
 threads), and a ValueError where it does not apply: the tests run every algorithm on every shape it accepts.
@@ -33,10 +36,13 @@ threads), and a ValueError where it does not apply: the tests run every algorith
 import contextlib
 from collections import namedtuple
 
-ALGORITHMS = ("im2col", "winograd", "direct")
+ALGORITHMS = ("im2col", "winograd", "winograd4", "direct")
 
 # The algorithms ``choose`` picks when nothing is forced (the direct loops only run when forced).
-DEFAULT_ALGORITHMS = ("im2col", "winograd")
+DEFAULT_ALGORITHMS = ("im2col", "winograd", "winograd4")
+
+# The output tile side m of each Winograd algorithm: F(m×m, r×r).
+WINOGRAD_TILE = {"winograd": 2, "winograd4": 4}
 
 # The conv view of one kernel call (see the module docstring); stride, padding, dilation as (h, w) pairs.
 Geometry = namedtuple("Geometry", "batch c_in c_out in_hw out_hw kernel_hw stride padding dilation itemsize")
@@ -44,6 +50,13 @@ Geometry = namedtuple("Geometry", "batch c_in c_out in_hw out_hw kernel_hw strid
 # Winograd's transforms cost per tile in proportion to C' + C_out, its products in proportion to C'·C_out: it
 # is chosen where the transforms' share, 1/C' + 1/C_out, is at most this (measured: docs/performance.md).
 WINOGRAD_TRANSFORM_SHARE_MAX = 1 / 12
+
+# For r = 2 (the k4 s2 layers) the rule takes F(4×4, 2×2) ("winograd4": 25 products per 16 outputs, where
+# F(2×2, 2×2) needs 36) unless its weight transform is a large share of the work. Per call that transform makes
+# α²·C'·C_out numbers once and the tile transforms α²·T·(C' + C_out) for the T tiles of the batch, so the share
+# is C'·C_out / (T·(C' + C_out)), T counted in 4×4 tiles; "winograd4" is chosen where it is at most this.
+# r = 3 (k3 s1) always uses F(2×2, 3×3). Measured: docs/performance.md.
+WINOGRAD_LARGE_WEIGHT_SHARE_MAX = 1 / 3
 
 _forced = [None]
 
@@ -105,7 +118,19 @@ def why_not(algorithm, geometry):
     if algorithm == "winograd" and (r[0] != r[1] or r[0] not in (2, 3)):
         return (f"kernel {geometry.kernel_hw} with stride {geometry.stride} splits into {r[0]}x{r[1]} "
                 "sub-kernels, and F(2x2, rxr) is used for r = 2 or 3 only")
+    if algorithm == "winograd4" and r != (2, 2):
+        return (f"kernel {geometry.kernel_hw} with stride {geometry.stride} splits into {r[0]}x{r[1]} "
+                "sub-kernels, and F(4x4, 2x2) is for 2x2 sub-kernels only (k2 s1, k3 or k4 at stride 2)")
     return None
+
+
+def _large_tiles_pay(geometry):
+    """Whether F(4×4, 2×2)'s weight share C'·C_out / (T·(C' + C_out)) is at most
+    ``WINOGRAD_LARGE_WEIGHT_SHARE_MAX`` (T = batch × ⌈H_out/4⌉ × ⌈W_out/4⌉, C' = C_in × phases)."""
+    ph = phases(geometry)
+    c, o = geometry.c_in * ph[0] * ph[1], geometry.c_out
+    tiles = geometry.batch * (-(-geometry.out_hw[0] // 4)) * (-(-geometry.out_hw[1] // 4))
+    return c * o <= WINOGRAD_LARGE_WEIGHT_SHARE_MAX * tiles * (c + o)
 
 
 def _rule(geometry):
@@ -113,7 +138,7 @@ def _rule(geometry):
     if why_not("winograd", geometry) is None and geometry.dilation == (1, 1):
         ph = phases(geometry)
         if 1 / (geometry.c_in * ph[0] * ph[1]) + 1 / geometry.c_out <= WINOGRAD_TRANSFORM_SHARE_MAX:
-            return "winograd"
+            return "winograd4" if why_not("winograd4", geometry) is None and _large_tiles_pay(geometry) else "winograd"
     return "im2col"
 
 
@@ -132,8 +157,8 @@ def layout(geometry):
         if reason is not None:
             raise ValueError(f"algorithm {algorithm!r} cannot compute this layer: {reason}")
         return algorithm, (sub if on is sub else None)
-    if sub is not None and _rule(sub) == "winograd" and all(n % 2 == 0 for n in sub.out_hw):
-        return "winograd", sub
+    if sub is not None and _rule(sub).startswith("winograd") and all(n % 2 == 0 for n in sub.out_hw):
+        return _rule(sub), sub
     return _rule(geometry), None
 
 

@@ -14,8 +14,23 @@ F(2, 3): 4 products for 2 outputs of a 3-tap filter (6 directly). Its transforms
          [0  1  0 −1]         [ 0    0    1 ]
 
 F(2, 2): 3 products for 2 outputs of a 2-tap filter (4 directly): m₀ = (d₀ − d₁)g₀, m₁ = d₁(g₀ + g₁),
-m₂ = (d₂ − d₁)g₁, y₀ = m₀ + m₁, y₁ = m₁ + m₂. F(4, 3) (36 products per 4×4 tile instead of 144) is in
-``TRANSFORMS`` for comparison; its constants 1/4, 1/6, 1/24 lose float32 bits, so the kernels do not use it.
+m₂ = (d₂ − d₁)g₁, y₀ = m₀ + m₁, y₁ = m₁ + m₂.
+
+F(4, 2): 5 products for 4 outputs of a 2-tap filter (8 directly), interpolating at 0, 1, −1, 2 and ∞. Row i of
+Bᵀ holds the coefficients of Π(z − p_j) over the other finite points p_j (the last row: over all four), G's row
+i evaluates the filter at p_i divided by that product's value there (rows 1 and 2 of both negated, so that G
+is positive), and Aᵀ's column i is (1, p_i, p_i², p_i³) ((0, 0, 0, 1) for ∞):
+
+    Bᵀ = [2 −1 −2  1  0]     G = [1/2   0 ]     Aᵀ = [1  1  1  1  0]
+         [0  2  1 −1  0]         [1/2  1/2]          [0  1 −1  2  0]
+         [0 −2  3 −1  0]         [1/6 −1/6]          [0  1  1  4  0]
+         [0 −1  0  1  0]         [1/6  1/3]          [0  1 −1  8  1]
+         [0  2 −1 −2  1]         [ 0    1 ]
+
+Its transforms double (exactly, in floating point) and its weight transform rounds the sixths: its float32
+error is a few times F(2, 2)'s, about 10⁻⁶. F(4, 3) (36 products per 4×4 tile instead of 144) is in
+``TRANSFORMS`` for comparison; its constants 1/4, 1/6, 1/24 lose more float32 bits, and the kernels do not use
+it. The kernels run F(2×2, 3×3), F(2×2, 2×2) and F(4×4, 2×2) (``COMPILED``).
 
 Nested in 2-D, one m×m tile of output channel o is, for a (C, H, W) input d and a (O, C, r, r) kernel g,
 
@@ -50,6 +65,11 @@ TRANSFORMS = {
         [[1, -1, 0], [0, 1, 0], [0, -1, 1]],
         [[1, 0], [1, 1], [0, 1]],
         [[1, 1, 0], [0, 1, 1]],
+    ),
+    (4, 2): (
+        [[2, -1, -2, 1, 0], [0, 2, 1, -1, 0], [0, -2, 3, -1, 0], [0, -1, 0, 1, 0], [0, 2, -1, -2, 1]],
+        [[1 / 2, 0], [1 / 2, 1 / 2], [1 / 6, -1 / 6], [1 / 6, 1 / 3], [0, 1]],
+        [[1, 1, 1, 1, 0], [0, 1, -1, 2, 0], [0, 1, 1, 4, 0], [0, 1, -1, 8, 1]],
     ),
     (2, 3): (
         [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
@@ -101,7 +121,6 @@ def weight_transform(taps, m):
     matrix (the Kronecker product's row (γ, δ) and column (u, v) hold G[γ, u]·G[δ, v])."""
     r = taps.shape[0]
     kron = _kron(m, r, taps.dtype)
-    _check_m(m)
     return np.matmul(kron, taps.reshape(r * r, -1)).reshape((kron.shape[0],) + taps.shape[2:])
 
 
@@ -109,7 +128,6 @@ def weight_transform_adjoint(gu, m, r):
     """gtaps[u, v, c, o] = Σ_γ,δ G[γ, u] G[δ, v] gU[(γ, δ), c, o]: the adjoint of ``weight_transform``,
     gtaps = (G ⊗ G)ᵀ · gU."""
     kron = _kron(m, r, gu.dtype)
-    _check_m(m)
     return np.matmul(kron.T, gu.reshape(kron.shape[0], -1)).reshape((r, r) + gu.shape[1:])
 
 
@@ -125,11 +143,6 @@ def _kron_of(m, r, dtype):
     kron = np.kron(g, g)
     kron.flags.writeable = False
     return kron
-
-
-def _check_m(m):
-    if m != 2:
-        raise ValueError(f"winograd: the compiled transforms are for m = 2 (F(2x2, rxr)), not m = {m}")
 
 
 # --- the specification: one tile at a time -------------------------------------------------------------
@@ -199,8 +212,9 @@ def readable_weight_grad(gy, d, r, m):
 # tiles_w, tile t = (n − n0, ti, tj) in that order; the output y and its gradient gy are (N, O, H_out, W_out).
 
 
-# Each transform is written out for the two tile sizes used, α = 3 (F(2×2, 2×2)) and α = 4 (F(2×2, 3×3)), with the
-# 1-D transforms as the small functions below (inlined into each transform by Numba, not compiled on their own):
+# Each transform is written out for the tile sizes used, α = 3 (F(2×2, 2×2)), α = 4 (F(2×2, 3×3)) and α = 5
+# (F(4×4, 2×2), further below), with the 1-D transforms as the small functions below (those of α = 3 and 4
+# inlined into each transform by Numba, not compiled on their own; see the note before the α = 5 transforms):
 # one pass over the channels per tile, every entry of the tile held in a register, its ±1 coefficients as
 # additions and subtractions. (A loop over the entries of Bᵀ and Aᵀ
 # was 3-4 times slower: every partial sum went through memory.) ``TRANSFORMS`` holds the same matrices; the
@@ -255,33 +269,84 @@ def _a4(y0, y1):
     return y0, y0 + y1, y0 - y1, -y1
 
 
+# The coefficients 2, 3, 4 and 8 of F(4, 2) are written as sums (2x = x + x): an integer constant times a float32
+# would make the result float64 in Numba. For powers of two the sum is the exact product. These four are compiled
+# as functions of their own (about 40 ms each) rather than inlined by Numba: the α = 5 transforms call them 24
+# to 30 times each, and inlining every call made each transform 0.1-0.4 s slower to compile (LLVM inlines them
+# anyway).
+
+
+@njit()
+def _bt5(d0, d1, d2, d3, d4):
+    """Bᵀ d of F(4, 2): (2d0 − d1 − 2d2 + d3, 2d1 + d2 − d3, 3d2 − 2d1 − d3, d3 − d1,
+    2d1 − d2 − 2d3 + d4)."""
+    e, f, h = d0 - d2, d1 - d3, d2 - d1
+    return e + e - d1 + d3, d1 + d1 + d2 - d3, h + h + d2 - d3, d3 - d1, f + f - d2 + d4
+
+
+@njit()
+def _b5(v0, v1, v2, v3, v4):
+    """B v, the adjoint of ``_bt5``: (2v0, 2(v1 − v2 + v4) − v0 − v3, v1 + 3v2 − 2v0 − v4,
+    v0 − v1 − v2 + v3 − 2v4, v4)."""
+    e, h = v1 - v2 + v4, v2 - v0
+    return v0 + v0, e + e - v0 - v3, h + h + v1 + v2 - v4, v0 - v1 - v2 + v3 - v4 - v4, v4
+
+
+@njit()
+def _at5(m0, m1, m2, m3, m4):
+    """Aᵀ m of F(4, 2): (m0 + m1 + m2 + m3, m1 − m2 + 2m3, m1 + m2 + 4m3, m1 − m2 + 8m3 + m4)."""
+    d, t2 = m1 - m2, m3 + m3
+    t4 = t2 + t2
+    return m0 + m1 + m2 + m3, d + t2, m1 + m2 + t4, d + (t4 + t4) + m4
+
+
+@njit()
+def _a5(y0, y1, y2, y3):
+    """A y, the adjoint of ``_at5``: (y0, y0 + y1 + y2 + y3, y0 − y1 + y2 − y3, y0 + 2y1 + 4y2 + 8y3, y3)."""
+    h = y3 + y3 + y2
+    h = h + h + y1
+    return y0, y0 + y1 + y2 + y3, y0 - y1 + y2 - y3, y0 + h + h, y3
+
+
 def input_transform(P, n0, n1, tl, V):
     """V[(a, b), t, c] = (Bᵀ P[n, tile t, c] B)[a, b] for the tiles t of samples n0 <= n < n1."""
-    _check_m(tl.m)
-    (_input_transform3 if tl.bt.shape[0] == 3 else _input_transform4)(P, n0, n1, tl.tiles_h, tl.tiles_w, V)
+    _compiled(tl)[0](P, n0, n1, tl.tiles_h, tl.tiles_w, V)
 
 
 def input_transform_adjoint(Vg, n0, n1, tl, gP):
     """gP[n, tile t, c] += B Vg[:, t, c] Bᵀ: the adjoint of ``input_transform`` (gP accumulates; overlapping
     tiles add, in tile order)."""
-    _check_m(tl.m)
-    (_input_adjoint3 if tl.bt.shape[0] == 3 else _input_adjoint4)(Vg, n0, n1, tl.tiles_h, tl.tiles_w, gP)
+    _compiled(tl)[1](Vg, n0, n1, tl.tiles_h, tl.tiles_w, gP, *_work(tl, gP.shape[3], gP.dtype))
 
 
 def output_transform(M, n0, n1, tl, y):
     """y[n, o, tile t] = Aᵀ M[:, t, o] A for the samples n0 <= n < n1, cropped to y's H_out × W_out. A row of
     tiles is assembled channels-last, then written out channel by channel."""
-    _check_m(tl.m)
-    band = np.empty((2, 2 * tl.tiles_w, y.shape[1]), dtype=M.dtype)
-    (_output_transform3 if tl.at.shape[1] == 3 else _output_transform4)(M, n0, n1, tl.tiles_h, tl.tiles_w, band, y)
+    band = np.empty((tl.m, tl.m * tl.tiles_w, y.shape[1]), dtype=M.dtype)
+    _compiled(tl)[2](M, n0, n1, tl.tiles_h, tl.tiles_w, band, y)
 
 
 def output_transform_adjoint(gy, n0, n1, tl, Mg):
     """Mg[:, t, o] = A gy[n, o, tile t] Aᵀ, gy read as 0 past its H_out × W_out: the adjoint of
     ``output_transform``. A row of tiles of gy is first gathered channels-last."""
-    _check_m(tl.m)
-    band = np.zeros((2, 2 * tl.tiles_w, gy.shape[1]), dtype=Mg.dtype)  # columns past W_out stay 0
-    (_output_adjoint3 if tl.at.shape[1] == 3 else _output_adjoint4)(gy, n0, n1, tl.tiles_h, tl.tiles_w, band, Mg)
+    band = np.zeros((tl.m, tl.m * tl.tiles_w, gy.shape[1]), dtype=Mg.dtype)  # columns past W_out stay 0
+    _compiled(tl)[3](gy, n0, n1, tl.tiles_h, tl.tiles_w, band, Mg)
+
+
+def _work(tl, channels, dtype):
+    """The extra argument of F(4×4, 2×2)'s input adjoint, a scratch tile of α² channel vectors; none for the
+    others."""
+    return (np.empty((25, channels), dtype=dtype),) if tl.m == 4 else ()
+
+
+def _compiled(tl):
+    """The compiled (input, input adjoint, output, output adjoint) transforms of the tiling's F(m, r), known by
+    its α (a ValueError for one that has none)."""
+    alpha = tl.bt.shape[0]
+    if alpha not in COMPILED or COMPILED[alpha][0] != tl.m:
+        raise ValueError(f"winograd: compiled transforms exist for F(m, r) = {sorted(v[:2] for v in COMPILED.values())}"
+                         f" only, not for m = {tl.m}, α = {alpha}")
+    return COMPILED[alpha][2]
 
 
 # In the loops below every array indexed inside the innermost (channel) loop is a one-dimensional C-contiguous
@@ -510,3 +575,236 @@ def _output_adjoint4(gy, n0, n1, th, tw, band, Mg):
                     m0, m1, m2, m3 = Mg[k, t], Mg[4 + k, t], Mg[8 + k, t], Mg[12 + k, t]
                     for o in range(Mg.shape[2]):
                         m0[o], m1[o], m2[o], m3[o] = _a4(_a4(y00[o], y01[o])[k], _a4(y10[o], y11[o])[k])
+
+
+# F(4×4, 2×2) (α = 5): 25 products per 4×4 tile where F(2×2, 2×2) needs 36 for the same 16 outputs. Written out
+# like the α = 3 and 4 transforms: one loop per row (or column) of the tile, the 1-D transform along the other
+# axis taken from the helpers at a constant index (LLVM keeps only the terms that entry needs). The input
+# adjoint goes through a scratch tile ``work`` in two passes (Vg Bᵀ, then B down its columns) so that each of
+# its loops touches ten vectors: in one pass (thirty a loop) it did not vectorise and ran three times slower.
+# Each of the four compiles in about 1-1.6 s; two-pass versions of all four with the five rows as a run-time
+# loop compiled in 0.5 s each but ran twice as slow (docs/performance.md).
+
+
+@njit()
+def _input_transform5(P, n0, n1, th, tw, V):
+    for n in range(n0, n1):
+        for ti in range(th):
+            r0, r1, r2, r3, r4 = P[n, 4 * ti], P[n, 4 * ti + 1], P[n, 4 * ti + 2], P[n, 4 * ti + 3], P[n, 4 * ti + 4]
+            for tj in range(tw):
+                t, q = ((n - n0) * th + ti) * tw + tj, 4 * tj
+                # s(5j + i) = row i, column j of the tile
+                s0, s1, s2, s3, s4 = r0[q], r1[q], r2[q], r3[q], r4[q]
+                s5, s6, s7, s8, s9 = r0[q + 1], r1[q + 1], r2[q + 1], r3[q + 1], r4[q + 1]
+                s10, s11, s12, s13, s14 = r0[q + 2], r1[q + 2], r2[q + 2], r3[q + 2], r4[q + 2]
+                s15, s16, s17, s18, s19 = r0[q + 3], r1[q + 3], r2[q + 3], r3[q + 3], r4[q + 3]
+                s20, s21, s22, s23, s24 = r0[q + 4], r1[q + 4], r2[q + 4], r3[q + 4], r4[q + 4]
+                # row a of Bᵀ d B (a = 0, ..., 4): Bᵀ down each column, entry a, then Bᵀ along the row
+                v0, v1, v2, v3, v4 = V[0, t], V[1, t], V[2, t], V[3, t], V[4, t]
+                for c in range(P.shape[3]):
+                    v0[c], v1[c], v2[c], v3[c], v4[c] = _bt5(
+                        _bt5(s0[c], s1[c], s2[c], s3[c], s4[c])[0], _bt5(s5[c], s6[c], s7[c], s8[c], s9[c])[0],
+                        _bt5(s10[c], s11[c], s12[c], s13[c], s14[c])[0],
+                        _bt5(s15[c], s16[c], s17[c], s18[c], s19[c])[0],
+                        _bt5(s20[c], s21[c], s22[c], s23[c], s24[c])[0])
+                # row 1
+                v0, v1, v2, v3, v4 = V[5, t], V[6, t], V[7, t], V[8, t], V[9, t]
+                for c in range(P.shape[3]):
+                    v0[c], v1[c], v2[c], v3[c], v4[c] = _bt5(
+                        _bt5(s0[c], s1[c], s2[c], s3[c], s4[c])[1], _bt5(s5[c], s6[c], s7[c], s8[c], s9[c])[1],
+                        _bt5(s10[c], s11[c], s12[c], s13[c], s14[c])[1],
+                        _bt5(s15[c], s16[c], s17[c], s18[c], s19[c])[1],
+                        _bt5(s20[c], s21[c], s22[c], s23[c], s24[c])[1])
+                # row 2
+                v0, v1, v2, v3, v4 = V[10, t], V[11, t], V[12, t], V[13, t], V[14, t]
+                for c in range(P.shape[3]):
+                    v0[c], v1[c], v2[c], v3[c], v4[c] = _bt5(
+                        _bt5(s0[c], s1[c], s2[c], s3[c], s4[c])[2], _bt5(s5[c], s6[c], s7[c], s8[c], s9[c])[2],
+                        _bt5(s10[c], s11[c], s12[c], s13[c], s14[c])[2],
+                        _bt5(s15[c], s16[c], s17[c], s18[c], s19[c])[2],
+                        _bt5(s20[c], s21[c], s22[c], s23[c], s24[c])[2])
+                # row 3
+                v0, v1, v2, v3, v4 = V[15, t], V[16, t], V[17, t], V[18, t], V[19, t]
+                for c in range(P.shape[3]):
+                    v0[c], v1[c], v2[c], v3[c], v4[c] = _bt5(
+                        _bt5(s0[c], s1[c], s2[c], s3[c], s4[c])[3], _bt5(s5[c], s6[c], s7[c], s8[c], s9[c])[3],
+                        _bt5(s10[c], s11[c], s12[c], s13[c], s14[c])[3],
+                        _bt5(s15[c], s16[c], s17[c], s18[c], s19[c])[3],
+                        _bt5(s20[c], s21[c], s22[c], s23[c], s24[c])[3])
+                # row 4
+                v0, v1, v2, v3, v4 = V[20, t], V[21, t], V[22, t], V[23, t], V[24, t]
+                for c in range(P.shape[3]):
+                    v0[c], v1[c], v2[c], v3[c], v4[c] = _bt5(
+                        _bt5(s0[c], s1[c], s2[c], s3[c], s4[c])[4], _bt5(s5[c], s6[c], s7[c], s8[c], s9[c])[4],
+                        _bt5(s10[c], s11[c], s12[c], s13[c], s14[c])[4],
+                        _bt5(s15[c], s16[c], s17[c], s18[c], s19[c])[4],
+                        _bt5(s20[c], s21[c], s22[c], s23[c], s24[c])[4])
+
+
+@njit()
+def _input_adjoint5(Vg, n0, n1, th, tw, gP, work):
+    for n in range(n0, n1):
+        for ti in range(th):
+            r0, r1, r2, r3, r4 = gP[n, 4 * ti], gP[n, 4 * ti + 1], gP[n, 4 * ti + 2], gP[n, 4 * ti + 3], \
+                gP[n, 4 * ti + 4]
+            for tj in range(tw):
+                t, q = ((n - n0) * th + ti) * tw + tj, 4 * tj
+                # Vg Bᵀ into work row by row (B along each row of Vg), then B down each column of work into gP
+                w0, w1, w2, w3, w4 = Vg[0, t], Vg[1, t], Vg[2, t], Vg[3, t], Vg[4, t]
+                z0, z1, z2, z3, z4 = work[0], work[1], work[2], work[3], work[4]
+                for c in range(gP.shape[3]):
+                    z0[c], z1[c], z2[c], z3[c], z4[c] = _b5(w0[c], w1[c], w2[c], w3[c], w4[c])
+                w0, w1, w2, w3, w4 = Vg[5, t], Vg[6, t], Vg[7, t], Vg[8, t], Vg[9, t]
+                z0, z1, z2, z3, z4 = work[5], work[6], work[7], work[8], work[9]
+                for c in range(gP.shape[3]):
+                    z0[c], z1[c], z2[c], z3[c], z4[c] = _b5(w0[c], w1[c], w2[c], w3[c], w4[c])
+                w0, w1, w2, w3, w4 = Vg[10, t], Vg[11, t], Vg[12, t], Vg[13, t], Vg[14, t]
+                z0, z1, z2, z3, z4 = work[10], work[11], work[12], work[13], work[14]
+                for c in range(gP.shape[3]):
+                    z0[c], z1[c], z2[c], z3[c], z4[c] = _b5(w0[c], w1[c], w2[c], w3[c], w4[c])
+                w0, w1, w2, w3, w4 = Vg[15, t], Vg[16, t], Vg[17, t], Vg[18, t], Vg[19, t]
+                z0, z1, z2, z3, z4 = work[15], work[16], work[17], work[18], work[19]
+                for c in range(gP.shape[3]):
+                    z0[c], z1[c], z2[c], z3[c], z4[c] = _b5(w0[c], w1[c], w2[c], w3[c], w4[c])
+                w0, w1, w2, w3, w4 = Vg[20, t], Vg[21, t], Vg[22, t], Vg[23, t], Vg[24, t]
+                z0, z1, z2, z3, z4 = work[20], work[21], work[22], work[23], work[24]
+                for c in range(gP.shape[3]):
+                    z0[c], z1[c], z2[c], z3[c], z4[c] = _b5(w0[c], w1[c], w2[c], w3[c], w4[c])
+                p0, p1, p2, p3, p4 = r0[q], r1[q], r2[q], r3[q], r4[q]
+                z0, z1, z2, z3, z4 = work[0], work[5], work[10], work[15], work[20]
+                for c in range(gP.shape[3]):
+                    x0, x1, x2, x3, x4 = _b5(z0[c], z1[c], z2[c], z3[c], z4[c])
+                    p0[c] += x0
+                    p1[c] += x1
+                    p2[c] += x2
+                    p3[c] += x3
+                    p4[c] += x4
+                p0, p1, p2, p3, p4 = r0[q + 1], r1[q + 1], r2[q + 1], r3[q + 1], r4[q + 1]
+                z0, z1, z2, z3, z4 = work[1], work[6], work[11], work[16], work[21]
+                for c in range(gP.shape[3]):
+                    x0, x1, x2, x3, x4 = _b5(z0[c], z1[c], z2[c], z3[c], z4[c])
+                    p0[c] += x0
+                    p1[c] += x1
+                    p2[c] += x2
+                    p3[c] += x3
+                    p4[c] += x4
+                p0, p1, p2, p3, p4 = r0[q + 2], r1[q + 2], r2[q + 2], r3[q + 2], r4[q + 2]
+                z0, z1, z2, z3, z4 = work[2], work[7], work[12], work[17], work[22]
+                for c in range(gP.shape[3]):
+                    x0, x1, x2, x3, x4 = _b5(z0[c], z1[c], z2[c], z3[c], z4[c])
+                    p0[c] += x0
+                    p1[c] += x1
+                    p2[c] += x2
+                    p3[c] += x3
+                    p4[c] += x4
+                p0, p1, p2, p3, p4 = r0[q + 3], r1[q + 3], r2[q + 3], r3[q + 3], r4[q + 3]
+                z0, z1, z2, z3, z4 = work[3], work[8], work[13], work[18], work[23]
+                for c in range(gP.shape[3]):
+                    x0, x1, x2, x3, x4 = _b5(z0[c], z1[c], z2[c], z3[c], z4[c])
+                    p0[c] += x0
+                    p1[c] += x1
+                    p2[c] += x2
+                    p3[c] += x3
+                    p4[c] += x4
+                p0, p1, p2, p3, p4 = r0[q + 4], r1[q + 4], r2[q + 4], r3[q + 4], r4[q + 4]
+                z0, z1, z2, z3, z4 = work[4], work[9], work[14], work[19], work[24]
+                for c in range(gP.shape[3]):
+                    x0, x1, x2, x3, x4 = _b5(z0[c], z1[c], z2[c], z3[c], z4[c])
+                    p0[c] += x0
+                    p1[c] += x1
+                    p2[c] += x2
+                    p3[c] += x3
+                    p4[c] += x4
+
+
+@njit()
+def _output_transform5(M, n0, n1, th, tw, band, y):
+    for n in range(n0, n1):
+        for ti in range(th):
+            for tj in range(tw):
+                t, q = ((n - n0) * th + ti) * tw + tj, 4 * tj
+                m0, m1, m2, m3, m4 = M[0, t], M[1, t], M[2, t], M[3, t], M[4, t]
+                m5, m6, m7, m8, m9 = M[5, t], M[6, t], M[7, t], M[8, t], M[9, t]
+                m10, m11, m12, m13, m14 = M[10, t], M[11, t], M[12, t], M[13, t], M[14, t]
+                m15, m16, m17, m18, m19 = M[15, t], M[16, t], M[17, t], M[18, t], M[19, t]
+                m20, m21, m22, m23, m24 = M[20, t], M[21, t], M[22, t], M[23, t], M[24, t]
+                # row i of Aᵀ M A (i = 0, ..., 3): Aᵀ down each column, entry i, then Aᵀ along the row
+                y0, y1, y2, y3 = band[0, q], band[0, q + 1], band[0, q + 2], band[0, q + 3]
+                for o in range(M.shape[2]):
+                    y0[o], y1[o], y2[o], y3[o] = _at5(
+                        _at5(m0[o], m5[o], m10[o], m15[o], m20[o])[0], _at5(m1[o], m6[o], m11[o], m16[o], m21[o])[0],
+                        _at5(m2[o], m7[o], m12[o], m17[o], m22[o])[0], _at5(m3[o], m8[o], m13[o], m18[o], m23[o])[0],
+                        _at5(m4[o], m9[o], m14[o], m19[o], m24[o])[0])
+                # row 1
+                y0, y1, y2, y3 = band[1, q], band[1, q + 1], band[1, q + 2], band[1, q + 3]
+                for o in range(M.shape[2]):
+                    y0[o], y1[o], y2[o], y3[o] = _at5(
+                        _at5(m0[o], m5[o], m10[o], m15[o], m20[o])[1], _at5(m1[o], m6[o], m11[o], m16[o], m21[o])[1],
+                        _at5(m2[o], m7[o], m12[o], m17[o], m22[o])[1], _at5(m3[o], m8[o], m13[o], m18[o], m23[o])[1],
+                        _at5(m4[o], m9[o], m14[o], m19[o], m24[o])[1])
+                # row 2
+                y0, y1, y2, y3 = band[2, q], band[2, q + 1], band[2, q + 2], band[2, q + 3]
+                for o in range(M.shape[2]):
+                    y0[o], y1[o], y2[o], y3[o] = _at5(
+                        _at5(m0[o], m5[o], m10[o], m15[o], m20[o])[2], _at5(m1[o], m6[o], m11[o], m16[o], m21[o])[2],
+                        _at5(m2[o], m7[o], m12[o], m17[o], m22[o])[2], _at5(m3[o], m8[o], m13[o], m18[o], m23[o])[2],
+                        _at5(m4[o], m9[o], m14[o], m19[o], m24[o])[2])
+                # row 3
+                y0, y1, y2, y3 = band[3, q], band[3, q + 1], band[3, q + 2], band[3, q + 3]
+                for o in range(M.shape[2]):
+                    y0[o], y1[o], y2[o], y3[o] = _at5(
+                        _at5(m0[o], m5[o], m10[o], m15[o], m20[o])[3], _at5(m1[o], m6[o], m11[o], m16[o], m21[o])[3],
+                        _at5(m2[o], m7[o], m12[o], m17[o], m22[o])[3], _at5(m3[o], m8[o], m13[o], m18[o], m23[o])[3],
+                        _at5(m4[o], m9[o], m14[o], m19[o], m24[o])[3])
+            _write_band(band, n, 4 * ti, y)
+
+
+@njit()
+def _output_adjoint5(gy, n0, n1, th, tw, band, Mg):
+    for n in range(n0, n1):
+        for ti in range(th):
+            _read_band(gy, n, 4 * ti, band)
+            for tj in range(tw):
+                t, q = ((n - n0) * th + ti) * tw + tj, 4 * tj
+                y0, y1, y2, y3 = band[0, q], band[0, q + 1], band[0, q + 2], band[0, q + 3]
+                y4, y5, y6, y7 = band[1, q], band[1, q + 1], band[1, q + 2], band[1, q + 3]
+                y8, y9, y10, y11 = band[2, q], band[2, q + 1], band[2, q + 2], band[2, q + 3]
+                y12, y13, y14, y15 = band[3, q], band[3, q + 1], band[3, q + 2], band[3, q + 3]
+                # column k of A gY Aᵀ (k = 0, ..., 4): A along each row, entry k, then A down the column
+                m0, m1, m2, m3, m4 = Mg[0, t], Mg[5, t], Mg[10, t], Mg[15, t], Mg[20, t]
+                for o in range(Mg.shape[2]):
+                    m0[o], m1[o], m2[o], m3[o], m4[o] = _a5(
+                        _a5(y0[o], y1[o], y2[o], y3[o])[0], _a5(y4[o], y5[o], y6[o], y7[o])[0],
+                        _a5(y8[o], y9[o], y10[o], y11[o])[0], _a5(y12[o], y13[o], y14[o], y15[o])[0])
+                # column 1
+                m0, m1, m2, m3, m4 = Mg[1, t], Mg[6, t], Mg[11, t], Mg[16, t], Mg[21, t]
+                for o in range(Mg.shape[2]):
+                    m0[o], m1[o], m2[o], m3[o], m4[o] = _a5(
+                        _a5(y0[o], y1[o], y2[o], y3[o])[1], _a5(y4[o], y5[o], y6[o], y7[o])[1],
+                        _a5(y8[o], y9[o], y10[o], y11[o])[1], _a5(y12[o], y13[o], y14[o], y15[o])[1])
+                # column 2
+                m0, m1, m2, m3, m4 = Mg[2, t], Mg[7, t], Mg[12, t], Mg[17, t], Mg[22, t]
+                for o in range(Mg.shape[2]):
+                    m0[o], m1[o], m2[o], m3[o], m4[o] = _a5(
+                        _a5(y0[o], y1[o], y2[o], y3[o])[2], _a5(y4[o], y5[o], y6[o], y7[o])[2],
+                        _a5(y8[o], y9[o], y10[o], y11[o])[2], _a5(y12[o], y13[o], y14[o], y15[o])[2])
+                # column 3
+                m0, m1, m2, m3, m4 = Mg[3, t], Mg[8, t], Mg[13, t], Mg[18, t], Mg[23, t]
+                for o in range(Mg.shape[2]):
+                    m0[o], m1[o], m2[o], m3[o], m4[o] = _a5(
+                        _a5(y0[o], y1[o], y2[o], y3[o])[3], _a5(y4[o], y5[o], y6[o], y7[o])[3],
+                        _a5(y8[o], y9[o], y10[o], y11[o])[3], _a5(y12[o], y13[o], y14[o], y15[o])[3])
+                # column 4
+                m0, m1, m2, m3, m4 = Mg[4, t], Mg[9, t], Mg[14, t], Mg[19, t], Mg[24, t]
+                for o in range(Mg.shape[2]):
+                    m0[o], m1[o], m2[o], m3[o], m4[o] = _a5(
+                        _a5(y0[o], y1[o], y2[o], y3[o])[4], _a5(y4[o], y5[o], y6[o], y7[o])[4],
+                        _a5(y8[o], y9[o], y10[o], y11[o])[4], _a5(y12[o], y13[o], y14[o], y15[o])[4])
+
+
+# α → (m, r, the four compiled transforms) of each F(m, r) the fast path runs.
+COMPILED = {
+    3: (2, 2, (_input_transform3, _input_adjoint3, _output_transform3, _output_adjoint3)),
+    4: (2, 3, (_input_transform4, _input_adjoint4, _output_transform4, _output_adjoint4)),
+    5: (4, 2, (_input_transform5, _input_adjoint5, _output_transform5, _output_adjoint5)),
+}
