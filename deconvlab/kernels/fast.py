@@ -700,7 +700,7 @@ def _winograd_chunks(x, geo, res, tl, padded, channels, with_gradient=False):
             yield c0, c1, p
 
 
-def _winograd_correlate(x, w, geo, b, m=2):
+def _winograd_correlate(x, w, geo, b, m):
     """``_im2col_correlate``'s contract: per chunk, V = input transform of the split, M = V · U, y = output
     transform of M."""
     _, res, tl, padded = _winograd_setup(geo, m)
@@ -722,7 +722,7 @@ def _winograd_correlate(x, w, geo, b, m=2):
     return y
 
 
-def _winograd_scatter(g, w, geo, b, m=2):
+def _winograd_scatter(g, w, geo, b, m):
     """``_im2col_scatter``'s contract: per chunk, Mg = adjoint output transform of g, Vg = Mg · Uᵀ, the adjoint
     input transform of Vg added into the chunk's split gradient, merged back."""
     _, res, tl, padded = _winograd_setup(geo, m)
@@ -749,7 +749,7 @@ def _winograd_scatter(g, w, geo, b, m=2):
     return x
 
 
-def _winograd_backward(g, x, w, geo, grad_input, m=2):
+def _winograd_backward(g, x, w, geo, grad_input, m):
     """``_im2col_backward``'s contract: one pass over the tiles of g and x gives the weight gradient's stack
     gU = Σ_t Vᵀ · Mg and the input gradient (from Mg for the scatter, from V for the correlation, none for
     grad_input None)."""
@@ -862,10 +862,12 @@ def _direct_backward(g, x, w, geo, grad_input):
 
 _ALGORITHMS = {
     "im2col": (_im2col_correlate, _im2col_scatter, _im2col_backward),
-    "winograd": (_winograd_correlate, _winograd_scatter, _winograd_backward),
-    "winograd4": tuple(functools.partial(f, m=4) for f in (_winograd_correlate, _winograd_scatter, _winograd_backward)),
     "direct": (_direct_correlate, _direct_scatter, _direct_backward),
 }
+_ALGORITHMS.update({  # "winograd" and "winograd4": the same functions in m×m tiles (plan.WINOGRAD_TILE)
+    name: tuple(functools.partial(f, m=m) for f in (_winograd_correlate, _winograd_scatter, _winograd_backward))
+    for name, m in plan.WINOGRAD_TILE.items()
+})
 
 
 def _to_subgrids(a, d):

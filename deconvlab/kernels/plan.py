@@ -129,7 +129,8 @@ def _large_tiles_pay(geometry):
     ``WINOGRAD_LARGE_WEIGHT_SHARE_MAX`` (T = batch × ⌈H_out/4⌉ × ⌈W_out/4⌉, C' = C_in × phases)."""
     ph = phases(geometry)
     c, o = geometry.c_in * ph[0] * ph[1], geometry.c_out
-    tiles = geometry.batch * (-(-geometry.out_hw[0] // 4)) * (-(-geometry.out_hw[1] // 4))
+    m = WINOGRAD_TILE["winograd4"]
+    tiles = geometry.batch * (-(-geometry.out_hw[0] // m)) * (-(-geometry.out_hw[1] // m))
     return c * o <= WINOGRAD_LARGE_WEIGHT_SHARE_MAX * tiles * (c + o)
 
 

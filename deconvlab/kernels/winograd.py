@@ -336,7 +336,8 @@ def output_transform_adjoint(gy, n0, n1, tl, Mg):
 def _work(tl, channels, dtype):
     """The extra argument of F(4×4, 2×2)'s input adjoint, a scratch tile of α² channel vectors; none for the
     others."""
-    return (np.empty((25, channels), dtype=dtype),) if tl.m == 4 else ()
+    alpha = tl.bt.shape[0]
+    return (np.empty((alpha * alpha, channels), dtype=dtype),) if alpha == 5 else ()
 
 
 def _compiled(tl):
