@@ -98,9 +98,11 @@ def _uint8(image):
     return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
 
 
-def fill(photo, mask, method="network", checkpoint=None, max_pixels=None, progress=False):
+def fill(photo, mask, method="network", checkpoint=None, max_pixels=None, progress=False, adapt=0):
     """Fill the ``mask`` (HxW bool, True = fill) of ``photo`` (any uploaded image) with ``method`` (one of
     METHODS; "your checkpoint" takes the file ``checkpoint``): returns (result as HxWx3 uint8, seconds taken).
+    ``adapt``: a network is first adapted to the photo for that many training steps (``inpaint(..., adapt=)``;
+    the classical fills ignore it).
     AppInputError for a missing photo, a photo over ``max_pixels``, an empty mask, a mask of another size or a
     checkpoint that cannot be used."""
     from . import baselines, inpainting
@@ -113,7 +115,7 @@ def fill(photo, mask, method="network", checkpoint=None, max_pixels=None, progre
         result = baselines.biharmonic_fill(image, mask)
     else:
         model = _your_model(checkpoint) if method == "your checkpoint" else _bundled(method)
-        result = inpainting.inpaint(image, mask, model=model, progress=progress)
+        result = inpainting.inpaint(image, mask, model=model, progress=progress, adapt=int(adapt or 0))
     seconds = time.perf_counter() - start
     return _uint8(result), seconds
 
@@ -143,8 +145,8 @@ def _mask_from_upload(upload):
 
 def build(max_pixels=None):
     """The Gradio page (a ``gr.Blocks``); its API has ``/fill`` (editor, mask image, method, checkpoint, number of
-    fills, seed) for the page, and ``/fill_with_mask`` (photo, mask image, method) and ``/samples_with_mask``
-    (photo, mask image, checkpoint file, number of fills, seed) for programs."""
+    fills, seed, adaptation steps) for the page, and ``/fill_with_mask`` (photo, mask image, method) and
+    ``/samples_with_mask`` (photo, mask image, checkpoint file, number of fills, seed) for programs."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
@@ -152,12 +154,14 @@ def build(max_pixels=None):
 
     choices = [m for m in METHODS if m != "biharmonic" or "biharmonic" in evaluation.available_baselines()]
 
-    def run(photo, mask, method, checkpoint, progress=False):
+    def run(photo, mask, method, checkpoint, progress=False, adapt=0):
         try:
-            result, seconds = fill(photo, mask, method, checkpoint, max_pixels, progress)
+            result, seconds = fill(photo, mask, method, checkpoint, max_pixels, progress, adapt)
         except AppInputError as exc:
             raise gr.Error(str(exc)) from None
-        return result, (photo, result), f"Filled {int(np.asarray(mask).sum())} pixels in {seconds:.2f} s ({method})."
+        how = f"{method}, adapted for {int(adapt)} steps" if adapt and method not in ("harmonic", "biharmonic") \
+            else method
+        return result, (photo, result), f"Filled {int(np.asarray(mask).sum())} pixels in {seconds:.2f} s ({how})."
 
     def draw(photo, mask, checkpoint, samples, seed, progress=False):
         try:
@@ -166,7 +170,8 @@ def build(max_pixels=None):
             raise gr.Error(str(exc)) from None
         return list(results), f"Drew {len(results)} fills of {int(np.asarray(mask).sum())} pixels in {seconds:.2f} s."
 
-    def from_editor(editor, upload, method, checkpoint, samples=1, seed=0, progress=gr.Progress(track_tqdm=True)):
+    def from_editor(editor, upload, method, checkpoint, samples=1, seed=0, adapt=0,
+                    progress=gr.Progress(track_tqdm=True)):
         editor = editor or {}
         mask = _mask_from_upload(upload)
         photo, mask = editor.get("background"), painted_mask(editor) if mask is None else mask
@@ -175,10 +180,13 @@ def build(max_pixels=None):
             if method not in ("vae", "your checkpoint"):
                 raise gr.Error("Several fills need a network that samples: choose \"fill with: vae\" (the bundled "
                                "one) or your checkpoint of a VAE.")
+            if int(adapt or 0):
+                raise gr.Error("Several fills and adapting the network to the photo cannot be combined; set one "
+                               "of them back (fills to draw 1, or adapt 0).")
             results, message = draw(photo, mask, checkpoint if method == "your checkpoint" else None,
                                     int(samples), int(seed or 0), progress=True)
             return results[0], (photo, results[0]), message, results
-        return (*run(photo, mask, method, checkpoint, progress=True), [])
+        return (*run(photo, mask, method, checkpoint, progress=True, adapt=int(adapt or 0)), [])
 
     def from_mask(photo, upload, method):
         return run(photo, _mask_from_upload(upload), method, None)[0]
@@ -204,11 +212,14 @@ def build(max_pixels=None):
                     samples = gr.Slider(1, 8, value=1, step=1, label="fills to draw (vae, or a VAE checkpoint)",
                                         elem_id="samples-count")
                     seed = gr.Number(value=0, precision=0, minimum=0, label="seed")
+                adapt = gr.Slider(0, 100, value=0, step=10, elem_id="adapt-steps",
+                                  label="adapt the network to the photo first (training steps: slower, usually "
+                                        "more accurate)")
                 button = gr.Button("Fill", variant="primary", elem_id="fill")
                 message = gr.Markdown(elem_id="message")
         before_after = gr.ImageSlider(label="before / after", type="numpy", elem_id="before-after")
         gallery = gr.Gallery(label="the fills side by side", columns=4, elem_id="samples")
-        button.click(from_editor, [editor, upload, method, checkpoint, samples, seed],
+        button.click(from_editor, [editor, upload, method, checkpoint, samples, seed, adapt],
                      [result, before_after, message, gallery], api_name="fill")
         hidden_photo = gr.Image(visible=False, type="numpy")
         hidden_mask = gr.Image(visible=False, type="numpy")

@@ -268,7 +268,7 @@ def decoder_nyquist(model, photos, patch=96, count=16, kind="square-48", seed=12
 
 
 def evaluate_whole(model, photos, kinds=WHOLE_KINDS, seed=1234, shifts=range(1, 8), progress=False, samples=None,
-                   orientations=1, passes=1):
+                   orientations=1, passes=1, adapt=0):
     """Every method on the same seeded holes of whole photos (the module docstring's second protocol).
 
     ``model``: the network (filled with ``deconvlab.inpaint``; None for the classical fills only); ``photos``: a
@@ -277,14 +277,14 @@ def evaluate_whole(model, photos, kinds=WHOLE_KINDS, seed=1234, shifts=range(1, 
     seconds_per_photo, grid}}}, ``per_photo`` {kind: {method: {photo: hole_psnr}}}, ``worst`` {kind: (photo, network
     − harmonic dB)}, ``shift`` {kind: (mean, largest) or None} and, with a model, ``smooth`` (``smooth_deviation``).
     ``samples`` K with a sampling network: the rows of ``sample_methods`` too, and ``diversity`` {kind: mean
-    pairwise L1 between the K fills inside the holes}. ``orientations``, ``passes``: the network fills with
-    ``inpaint(..., orientations=, passes=)`` (its shift change and smooth deviation too).
+    pairwise L1 between the K fills inside the holes}. ``orientations``, ``passes``, ``adapt``: the network fills
+    with ``inpaint(..., orientations=, passes=, adapt=)`` (its shift change and smooth deviation too).
     """
     from tqdm.auto import tqdm
 
     methods = dict(whole_photo_methods())
     diversity = None
-    options = dict(orientations=orientations, passes=passes)
+    options = dict(orientations=orientations, passes=passes, adapt=adapt)
     if model is not None:
         methods = {"network": lambda image, mask: inpainting.inpaint(image, mask, model=model, **options), **methods}
         if samples:

@@ -202,3 +202,17 @@ def test_the_bundled_inpaintnet_fills_like_inpaint_with_it(tmp_path):
     assert np.abs(filled.astype(int) - np.round(expected * 255)).max() <= 1
     default, _ = app.fill(photo8, mask, "network")
     assert np.abs(default.astype(int) - filled).max() > 0  # not the default network
+
+
+def test_the_network_adapted_to_the_photo_fills_like_inpaint_with_adapt(tmp_path):
+    from deconvlab import app
+
+    photo8, mask = _photo_and_mask(tmp_path)
+    adapted, _ = app.fill(photo8, mask, "network", adapt=2)
+    expected = deconvlab.inpaint(photo8.astype(np.float32) / 255, mask, adapt=2)
+    assert np.abs(adapted.astype(int) - np.round(expected * 255)).max() <= 1
+    assert np.array_equal(adapted[~mask], photo8[~mask])
+    plain, _ = app.fill(photo8, mask, "network")
+    assert np.abs(plain.astype(int) - adapted).max() > 0
+    harmonic, _ = app.fill(photo8, mask, "harmonic", adapt=2)  # a classical fill has nothing to adapt
+    assert np.array_equal(harmonic, app.fill(photo8, mask, "harmonic")[0])

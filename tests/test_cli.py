@@ -268,6 +268,11 @@ MISTAKES = [
     ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.png --passes 3", "--passes: invalid choice: 3"),
     ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.png --orientations 3", "--orientations: invalid choice: 3"),
     ("evaluate --crops 4 --orientations 2", "cannot be combined with --crops"),
+    ("evaluate --crops 4 --adapt 2", "--adapt adapts the network to whole photos; it cannot be combined with --crops"),
+    ("evaluate --adapt -3", "--adapt: expected a non-negative integer, got '-3'"),
+    ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.png --adapt x", "--adapt: expected a non-negative integer"),
+    ("inpaint {f}/photo.png --mask {f}/mask.png -o {t}/o.png --model vae --samples 2 --adapt 2",
+     "--samples and --adapt cannot be combined"),
     ("evaluate --crops 4 --passes 4", "--passes averages the network's fills of whole photos; it cannot be combined with --crops"),
     ("evaluate --passes 3", "--passes: invalid choice: 3"),
     ("bench layers", "unknown benchmark 'layers'; expected 'kernels', 'train-step' or 'compile'"),
@@ -411,6 +416,24 @@ def test_evaluate_and_inpaint_with_orientations(files, tmp_path, capsys, monkeyp
     assert run(capsys, *args, "-o", tmp_path / "one.png")[0] == 0
     assert run(capsys, *args, "-o", tmp_path / "four.png", "--orientations", "4")[0] == 0
     assert seen == [1, 4] and (tmp_path / "four.png").is_file()
+
+
+def test_evaluate_and_inpaint_with_adapt(files, tmp_path, capsys, monkeypatch):
+    seen = []
+    real = inpainting.inpaint
+    monkeypatch.setattr(inpainting, "inpaint", lambda *a, **kw: seen.append(kw["adapt"]) or real(*a, **kw))
+    code, out, err = run(capsys, "evaluate", "--data", files / "photos", "--model", files / "tiny.npz",
+                         "--masks", "blobs", "--shifts", "0", "--adapt", "2", "--json")
+    assert code == 0, err
+    assert json.loads(out)["run"]["adapt"] == 2 and set(seen) == {2}
+    seen.clear()
+    args = ["inpaint", files / "photo.png", "--mask", files / "mask.png", "--model", files / "tiny.npz", "--quiet"]
+    assert run(capsys, *args, "-o", tmp_path / "plain.png")[0] == 0
+    assert run(capsys, *args, "-o", tmp_path / "adapted.png", "--adapt", "3")[0] == 0
+    assert seen == [0, 3]
+    plain, adapted = (np.asarray(Image.open(tmp_path / n)) for n in ("plain.png", "adapted.png"))
+    hole = np.asarray(Image.open(files / "mask.png")) > 127
+    assert np.array_equal(plain[~hole], adapted[~hole]) and not np.array_equal(plain, adapted)
 
 
 def test_evaluate_with_passes_fills_and_measures_the_shift_with_them(files, capsys, monkeypatch):

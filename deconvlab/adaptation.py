@@ -1,0 +1,180 @@
+"""Adapting a trained network to one photo before it fills the photo's holes (test-time training on the photo's
+own known pixels); imports optim, functional, masks, models and errors.
+
+A network trained on a handful of photos has never seen the photo in front of it, but that photo holds many
+examples of its own textures and edges around the holes. ``adapt`` punches synthetic holes shaped like the
+real ones (the real hole's connected components, mirrored and turned at random) into patches of the known
+part of the photo and fine-tunes a copy of the network to fill them: the self-supervised task whose answers
+are known. The copy then fills the real holes. This is "internal learning" (Shocher et al. 2018 learn a
+super-resolution network from the single image it enlarges) started from a trained network instead of from
+scratch, as in test-time training (Sun et al. 2020). It costs ``steps`` training steps per photo (seconds to
+a minute on two cores); ``inpaint(..., adapt=steps)`` and ``deconvlab inpaint --adapt STEPS`` use it, and
+docs/pretrained.md measures it.
+"""
+import copy
+import numbers
+
+import numpy as np
+
+from . import functional as F
+from . import masks, optim
+from .errors import InputError, Setting
+from .models import model_dtype
+
+ADAPT_LR = 1e-4
+"""Adam's learning rate while adapting: a tenth of the training runs' first stage, so that a few dozen steps
+move the weights towards the photo without forgetting what training taught."""
+ADAPT_BATCH = 4
+"""Patches per adaptation step."""
+MIN_PATCH = 16
+"""The smallest training patch; a photo whose shorter side is below it (rounded down to the network's 8-pixel
+grid) is not adapted to: there is too little of it to learn from."""
+MAX_PATCH = 160
+"""The largest training patch (a step costs about the patch's area times ADAPT_BATCH)."""
+CONTEXT = 48
+"""Known pixels around a synthetic hole: the patch side is the largest hole component's side plus CONTEXT,
+rounded up to a multiple of 8, within [MIN_PATCH, MAX_PATCH] and the photo."""
+PLACEMENT_TRIES = 20
+"""Patch positions drawn per sample near the hole, and as many anywhere when those are mostly hole
+(``training_batch``)."""
+NEAR_HOLE_SHARE = 0.25
+"""The largest share of real hole pixels a patch near the hole may hold before patches are sought anywhere."""
+
+
+def check_steps(steps, where="adapt"):
+    """``steps`` as an int if it is an integer >= 0; else an InputError naming the setting."""
+    if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, numbers.Integral) or steps < 0:
+        raise InputError(where, "{setting} must be an integer >= 0 (the adaptation's training steps), got {got!r}",
+                         setting=Setting("adapt" if where == "inpaint" else "steps"), got=steps)
+    return int(steps)
+
+
+def hole_shapes(hole):
+    """The connected components of an HxW bool ``hole`` (8-connected), each cut to its bounding box:
+    (shapes, boxes), a list of bool arrays and their (n, 4) [top, left, bottom, right) boxes in the photo, in
+    the order of ``masks.components``."""
+    labels, boxes = masks.components(hole)
+    return [labels[t:b, l:r] == k + 1 for k, (t, l, b, r) in enumerate(boxes)], boxes
+
+
+def patch_side(shapes, h, w):
+    """The side of the adaptation's square patches for hole components ``shapes`` on an h×w photo: the
+    largest component side + CONTEXT, rounded up to a multiple of 8, at most MAX_PATCH and at most the photo's
+    shorter side rounded down to a multiple of 8. 0 when that is below MIN_PATCH (nothing to adapt on)."""
+    side = max(max(s.shape) for s in shapes)
+    p = min(-(-(side + CONTEXT) // 8) * 8, MAX_PATCH, min(h, w) // 8 * 8)
+    return p if p >= MIN_PATCH else 0
+
+
+def _turned(shape, rng):
+    """``shape`` transposed, flipped upside down and flipped left to right, each with probability 1/2."""
+    if rng.random() < 0.5:
+        shape = shape.T
+    if rng.random() < 0.5:
+        shape = shape[::-1]
+    if rng.random() < 0.5:
+        shape = shape[:, ::-1]
+    return shape
+
+
+def training_batch(image, hole, shapes, boxes, p, rng, batch_size=ADAPT_BATCH):
+    """One batch of the self-supervised task on an HxWx3 ``image`` with the HxW bool ``hole``.
+
+    For each sample a p×p patch is taken near the real hole, where the known surroundings most resemble what
+    is missing: its centre within ±p/2 of the centre of a component of the hole (one of ``boxes``, drawn
+    uniformly; ``shapes`` and ``boxes`` from ``hole_shapes``), at the position of the fewest real hole pixels
+    among PLACEMENT_TRIES draws (the first that holds none ends the search). If even that patch is more than
+    NEAR_HOLE_SHARE real hole (a large hole), PLACEMENT_TRIES more positions are drawn anywhere in the photo
+    and the one with the fewest real hole pixels of all is taken: training on patches that are mostly hole
+    teaches the network about such patches, not about the photo. A component of ``shapes``, turned at random
+    (``_turned``) and cut to at most 3p/4 a side, is placed in the patch where it overlaps the fewest real hole
+    pixels among PLACEMENT_TRIES // 2 uniform draws.
+
+    Returns (x, given, scored, corners): x (N, 3, p, p) float32 patches, ``given`` (N, 1, p, p) float32 input
+    masks = synthetic ∨ real hole (the network never sees a real hole pixel), ``scored`` (N, 1, p, p) bool loss
+    masks = synthetic ∧ ¬real (only pixels whose truth is known are scored), ``corners`` (N, 2) the patches'
+    top-left pixels in the photo."""
+    h, w = hole.shape
+    largest = (3 * p) // 4
+    x = np.empty((batch_size, 3, p, p), dtype=np.float32)
+    given = np.empty((batch_size, 1, p, p), dtype=np.float32)
+    scored = np.empty((batch_size, 1, p, p), dtype=bool)
+    corners = np.empty((batch_size, 2), dtype=np.int64)
+    for k in range(batch_size):
+        shape = _turned(shapes[int(rng.integers(len(shapes)))], rng)[:largest, :largest]
+        top, left, bottom, right = boxes[int(rng.integers(len(boxes)))]
+        best = None
+        for attempt in range(2 * PLACEMENT_TRIES):
+            if attempt < PLACEMENT_TRIES:  # near the hole
+                r = int(np.clip((top + bottom) // 2 - p // 2 + rng.integers(-(p // 2), p // 2 + 1), 0, h - p))
+                c = int(np.clip((left + right) // 2 - p // 2 + rng.integers(-(p // 2), p // 2 + 1), 0, w - p))
+            elif best[0] <= NEAR_HOLE_SHARE * p * p:
+                break
+            else:  # a large hole: no patch near it is mostly known, so anywhere
+                r, c = int(rng.integers(h - p + 1)), int(rng.integers(w - p + 1))
+            covered = int(hole[r:r + p, c:c + p].sum())
+            if best is None or covered < best[0]:
+                best = (covered, r, c)
+            if covered == 0:
+                break
+        _, r, c = best
+        real = hole[r:r + p, c:c + p]
+        best = None
+        for _ in range(PLACEMENT_TRIES // 2):
+            sr, sc = int(rng.integers(p - shape.shape[0] + 1)), int(rng.integers(p - shape.shape[1] + 1))
+            overlap = int(np.count_nonzero(real[sr:sr + shape.shape[0], sc:sc + shape.shape[1]] & shape))
+            if best is None or overlap < best[0]:
+                best = (overlap, sr, sc)
+        _, sr, sc = best
+        synthetic = np.zeros((p, p), dtype=bool)
+        synthetic[sr:sr + shape.shape[0], sc:sc + shape.shape[1]] = shape
+        x[k] = image[r:r + p, c:c + p].transpose(2, 0, 1)
+        given[k, 0] = synthetic | real
+        scored[k, 0] = synthetic & ~real
+        corners[k] = r, c
+    return x, given, scored, corners
+
+
+def adapt(model, image, hole, steps, lr=ADAPT_LR, batch_size=ADAPT_BATCH, seed=0, bar=None):
+    """A copy of ``model`` fine-tuned on the known pixels of one photo; ``model`` itself is not changed.
+
+    image: HxWx3 float array in [0, 1]; hole: HxW bool, True = missing. Starting from the trained weights θ₀,
+    ``steps`` Adam steps (``lr``, PyTorch's rule, gradients clipped to norm 1 as in training) minimise the hole
+    MSE of the self-supervised task
+
+        L(θ) = Σ_n Σ_ij s_n,ij · (f_θ(x_n, g_n) − x_n)²_ij / Σ_n Σ_ij s_n,ij
+
+    on fresh batches of ``training_batch`` (patches x_n near the real hole, input masks g_n = synthetic ∨ real
+    hole, scored pixels s_n = synthetic ∧ ¬real), drawn from ``seed``: the same seed gives the same network. A
+    batch without a scored pixel (a synthetic hole inside the real one) is skipped. ``steps`` = 0, or a photo
+    too small for a patch (``patch_side`` 0), returns an unchanged copy. The copy is returned in eval mode.
+    ``bar``: a tqdm bar advanced once per step.
+    """
+    steps = check_steps(steps)
+    adapted = copy.deepcopy(model)
+    shapes, boxes = hole_shapes(hole)
+    p = patch_side(shapes, *hole.shape) if shapes else 0
+    if steps == 0 or p == 0:
+        adapted.eval()
+        return adapted
+    dtype = model_dtype(adapted)
+    rng = np.random.default_rng(seed)
+    opt = optim.Adam(adapted.parameters(), lr=lr)
+    image = np.asarray(image, dtype=np.float32)
+    adapted.train()
+    for _ in range(steps):
+        x, given, scored, _ = training_batch(image, hole, shapes, boxes, p, rng, batch_size)
+        if bar is not None:
+            bar.update(1)
+        if not scored.any():
+            continue
+        x = x.astype(dtype)
+        loss = F.mse_loss(adapted(x, given.astype(dtype)), x, mask=np.broadcast_to(scored, x.shape))
+        opt.zero_grad()
+        loss.backward()
+        optim.clip_grad_norm(adapted.parameters(), 1.0)
+        opt.step()
+    adapted.eval()
+    return adapted
+
+
