@@ -41,11 +41,12 @@ NEAR_HOLE_SHARE = 0.25
 """The largest share of real hole pixels a patch near the hole may hold before patches are sought anywhere."""
 
 
-def check_steps(steps, where="adapt"):
-    """``steps`` as an int if it is an integer >= 0; else an InputError naming the setting."""
+def check_steps(steps, where="adapt", name="steps"):
+    """``steps`` as an int if it is an integer >= 0; else an InputError from ``where`` naming the setting
+    ``name``."""
     if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, numbers.Integral) or steps < 0:
         raise InputError(where, "{setting} must be an integer >= 0 (the adaptation's training steps), got {got!r}",
-                         setting=Setting("adapt" if where == "inpaint" else "steps"), got=steps)
+                         setting=Setting(name), got=steps)
     return int(steps)
 
 
@@ -77,15 +78,37 @@ def _turned(shape, rng):
     return shape
 
 
+def _least_covered(hole, p, rng, centre, enough):
+    """(covered, top, left) of the p×p window of ``hole`` with the fewest hole pixels among PLACEMENT_TRIES
+    drawn, the first that holds at most ``enough`` ending the search (ties: the earlier). Windows are drawn
+    with their centre within ±p/2 of ``centre`` (row, col), clipped to the photo, or anywhere when ``centre``
+    is None."""
+    h, w = hole.shape
+    best = None
+    for _ in range(PLACEMENT_TRIES):
+        if centre is None:
+            r, c = int(rng.integers(h - p + 1)), int(rng.integers(w - p + 1))
+        else:
+            r = int(np.clip(centre[0] - p // 2 + rng.integers(-(p // 2), p // 2 + 1), 0, h - p))
+            c = int(np.clip(centre[1] - p // 2 + rng.integers(-(p // 2), p // 2 + 1), 0, w - p))
+        covered = int(hole[r:r + p, c:c + p].sum())
+        if best is None or covered < best[0]:
+            best = (covered, r, c)
+        if covered <= enough:
+            break
+    return best
+
+
 def training_batch(image, hole, shapes, boxes, p, rng, batch_size=ADAPT_BATCH):
     """One batch of the self-supervised task on an HxWx3 ``image`` with the HxW bool ``hole``.
 
     For each sample a p×p patch is taken near the real hole, where the known surroundings most resemble what
     is missing: its centre within ±p/2 of the centre of a component of the hole (one of ``boxes``, drawn
     uniformly; ``shapes`` and ``boxes`` from ``hole_shapes``), at the position of the fewest real hole pixels
-    among PLACEMENT_TRIES draws (the first that holds none ends the search). If even that patch is more than
-    NEAR_HOLE_SHARE real hole (a large hole), PLACEMENT_TRIES more positions are drawn anywhere in the photo
-    and the one with the fewest real hole pixels of all is taken: training on patches that are mostly hole
+    among PLACEMENT_TRIES draws (the first that holds none ends the search; ``_least_covered``). If even that
+    patch is more than NEAR_HOLE_SHARE real hole (a large hole), up to PLACEMENT_TRIES more positions are drawn
+    anywhere in the photo, until one is at most that share hole, and the one with the fewest real hole pixels
+    of all is taken: training on patches that are mostly hole
     teaches the network about such patches, not about the photo. A component of ``shapes``, turned at random
     (``_turned``) and cut to at most 3p/4 a side, is placed in the patch where it overlaps the fewest real hole
     pixels among PLACEMENT_TRIES // 2 uniform draws.
@@ -94,7 +117,6 @@ def training_batch(image, hole, shapes, boxes, p, rng, batch_size=ADAPT_BATCH):
     masks = synthetic ∨ real hole (the network never sees a real hole pixel), ``scored`` (N, 1, p, p) bool loss
     masks = synthetic ∧ ¬real (only pixels whose truth is known are scored), ``corners`` (N, 2) the patches'
     top-left pixels in the photo."""
-    h, w = hole.shape
     largest = (3 * p) // 4
     x = np.empty((batch_size, 3, p, p), dtype=np.float32)
     given = np.empty((batch_size, 1, p, p), dtype=np.float32)
@@ -103,20 +125,9 @@ def training_batch(image, hole, shapes, boxes, p, rng, batch_size=ADAPT_BATCH):
     for k in range(batch_size):
         shape = _turned(shapes[int(rng.integers(len(shapes)))], rng)[:largest, :largest]
         top, left, bottom, right = boxes[int(rng.integers(len(boxes)))]
-        best = None
-        for attempt in range(2 * PLACEMENT_TRIES):
-            if attempt < PLACEMENT_TRIES:  # near the hole
-                r = int(np.clip((top + bottom) // 2 - p // 2 + rng.integers(-(p // 2), p // 2 + 1), 0, h - p))
-                c = int(np.clip((left + right) // 2 - p // 2 + rng.integers(-(p // 2), p // 2 + 1), 0, w - p))
-            elif best[0] <= NEAR_HOLE_SHARE * p * p:
-                break
-            else:  # a large hole: no patch near it is mostly known, so anywhere
-                r, c = int(rng.integers(h - p + 1)), int(rng.integers(w - p + 1))
-            covered = int(hole[r:r + p, c:c + p].sum())
-            if best is None or covered < best[0]:
-                best = (covered, r, c)
-            if covered == 0:
-                break
+        best = _least_covered(hole, p, rng, ((top + bottom) // 2, (left + right) // 2), 0)
+        if best[0] > NEAR_HOLE_SHARE * p * p:  # a large hole: no patch near it is mostly known, so anywhere
+            best = min(best, _least_covered(hole, p, rng, None, NEAR_HOLE_SHARE * p * p), key=lambda b: b[0])
         _, r, c = best
         real = hole[r:r + p, c:c + p]
         best = None

@@ -115,7 +115,7 @@ def fill(photo, mask, method="network", checkpoint=None, max_pixels=None, progre
         result = baselines.biharmonic_fill(image, mask)
     else:
         model = _your_model(checkpoint) if method == "your checkpoint" else _bundled(method)
-        result = inpainting.inpaint(image, mask, model=model, progress=progress, adapt=int(adapt or 0))
+        result = inpainting.inpaint(image, mask, model=model, progress=progress, adapt=adapt)
     seconds = time.perf_counter() - start
     return _uint8(result), seconds
 
@@ -159,7 +159,7 @@ def build(max_pixels=None):
             result, seconds = fill(photo, mask, method, checkpoint, max_pixels, progress, adapt)
         except AppInputError as exc:
             raise gr.Error(str(exc)) from None
-        how = f"{method}, adapted for {int(adapt)} steps" if adapt and method not in ("harmonic", "biharmonic") \
+        how = f"{method}, adapted for {adapt} steps" if adapt and method not in ("harmonic", "biharmonic") \
             else method
         return result, (photo, result), f"Filled {int(np.asarray(mask).sum())} pixels in {seconds:.2f} s ({how})."
 
@@ -176,17 +176,18 @@ def build(max_pixels=None):
         mask = _mask_from_upload(upload)
         photo, mask = editor.get("background"), painted_mask(editor) if mask is None else mask
         checkpoint = getattr(checkpoint, "name", checkpoint)
+        adapt = int(adapt or 0)  # the slider gives a float
         if int(samples or 1) > 1:
             if method not in ("vae", "your checkpoint"):
                 raise gr.Error("Several fills need a network that samples: choose \"fill with: vae\" (the bundled "
                                "one) or your checkpoint of a VAE.")
-            if int(adapt or 0):
+            if adapt:
                 raise gr.Error("Several fills and adapting the network to the photo cannot be combined; set one "
                                "of them back (fills to draw 1, or adapt 0).")
             results, message = draw(photo, mask, checkpoint if method == "your checkpoint" else None,
                                     int(samples), int(seed or 0), progress=True)
             return results[0], (photo, results[0]), message, results
-        return (*run(photo, mask, method, checkpoint, progress=True, adapt=int(adapt or 0)), [])
+        return (*run(photo, mask, method, checkpoint, progress=True, adapt=adapt), [])
 
     def from_mask(photo, upload, method):
         return run(photo, _mask_from_upload(upload), method, None)[0]

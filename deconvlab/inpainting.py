@@ -475,7 +475,7 @@ def inpaint(image, mask, model=None, tile=DEFAULT_TILE, progress=False, passes=1
     adapt: 0, or a number of training steps: a copy of the network is first fine-tuned on the photo's own known
     pixels, with synthetic holes shaped like the mask's (``adaptation.adapt``, its patches drawn from ``seed``,
     None counting as 0: the same call gives the same fill), and that copy fills the holes; ``model`` itself is
-    not changed. It costs the steps (about 0.2–1 s each on two cores, by the size of the largest hole) and is
+    not changed. It costs the steps (about 0.2–1.3 s each on two cores, by the size of the largest hole) and is
     more accurate on most photos, not all (docs: "Pretrained weights"). It combines with ``passes`` and
     ``orientations``, not with ``samples``.
     samples: with a network that samples (``models.InpaintVAE``, ``--model vae``), K > 0 fills drawn from its
@@ -494,7 +494,7 @@ def inpaint(image, mask, model=None, tile=DEFAULT_TILE, progress=False, passes=1
     tile = _check_tile(tile)
     q = _check_passes(passes)
     k = _check_orientations(orientations)
-    steps = adaptation.check_steps(adapt, "inpaint")
+    steps = adaptation.check_steps(adapt, "inpaint", "adapt")
     if isinstance(model, (str, os.PathLike)):
         model = checkpoints.load_model(model)
     if model is not None and not isinstance(model, nn.Module):
@@ -523,13 +523,13 @@ def inpaint(image, mask, model=None, tile=DEFAULT_TILE, progress=False, passes=1
                                  samples=Setting("samples"), other=Setting(name))
     from tqdm.auto import tqdm
 
+    if steps:
+        with tqdm(total=steps, desc="adapting", unit="step", delay=PROGRESS_DELAY, disable=not progress,
+                  leave=False) as bar:
+            model = adaptation.adapt(model, rgb, hole, steps, seed=0 if seed is None else seed,
+                                     bar=bar if progress else None)
     with tqdm(total=0, desc="inpainting", unit="tile", delay=PROGRESS_DELAY, disable=not progress, leave=False) as bar:
         bar = bar if progress else None
-        if steps:
-            with tqdm(total=steps, desc="adapting", unit="step", delay=PROGRESS_DELAY, disable=not progress,
-                      leave=False) as steps_bar:
-                model = adaptation.adapt(model, rgb, hole, steps, seed=0 if seed is None else seed,
-                                         bar=steps_bar if progress else None)
         if samples is not None:
             height, width, _ = _padding(*hole.shape)
             rng = np.random.default_rng(seed)
