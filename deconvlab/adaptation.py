@@ -1,5 +1,5 @@
 """Adapting a trained network to one photo before it fills the photo's holes (test-time training on the photo's
-own known pixels); imports optim, functional, masks, models and errors.
+own known pixels); imports autograd, optim, functional, masks, models and errors.
 
 A network trained on a handful of photos has never seen the photo in front of it, but that photo holds many
 examples of its own textures and edges around the holes. ``adapt`` punches synthetic holes shaped like the
@@ -7,7 +7,9 @@ real ones (the real hole's connected components, mirrored and turned at random) 
 part of the photo and fine-tunes a copy of the network to fill them: the self-supervised task whose answers
 are known. The copy then fills the real holes. This is "internal learning" (Shocher et al. 2018 learn a
 super-resolution network from the single image it enlarges) started from a trained network instead of from
-scratch, as in test-time training (Sun et al. 2020). It costs ``steps`` training steps per photo (seconds to
+scratch, as in test-time training (Sun et al. 2020). A self-check keeps a few synthetic holes out of the
+adaptation and returns the weights that fill them best, the unadapted ones included, so that a photo on which
+adapting goes wrong keeps the trained network. It costs ``steps`` training steps per photo (seconds to
 a minute on two cores); ``inpaint(..., adapt=steps)`` and ``deconvlab inpaint --adapt STEPS`` use it, and
 docs/pretrained.md measures it.
 """
@@ -18,6 +20,7 @@ import numpy as np
 
 from . import functional as F
 from . import masks, optim
+from .autograd import no_grad
 from .errors import InputError, Setting
 from .models import model_dtype
 
@@ -39,6 +42,14 @@ PLACEMENT_TRIES = 20
 (``training_batch``)."""
 NEAR_HOLE_SHARE = 0.25
 """The largest share of real hole pixels a patch near the hole may hold before patches are sought anywhere."""
+HOLDOUT_PATCHES = 8
+"""Patches of the self-check (``adapt``): synthetic holes whose pixels the adaptation never sees, on which the
+network is scored before, during and after adapting; the best-scoring weights are kept."""
+CHECK_EVERY = 10
+"""Adaptation steps between two self-checks (and one after the last step)."""
+CHECK_MARGIN = 0.0
+"""How much lower than the unadapted network's the held-out loss of adapted weights must be for them to be
+kept, as a fraction of the unadapted loss."""
 
 
 def check_steps(steps, where="adapt", name="steps"):
@@ -146,7 +157,48 @@ def training_batch(image, hole, shapes, boxes, p, rng, batch_size=ADAPT_BATCH):
     return x, given, scored, corners
 
 
-def adapt(model, image, hole, steps, lr=ADAPT_LR, batch_size=ADAPT_BATCH, seed=0, bar=None):
+def held_out(hole, given, scored, corners):
+    """The HxW bool map of the pixels a batch of ``training_batch`` scores: each patch's ``scored`` pixels
+    (synthetic ∧ ¬real) placed at its corner in the photo. ``given`` is unused but accepted so that a batch can be
+    passed as ``held_out(hole, *batch[1:])``."""
+    held = np.zeros(hole.shape, dtype=bool)
+    p = scored.shape[-1]
+    for k, (r, c) in enumerate(corners):
+        held[r:r + p, c:c + p] |= scored[k, 0]
+    return held
+
+
+def _holdout_loss(model, x, given, scored):
+    """The pooled hole MSE of ``model`` (eval mode, no graph) on a batch: Σ s·(f(x, g) − x)² / Σ s."""
+    with no_grad():
+        out = model(x, given).data
+    mask = np.broadcast_to(scored, x.shape)
+    return float(np.square(out - x)[mask].mean())
+
+
+def _train(model, image, hole, shapes, boxes, p, steps, lr, batch_size, rng, bar, after_step=None):
+    """``steps`` Adam steps of ``adapt``'s task on ``model`` (in place, left in training mode), the batches drawn
+    from ``rng`` around ``hole``; ``after_step(step)`` is called after each, counting from 1."""
+    dtype = model_dtype(model)
+    opt = optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for step in range(1, steps + 1):
+        x, given, scored, _ = training_batch(image, hole, shapes, boxes, p, rng, batch_size)
+        if bar is not None:
+            bar.update(1)
+        if scored.any():
+            x = x.astype(dtype)
+            loss = F.mse_loss(model(x, given.astype(dtype)), x, mask=np.broadcast_to(scored, x.shape))
+            opt.zero_grad()
+            loss.backward()
+            optim.clip_grad_norm(model.parameters(), 1.0)
+            opt.step()
+        if after_step is not None:
+            after_step(step)
+
+
+def adapt(model, image, hole, steps, lr=ADAPT_LR, batch_size=ADAPT_BATCH, seed=0, bar=None,
+          holdout=HOLDOUT_PATCHES, history=None):
     """A copy of ``model`` fine-tuned on the known pixels of one photo; ``model`` itself is not changed.
 
     image: HxWx3 float array in [0, 1]; hole: HxW bool, True = missing. Starting from the trained weights θ₀,
@@ -160,32 +212,50 @@ def adapt(model, image, hole, steps, lr=ADAPT_LR, batch_size=ADAPT_BATCH, seed=0
     batch without a scored pixel (a synthetic hole inside the real one) is skipped. ``steps`` = 0, or a photo
     too small for a patch (``patch_side`` 0), returns an unchanged copy. The copy is returned in eval mode.
     ``bar``: a tqdm bar advanced once per step.
+
+    ``holdout`` = 0: the last weights are returned. ``holdout`` > 0 (default HOLDOUT_PATCHES): a self-check
+    chooses them. A batch of ``holdout`` patches is drawn first (the first draw of the seed's generator), and
+    the pixels it scores (``held_out``) are added to the hole the adaptation trains around, so that no step
+    sees them, as the real hole is never seen. L on that batch is measured for θ₀, every CHECK_EVERY steps and
+    after the last; the weights of the lowest (the earliest among equals) of those below (1 − CHECK_MARGIN)
+    times θ₀'s are returned, θ₀ itself where none is: adapting only made the held-out holes worse.
+    ``history``: a list, if given, receives the (step, held-out loss) pairs measured.
     """
     steps = check_steps(steps)
+    holdout = check_steps(holdout, "adapt", "holdout")
     adapted = copy.deepcopy(model)
     shapes, boxes = hole_shapes(hole)
     p = patch_side(shapes, *hole.shape) if shapes else 0
     if steps == 0 or p == 0:
         adapted.eval()
         return adapted
-    dtype = model_dtype(adapted)
-    rng = np.random.default_rng(seed)
-    opt = optim.Adam(adapted.parameters(), lr=lr)
     image = np.asarray(image, dtype=np.float32)
-    adapted.train()
-    for _ in range(steps):
-        x, given, scored, _ = training_batch(image, hole, shapes, boxes, p, rng, batch_size)
-        if bar is not None:
-            bar.update(1)
-        if not scored.any():
-            continue
-        x = x.astype(dtype)
-        loss = F.mse_loss(adapted(x, given.astype(dtype)), x, mask=np.broadcast_to(scored, x.shape))
-        opt.zero_grad()
-        loss.backward()
-        optim.clip_grad_norm(adapted.parameters(), 1.0)
-        opt.step()
+    rng = np.random.default_rng(seed)
+    check, train_hole = None, hole
+    if holdout:
+        x, given, scored, corners = training_batch(image, hole, shapes, boxes, p, rng, holdout)
+        if scored.any():
+            dtype = model_dtype(adapted)
+            check = (x.astype(dtype), given.astype(dtype), scored)
+            train_hole = hole | held_out(hole, given, scored, corners)
+    best, start = [], []
+
+    def measure(step):
+        if check is None or (step % CHECK_EVERY and step != steps):
+            return
+        adapted.eval()
+        loss = _holdout_loss(adapted, *check)
+        if history is not None:
+            history.append((step, loss))
+        if not start:
+            start.append(loss)
+        if not best or (loss < best[0] and loss < (1 - CHECK_MARGIN) * start[0]):
+            best[:] = [loss, adapted.state_dict()]
+        adapted.train()
+
+    measure(0)
+    _train(adapted, image, train_hole, shapes, boxes, p, steps, lr, batch_size, rng, bar, measure)
+    if best:
+        adapted.load_state_dict(best[1])
     adapted.eval()
     return adapted
-
-

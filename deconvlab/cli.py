@@ -572,8 +572,9 @@ def build_parser():
                           "times the work (default 1)")
     inp.add_argument("--adapt", type=non_negative_int, default=0, metavar="STEPS",
                      help="first fine-tune a copy of the network for STEPS training steps on the photo's own known "
-                          "pixels, with holes shaped like the mask's: more accurate on most photos, for about "
-                          "0.2-1.3 s a step (try 50; default 0: no adaptation)")
+                          "pixels, with holes shaped like the mask's, keeping the weights that fill held-out holes "
+                          "best: more accurate on most photos, for about 0.2-1.3 s a step (try 50; default 0: no "
+                          "adaptation)")
     inp.add_argument("--samples", type=positive_int, metavar="K",
                      help="with a network that samples (--model a VAE's checkpoint): write K different fills, "
                           "OUT_1 … OUT_K")

@@ -474,8 +474,9 @@ def inpaint(image, mask, model=None, tile=DEFAULT_TILE, progress=False, passes=1
     for that many times the work; it combines with ``passes`` (passes × orientations fills).
     adapt: 0, or a number of training steps: a copy of the network is first fine-tuned on the photo's own known
     pixels, with synthetic holes shaped like the mask's (``adaptation.adapt``, its patches drawn from ``seed``,
-    None counting as 0: the same call gives the same fill), and that copy fills the holes; ``model`` itself is
-    not changed. It costs the steps (about 0.2–1.3 s each on two cores, by the size of the largest hole) and is
+    None counting as 0: the same call gives the same fill; a self-check keeps the weights, the unadapted ones
+    included, that fill synthetic holes held out of the adaptation best), and that copy fills the holes;
+    ``model`` itself is not changed. It costs the steps (about 0.2–1.3 s each on two cores, by the size of the largest hole) and is
     more accurate on most photos, not all (docs: "Pretrained weights"). It combines with ``passes`` and
     ``orientations``, not with ``samples``.
     samples: with a network that samples (``models.InpaintVAE``, ``--model vae``), K > 0 fills drawn from its

@@ -194,3 +194,92 @@ def test_adapt_does_not_combine_with_samples():
     vae = deconvlab.load_pretrained("vae")
     with pytest.raises(ValueError, match=r"samples and adapt cannot be combined"):
         deconvlab.inpaint(_stripes(32, 32), masks.center_square(32, 32, 8), model=vae, samples=2, adapt=2)
+
+
+def _holdout_batch(image, hole, seed, holdout=adaptation.HOLDOUT_PATCHES):
+    """The self-check's batch as ``adapt`` draws it: the first draw of the seed's generator."""
+    shapes, boxes = adaptation.hole_shapes(hole)
+    p = adaptation.patch_side(shapes, *hole.shape)
+    return adaptation.training_batch(image, hole, shapes, boxes, p, np.random.default_rng(seed), holdout)
+
+
+def test_held_out_places_each_patchs_scored_pixels_at_its_corner():
+    scored = np.zeros((2, 1, 4, 4), bool)
+    scored[0, 0, 1, 2] = scored[1, 0, 0, 0] = scored[1, 0, 3, 3] = True
+    held = adaptation.held_out(np.zeros((10, 12), bool), None, scored, np.array([[0, 0], [5, 7]]))
+    assert sorted(zip(*np.nonzero(held))) == [(1, 2), (5, 7), (8, 10)]
+
+
+def test_the_self_check_holds_its_pixels_out_of_every_training_step(monkeypatch):
+    image = _stripes(64, 96)
+    hole = masks.center_square(64, 96, 14)
+    x, given, scored, corners = _holdout_batch(image, hole, seed=4)
+    held = adaptation.held_out(hole, given, scored, corners)
+    assert held.sum() > 50 and not (held & hole).any()
+    seen = []
+    real = adaptation.training_batch
+
+    def recorded(image, train_hole, *args, **kwargs):
+        batch = real(image, train_hole, *args, **kwargs)
+        seen.append((train_hole, batch))
+        return batch
+
+    monkeypatch.setattr(adaptation, "training_batch", recorded)
+    adaptation.adapt(HoleNet(8, rng=0), image, hole, steps=4, lr=1e-3, seed=4)
+    assert len(seen) == 5 and np.array_equal(seen[0][0], hole)
+    for train_hole, (bx, bgiven, bscored, bcorners) in seen[1:]:
+        assert np.array_equal(train_hole, hole | held)
+        for k, (r, c) in enumerate(bcorners):
+            window = held[r:r + bx.shape[2], c:c + bx.shape[3]]
+            assert not (bscored[k, 0] & window).any()  # never a truth
+            assert bgiven[k, 0][window].all()  # never an input either
+
+
+def test_the_self_check_keeps_the_weights_that_fill_the_held_out_holes_best():
+    image = _stripes(64, 96)
+    hole = masks.center_square(64, 96, 14)
+    net = HoleNet(8, rng=0)
+    history = []
+    adapted = adaptation.adapt(net, image, hole, steps=25, lr=3e-3, seed=1, history=history)
+    assert [step for step, _ in history] == [0, 10, 20, 25]
+    losses = [loss for _, loss in history]
+    x, given, scored, _ = _holdout_batch(image, hole, seed=1)
+    assert adaptation._holdout_loss(adapted, x, given, scored) == pytest.approx(min(losses), rel=1e-6)
+    assert min(losses) < losses[0]  # on stripes, adapting helps: the copy is not the plain network
+    assert any(not np.array_equal(a, b) for a, b in zip(_params(net), _params(adapted)))
+
+
+@pytest.mark.parametrize("losses, margin, kept", [((1.0, 2.0, 3.0, 4.0), 0.0, 0), ((3.0, 1.0, 1.0, 2.0), 0.0, 10),
+                                                 ((3.0, 2.0, 1.5, 1.0), 0.0, 25), ((1.0, 0.98, 0.99, 0.97), 0.0, 25),
+                                                 ((1.0, 0.98, 0.99, 0.97), 0.05, 0), ((1.0, 0.98, 0.9, 0.92), 0.05, 20)])
+def test_the_self_check_keeps_the_step_of_the_lowest_held_out_loss(monkeypatch, losses, margin, kept):
+    # The held-out losses are scripted, so the choice alone is tested: the lowest, the earliest among equals,
+    # and step 0 (the network itself, unchanged) when adapting only made them worse or, with a margin, not
+    # better by that fraction of the unadapted loss.
+    monkeypatch.setattr(adaptation, "CHECK_MARGIN", margin)
+    scripted = iter(losses)
+    monkeypatch.setattr(adaptation, "_holdout_loss", lambda *args: next(scripted))
+    image = _stripes(64, 96)
+    hole = masks.center_square(64, 96, 14)
+    net = HoleNet(8, rng=0)
+    history = []
+    adapted = adaptation.adapt(net, image, hole, steps=25, lr=3e-3, seed=1, history=history)
+    assert history == list(zip((0, 10, 20, 25), losses))
+    if kept == 0:
+        expected = net
+    else:  # the same steps, stopped at step ``kept`` and kept there (its losses scripted to fall)
+        scripted = iter([1.0 - 0.1 * i for i in range(5)])
+        expected = adaptation.adapt(net, image, hole, steps=kept, lr=3e-3, seed=1)
+    assert all(np.array_equal(a, b) for a, b in zip(_params(expected), _params(adapted)))
+
+
+def test_without_a_self_check_every_step_is_kept_and_nothing_is_held_out(monkeypatch):
+    holes = []
+    real = adaptation.training_batch
+    monkeypatch.setattr(adaptation, "training_batch", lambda image, h, *a, **k: holes.append(h) or real(image, h, *a, **k))
+    history = []
+    hole = masks.center_square(48, 64, 12)
+    adaptation.adapt(HoleNet(8, rng=0), _stripes(48, 64), hole, steps=3, lr=1e-3, holdout=0, history=history)
+    assert history == [] and len(holes) == 3 and all(h is hole for h in holes)
+    with pytest.raises(ValueError, match=r"holdout must be an integer >= 0"):
+        adaptation.adapt(HoleNet(8, rng=0), _stripes(48, 64), hole, steps=3, holdout=-1)
