@@ -87,6 +87,33 @@ def test_every_algorithm_computes_the_readable_layer_on_every_shape_it_accepts(a
     check_algorithm(algorithm, data, dtype, WORST[algorithm])
 
 
+@pytest.mark.parametrize("sample_major", [True, False], ids=["sample-major", "row-major"])
+@DTYPES
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(data=st.data())
+def test_im2col_computes_the_readable_layer_with_either_column_layout(sample_major, dtype, data):
+    """im2col's two column layouts (``fast.SAMPLE_MAJOR_PIXELS``: 1 makes every layer sample-major, a billion
+    none) on every shape: the same four results as the readable loops."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fast, "SAMPLE_MAJOR_PIXELS", 1 if sample_major else 10**9)
+        check_algorithm("im2col", data, dtype, {})
+
+
+def test_im2col_columns_are_sample_major_exactly_where_the_output_plane_is_large():
+    """The rule of ``fast.SAMPLE_MAJOR_PIXELS``: sample-major columns (compact grid, one matrix per sample with
+    C·kH·kW rows plus the extra ones) where H_out·W_out reaches it, row-major ones below."""
+    def columns(out_hw, extra_rows=0):
+        geo = plan.Geometry(2, 3, 4, out_hw, out_hw, (3, 3), (1, 1), (1, 1), (1, 1), 4)
+        return fast._columns(geo, extra_rows)
+
+    n = fast.SAMPLE_MAJOR_PIXELS
+    side = int(np.ceil(np.sqrt(n)))
+    big, small = columns((side, side), extra_rows=1), columns((1, n - 1))
+    assert big.sample_major and big.un.rows_per_sample == 3 * 9 + 1 and big.un.w_cols == side
+    assert not small.sample_major and small.un.rows_per_sample == 0
+    assert columns((1, n)).sample_major
+
+
 @pytest.mark.parametrize("algorithm", plan.ALGORITHMS)
 def test_worst_float32_error_of_each_algorithm_is_reported_and_within_bounds(algorithm):
     """Runs after the property test above (same module, file order) and prints its worst errors; the float32

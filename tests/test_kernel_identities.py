@@ -199,12 +199,14 @@ def test_fast_and_readable_agree_to_1e_12(c, t):
 
 
 @settings(max_examples=FEW)
-@given(conv_cases(max_batch=4), conv_transpose_cases(max_batch=4), st.sampled_from([fast.BAND_ROWS, 1, 2]))
-def test_fast_and_readable_agree_when_the_batch_is_split_into_chunks(c, t, band_rows):
+@given(conv_cases(max_batch=4), conv_transpose_cases(max_batch=4), st.sampled_from([fast.BAND_ROWS, 1, 2]),
+       st.sampled_from([1, 10**9]))
+def test_fast_and_readable_agree_when_the_batch_is_split_into_chunks(c, t, band_rows, sample_major_pixels):
     """fast unrolls the batch in chunks of CHUNK_BYTES; at 1 byte every sample is a chunk of its own, cut into
-    bands of BAND_ROWS output rows (1 and 2 here, so that a sample spans several bands)."""
-    saved = fast.CHUNK_BYTES, fast.BAND_ROWS
-    fast.CHUNK_BYTES, fast.BAND_ROWS = 1, band_rows
+    bands of BAND_ROWS output rows (1 and 2 here, so that a sample spans several bands); with im2col's columns
+    sample-major (SAMPLE_MAJOR_PIXELS 1) or row-major (a billion)."""
+    saved = fast.CHUNK_BYTES, fast.BAND_ROWS, fast.SAMPLE_MAJOR_PIXELS
+    fast.CHUNK_BYTES, fast.BAND_ROWS, fast.SAMPLE_MAJOR_PIXELS = 1, band_rows, sample_major_pixels
     try:
         gy = random_like(conv(READABLE, c))
         for a, b in zip((conv(FAST, c),) + fast.conv2d_backward(gy, c.x, c.w, c.stride, c.padding, c.dilation),
@@ -217,7 +219,7 @@ def test_fast_and_readable_agree_when_the_batch_is_split_into_chunks(c, t, band_
                         (conv_t(READABLE, t),) + readable.conv_transpose2d_backward(gy, t.x, t.w, *args)):
             assert rel_error(a, b) <= 1e-12
     finally:
-        fast.CHUNK_BYTES, fast.BAND_ROWS = saved
+        fast.CHUNK_BYTES, fast.BAND_ROWS, fast.SAMPLE_MAJOR_PIXELS = saved
 
 
 def test_public_kernels_are_the_fast_ones():

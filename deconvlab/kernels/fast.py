@@ -26,6 +26,11 @@ array laid out as (C_out, N·H_out·W_cols) with zero scratch columns, one matri
     scatter     (conv_transpose2d forward, conv2d input gradient):  x  = merge(col2im(Wᵀ · G))
     weight_grad (both weight gradients):                            gW = G · colsᵀ
 
+Where each sample's output plane is large (``SAMPLE_MAJOR_PIXELS``) the columns are sample-major instead: each
+sample has its own matrix cols[n] on the compact grid, and the products read and write the layer's arrays in
+place, Y[n] = [W | b] · [cols[n]; 1], gWᵀ += cols[n] · G[n]ᵀ, x[n] = merge(col2im(Wᵀ · G[n])), with no copy of
+the many-channel side of a few-channel layer into the (C_out, N·L) order and back.
+
 Threads: the batch is split into one part per core (``deconvlab.parallel``), and each part runs all its copies and its
 single-threaded matrix products on its own core. Within a part the samples go in chunks small enough for the
 column matrix to stay in the core's cache. The copy loops are Numba; the products are NumPy's BLAS. Every sum
@@ -239,13 +244,25 @@ def _crop_into(y_ext, y):
 
 # Where im2col and col2im find each tap (u, v) — phase_h[u], shift_h[u], phase_w[v], shift_w[v], from ``_taps`` —
 # and the column grid: h_out rows of w_cols columns, from output row row0 on (a band of a large image).
-Unroll = namedtuple("Unroll", "phase_h shift_h phase_w shift_w h_out w_cols row0")
+# rows_per_sample: 0 for row-major columns (one matrix for a chunk of samples), else sample-major (``im2col``).
+Unroll = namedtuple("Unroll", "phase_h shift_h phase_w shift_w h_out w_cols row0 rows_per_sample")
 
 
 def _unroll(kernel_hw, s, d, h_out, w_cols):
     """The Unroll record of a layer, and the residues (res_h, res_w) of the phases its taps read."""
     (res_h, phase_h, shift_h), (res_w, phase_w, shift_w) = (_taps(kernel_hw[i], s[i], d[i]) for i in range(2))
-    return Unroll(phase_h, shift_h, phase_w, shift_w, h_out, w_cols, 0), res_h, res_w
+    return Unroll(phase_h, shift_h, phase_w, shift_w, h_out, w_cols, 0, 0), res_h, res_w
+
+
+@njit(inline="always")
+def _col_steps(un, n_samples):
+    """(row step, sample step) of a column matrix in the flat buffer: row-major (rows_per_sample 0),
+    cols[row, (n, i, j)]: (n_samples·L, L); sample-major, cols[(n, row), (i, j)] with rows_per_sample rows per
+    sample: (L, rows_per_sample·L). L = h_out·w_cols."""
+    length = un[4] * un[5]
+    if un[7] == 0:
+        return np.uint64(n_samples * length), np.uint64(length)
+    return np.uint64(length), np.uint64(un[7] * length)
 
 
 @njit()
@@ -253,23 +270,25 @@ def im2col(phases, n0, n1, un, cols):
     """cols[(c·kh + u)·kw + v, (n − n0)·L + i·w_cols + j] = P[phase_h[u], phase_w[v], n, c, row0 + i + shift_h[u], j + shift_w[v]]
     for samples n0 <= n < n1, i < h_out, j < w_cols, L = h_out·w_cols (the fields of the Unroll record ``un``). On the
     extended grid (w_cols = W_ext) that is one contiguous run of L per (row, sample); on the compact one
-    (w_cols = W_out), h_out runs of W_out."""
-    phase_h, shift_h, phase_w, shift_w, h_out, w_cols, row0 = un
+    (w_cols = W_out), h_out runs of W_out. Sample-major (``un.rows_per_sample`` R > 0) the same numbers go to
+    cols[(n − n0)·R + (c·kh + u)·kw + v, i·w_cols + j]: each sample's own matrix, rows beyond the taps untouched."""
+    phase_h, shift_h, phase_w, shift_w, h_out, w_cols, row0 = un[:7]
     c_in, w_ph = phases.shape[3], phases.shape[5]
     plane = phases.shape[4] * w_ph
     flat = phases.reshape(phases.shape[0], phases.shape[1], -1)
+    dst = cols.reshape(-1)
     kh, kw = phase_h.size, phase_w.size
     runs, run = (1, h_out * w_ph) if w_cols == w_ph else (h_out, w_cols)
-    length, run, stride = np.uint64(h_out * w_cols), np.uint64(run), np.uint64(w_ph)
+    run, stride = np.uint64(run), np.uint64(w_ph)
+    row_step, sample_step = _col_steps(un, n1 - n0)
     for row in range(c_in * kh * kw):
         c = row // (kh * kw)
         u = (row // kw) % kh
         v = row % kw
         src = flat[phase_h[u], phase_w[v]]
-        dst = cols[row]
         for n in range(n0, n1):
             s0 = np.uint64((n * c_in + c) * plane + (row0 + shift_h[u]) * w_ph + shift_w[v])
-            d0 = np.uint64(n - n0) * length
+            d0 = np.uint64(row) * row_step + np.uint64(n - n0) * sample_step
             for r in range(runs):
                 for t in range(run):
                     dst[d0 + t] = src[s0 + t]
@@ -283,22 +302,24 @@ def col2im(cols, n0, n1, un, phases):
     cols[(c·kh + u)·kw + v, (n − n0)·L + i·w_cols + j] for samples n0 <= n < n1 (P accumulates).
 
     Rows are read in order, each from start to end, like im2col writes them. Each pixel receives its taps in
-    the order (u, v), the same in any loop order over rows and samples, so the sums are fixed to the bit."""
-    phase_h, shift_h, phase_w, shift_w, h_out, w_cols, row0 = un
+    the order (u, v), the same in any loop order over rows and samples, so the sums are fixed to the bit.
+    Sample-major columns (``un.rows_per_sample`` > 0) are read where ``im2col`` writes them."""
+    phase_h, shift_h, phase_w, shift_w, h_out, w_cols, row0 = un[:7]
     c_in, w_ph = phases.shape[3], phases.shape[5]
     plane = phases.shape[4] * w_ph
     flat = phases.reshape(phases.shape[0], phases.shape[1], -1)
+    src = cols.reshape(-1)
     kh, kw = phase_h.size, phase_w.size
     runs, run = (1, h_out * w_ph) if w_cols == w_ph else (h_out, w_cols)
-    length, run, stride = np.uint64(h_out * w_cols), np.uint64(run), np.uint64(w_ph)
+    run, stride = np.uint64(run), np.uint64(w_ph)
+    row_step, sample_step = _col_steps(un, n1 - n0)
     for row in range(c_in * kh * kw):
         c = row // (kh * kw)
         u = (row // kw) % kh
         v = row % kw
-        src = cols[row]
         dst = flat[phase_h[u], phase_w[v]]
         for n in range(n0, n1):
-            s0 = np.uint64(n - n0) * length
+            s0 = np.uint64(row) * row_step + np.uint64(n - n0) * sample_step
             d0 = np.uint64((n * c_in + c) * plane + (row0 + shift_h[u]) * w_ph + shift_w[v])
             for r in range(runs):
                 for t in range(run):
@@ -347,23 +368,80 @@ def _band(un, i0, i1):
     return un._replace(h_out=i1 - i0, row0=i0)
 
 
-def _unrolled(x, geo):
-    """Yield (n0, n1, i0, i1, cols) chunk by chunk (``_chunks``): the unrolled windows of samples n0..n1 and output
-    rows i0..i1 of x (the layer's input, of geometry ``geo``), (C·kH·kW, (n1 − n0)·(i1 − i0)·W_cols). One buffer
-    serves every chunk: use each before asking for the next."""
-    n_batch, c_in = x.shape[:2]
+# Sample-major columns. Row-major columns (C·kH·kW, n·L) serve a chunk of n samples with one matrix product,
+# but its other factor and its result are laid out (C_out, n·L), channels before samples, so the output gradient
+# is copied into that order (``_extend``) and the product copied out of it (``_crop_to``): two passes over the
+# many-channel side of the layer. Where each sample's output plane is large, each sample gets its own matrix
+# (C·kH·kW, L) on the compact grid instead, and the products read and write the layer's (N, C, H·W) arrays
+# where they are: Y[n] = W · cols[n], gWᵀ += cols[n] · G[n]ᵀ, cols'[n] = Wᵀ · G[n]. Used where L = H_out·W_out
+# is at least this (measured in docs/performance.md); a single large image goes in bands of rows either way.
+SAMPLE_MAJOR_PIXELS = 256
+
+
+class _Columns(namedtuple("_Columns", "un res_h res_w h_ph w_ext rows sample_major")):
+    """How ``geo``'s windows are unrolled: the Unroll record, the phases' residues, the phase grid (h_ph, w_ext),
+    the tap rows C·kH·kW and whether the columns are sample-major (``SAMPLE_MAJOR_PIXELS``)."""
+
+
+def _columns(geo, extra_rows=0):
+    """The ``_Columns`` of geometry ``geo``; sample-major columns leave ``extra_rows`` more rows per sample for the
+    caller (the bias's row of ones)."""
     kernel_hw, s, d, out_hw = geo.kernel_hw, geo.stride, geo.dilation, geo.out_hw
     h_ph, w_ext = _grid(kernel_hw, s, d, out_hw)
-    un, res_h, res_w = _unroll(kernel_hw, s, d, out_hw[0], _col_width(out_hw[1], w_ext))
-    phases = np.empty((res_h.size, res_w.size, n_batch, c_in, h_ph, w_ext), dtype=x.dtype)
-    phase_split(x, res_h, res_w, s, geo.padding, phases)
-    rows = c_in * kernel_hw[0] * kernel_hw[1]
-    chunks = _chunks(n_batch, out_hw[0], rows, un.w_cols, x.itemsize)
-    size = max(((n1 - n0) * (i1 - i0) for n0, n1, i0, i1 in chunks), default=0)
-    buffer = np.empty(rows * size * un.w_cols, dtype=x.dtype)
+    rows = geo.c_in * kernel_hw[0] * kernel_hw[1]
+    sample_major = out_hw[0] * out_hw[1] >= SAMPLE_MAJOR_PIXELS
+    un, res_h, res_w = _unroll(kernel_hw, s, d, out_hw[0], out_hw[1] if sample_major else _col_width(out_hw[1], w_ext))
+    if sample_major:
+        un = un._replace(rows_per_sample=rows + extra_rows)
+    return _Columns(un, res_h, res_w, h_ph, w_ext, rows, sample_major)
+
+
+def _column_chunks(n_batch, geo, columns):
+    """``_chunks`` for these columns (counting the extra rows of sample-major ones)."""
+    rows = columns.un.rows_per_sample or columns.rows
+    return _chunks(n_batch, geo.out_hw[0], rows, columns.un.w_cols, geo.itemsize)
+
+
+def _column_buffer(chunks, columns, dtype):
+    """One flat buffer large enough for the column matrix of any of ``chunks``."""
+    rows = columns.un.rows_per_sample or columns.rows
+    return np.empty(rows * max(((n1 - n0) * (i1 - i0) for n0, n1, i0, i1 in chunks), default=0) * columns.un.w_cols,
+                    dtype=dtype)
+
+
+def _column_view(buffer, columns, n0, n1, i0, i1):
+    """The chunk's column matrix in ``buffer``: (rows, (n1 − n0)·L) row-major, (n1 − n0, R, L) sample-major,
+    L = (i1 − i0)·w_cols."""
+    length = (i1 - i0) * columns.un.w_cols
+    if columns.sample_major:
+        return buffer[: (n1 - n0) * columns.un.rows_per_sample * length].reshape(n1 - n0, -1, length)
+    return buffer[: columns.rows * (n1 - n0) * length].reshape(columns.rows, -1)
+
+
+def _plane_band(a, n0, n1, i0, i1):
+    """a[n0:n1, :, i0:i1] of a C-contiguous (N, C, H, W) array as an (n1 − n0, C, (i1 − i0)·W) view: a sample-major
+    product's factor or destination, read or written in place."""
+    n, c, h, w = a.shape
+    return a.reshape(n, c, h * w)[n0:n1, :, i0 * w:i1 * w]
+
+
+def _unrolled(x, geo, extra_rows=0):
+    """Yield (n0, n1, i0, i1, cols) chunk by chunk (``_chunks``): the unrolled windows of samples n0..n1 and output
+    rows i0..i1 of x (the layer's input, of geometry ``geo``): (C·kH·kW, (n1 − n0)·(i1 − i0)·W_cols) row-major,
+    or sample-major (n1 − n0, C·kH·kW + extra_rows, (i1 − i0)·W_out) with the extra rows set to 1 (``_columns``).
+    One buffer serves every chunk: use each before asking for the next."""
+    columns = _columns(geo, extra_rows)
+    un = columns.un
+    phases = np.empty((columns.res_h.size, columns.res_w.size) + x.shape[:2] + (columns.h_ph, columns.w_ext),
+                      dtype=x.dtype)
+    phase_split(x, columns.res_h, columns.res_w, geo.stride, geo.padding, phases)
+    chunks = _column_chunks(x.shape[0], geo, columns)
+    buffer = _column_buffer(chunks, columns, x.dtype)
     for n0, n1, i0, i1 in chunks:
-        cols = buffer[: rows * (n1 - n0) * (i1 - i0) * un.w_cols].reshape(rows, -1)
-        im2col(phases, n0, n1, _band(un, i0, i1), cols)
+        cols = _column_view(buffer, columns, n0, n1, i0, i1)
+        im2col(phases, n0, n1, _band(un, i0, i1), cols.reshape(-1, cols.shape[-1]))
+        if columns.sample_major and extra_rows:
+            cols[:, columns.rows:] = 1
         yield n0, n1, i0, i1, cols
 
 
@@ -417,11 +495,20 @@ def _im2col_correlate(x, w, geo, b):
         return _im2col_scatter(x, _flipped_kernel(w), flipped, b)
     y = np.empty((geo.batch, geo.c_out) + geo.out_hw, dtype=x.dtype)
     w2 = w.reshape(w.shape[0], -1)
+    if _columns(geo).sample_major:
+        # The bias as one more column of W against a row of ones: Y[n] = [W | b] · [cols[n]; 1], written in place.
+        with_bias = b is not None
+        if with_bias:
+            w2 = np.concatenate([w2, b.reshape(-1, 1)], axis=1)
 
-    def part(n0, n1):
-        for c0, c1, i0, i1, cols in _unrolled(x[n0:n1], geo):
-            _crop_to(w2 @ cols, y[n0 + c0:n0 + c1], i0, i1)
-            _add_bias(y[n0 + c0:n0 + c1, :, i0:i1], b)  # chunk by chunk, while the chunk is in cache
+        def part(n0, n1):
+            for c0, c1, i0, i1, cols in _unrolled(x[n0:n1], geo, extra_rows=int(with_bias)):
+                np.matmul(w2, cols, out=_plane_band(y, n0 + c0, n0 + c1, i0, i1))
+    else:
+        def part(n0, n1):
+            for c0, c1, i0, i1, cols in _unrolled(x[n0:n1], geo):
+                _crop_to(w2 @ cols, y[n0 + c0:n0 + c1], i0, i1)
+                _add_bias(y[n0 + c0:n0 + c1, :, i0:i1], b)  # chunk by chunk, while the chunk is in cache
 
     parallel.run_in_parts(geo.batch, part)
     return y
@@ -453,17 +540,23 @@ def _im2col_scatter(g, w, geo, b):
     if flipped is not None:
         return _im2col_correlate(g, _flipped_kernel(w), flipped, b)
     x = np.zeros((geo.batch, geo.c_in) + geo.in_hw, dtype=g.dtype)
-    kernel_hw, s, d, out_hw = geo.kernel_hw, geo.stride, geo.dilation, geo.out_hw
-    h_ph, w_ext = _grid(kernel_hw, s, d, out_hw)
-    un, res_h, res_w = _unroll(kernel_hw, s, d, out_hw[0], _col_width(out_hw[1], w_ext))
+    columns = _columns(geo)
+    un, res_h, res_w = columns.un, columns.res_h, columns.res_w
     w2t = w.reshape(geo.c_out, -1).T
 
     def part(n0, n1):
-        phases = np.zeros((res_h.size, res_w.size, n1 - n0, geo.c_in, h_ph, w_ext), dtype=g.dtype)
-        rows = geo.c_in * kernel_hw[0] * kernel_hw[1]
-        for c0, c1, i0, i1 in _chunks(n1 - n0, out_hw[0], rows, un.w_cols, g.itemsize):
-            col2im(w2t @ _extended_band(g[n0 + c0:n0 + c1], i0, i1, un.w_cols), c0, c1, _band(un, i0, i1), phases)
-        phase_merge(phases, res_h, res_w, s, geo.padding, x[n0:n1])
+        phases = np.zeros((res_h.size, res_w.size, n1 - n0, geo.c_in, columns.h_ph, columns.w_ext), dtype=g.dtype)
+        chunks = _column_chunks(n1 - n0, geo, columns)
+        buffer = _column_buffer(chunks, columns, g.dtype) if columns.sample_major else None
+        for c0, c1, i0, i1 in chunks:
+            if columns.sample_major:  # cols'[n] = Wᵀ · G[n], G read in place
+                cols = np.matmul(w2t, _plane_band(g, n0 + c0, n0 + c1, i0, i1),
+                                 out=_column_view(buffer, columns, c0, c1, i0, i1))
+                col2im(cols.reshape(-1, cols.shape[-1]), c0, c1, _band(un, i0, i1), phases)
+            else:
+                col2im(w2t @ _extended_band(g[n0 + c0:n0 + c1], i0, i1, un.w_cols), c0, c1, _band(un, i0, i1),
+                       phases)
+        phase_merge(phases, res_h, res_w, geo.stride, geo.padding, x[n0:n1])
         _add_bias(x[n0:n1], b)
 
     parallel.run_in_parts(geo.batch, part)
@@ -477,16 +570,23 @@ def _im2col_weight_grad_part(g, x, geo, gx_weight, scatter_weight, y):
     """The weight gradient's share of the samples of g and x: returns gWᵀ (BLAS is faster this way round). With
     ``gx_weight`` also writes y = correlate(x, gx_weight) from the same columns (conv_transpose2d's input
     gradient); with ``scatter_weight`` adds into y (zeroed) the scatter of g (conv2d's input gradient)."""
-    kernel_hw, s, d, out_hw = geo.kernel_hw, geo.stride, geo.dilation, geo.out_hw
-    h_ph, w_ext = _grid(kernel_hw, s, d, out_hw)
-    un, res_h, res_w = _unroll(kernel_hw, s, d, out_hw[0], _col_width(out_hw[1], w_ext))
-    gw_t = np.zeros((geo.c_in * kernel_hw[0] * kernel_hw[1], geo.c_out), dtype=x.dtype)
+    columns = _columns(geo)
+    un, res_h, res_w = columns.un, columns.res_h, columns.res_w
+    gw_t = np.zeros((columns.rows, geo.c_out), dtype=x.dtype)
     if gx_weight is not None:
         w2 = gx_weight.reshape(gx_weight.shape[0], -1)
     if scatter_weight is not None:
         w2t = scatter_weight.reshape(scatter_weight.shape[0], -1).T
-        gx_phases = np.zeros((res_h.size, res_w.size) + x.shape[:2] + (h_ph, w_ext), dtype=x.dtype)
+        gx_phases = np.zeros((res_h.size, res_w.size) + x.shape[:2] + (columns.h_ph, columns.w_ext), dtype=x.dtype)
     for n0, n1, i0, i1, cols in _unrolled(x, geo):
+        if columns.sample_major:  # every product reads g and writes y in place, sample by sample
+            g3 = _plane_band(g, n0, n1, i0, i1)
+            gw_t += np.matmul(cols, g3.transpose(0, 2, 1)).sum(axis=0)
+            if gx_weight is not None:
+                np.matmul(w2, cols, out=_plane_band(y, n0, n1, i0, i1))
+            if scatter_weight is not None:
+                col2im(np.matmul(w2t, g3).reshape(-1, cols.shape[-1]), n0, n1, _band(un, i0, i1), gx_phases)
+            continue
         g_cols = _extended_band(g[n0:n1], i0, i1, un.w_cols)
         # With a few output channels (a network's last layer) BLAS multiplies by a transposed view of g's
         # columns at half the speed of a contiguous copy (docs/performance.md); the copy is small then.
@@ -496,7 +596,7 @@ def _im2col_weight_grad_part(g, x, geo, gx_weight, scatter_weight, y):
         if scatter_weight is not None:
             col2im(w2t @ g_cols, n0, n1, _band(un, i0, i1), gx_phases)
     if scatter_weight is not None:
-        phase_merge(gx_phases, res_h, res_w, s, geo.padding, y)
+        phase_merge(gx_phases, res_h, res_w, geo.stride, geo.padding, y)
     return gw_t
 
 
@@ -622,6 +722,7 @@ def _fold_phase_taps_of(gtaps, geo):
     gw = np.empty((geo.c_out, geo.c_in) + geo.kernel_hw, dtype=gtaps.dtype)
     _fold_phase_taps(gtaps, geo.stride[0], geo.stride[1], gw)
     return gw
+
 
 
 # --- Winograd F(mxm, rxr) on the polyphase split ------------------------------------------------------------
