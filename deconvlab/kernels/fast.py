@@ -378,9 +378,19 @@ def _band(un, i0, i1):
 SAMPLE_MAJOR_PIXELS = 256
 
 
-class _Columns(namedtuple("_Columns", "un res_h res_w h_ph w_ext rows sample_major")):
-    """How ``geo``'s windows are unrolled: the Unroll record, the phases' residues, the phase grid (h_ph, w_ext),
-    the tap rows C·kH·kW and whether the columns are sample-major (``SAMPLE_MAJOR_PIXELS``)."""
+class _Columns(namedtuple("_Columns", "un res_h res_w h_ph w_ext rows")):
+    """How ``geo``'s windows are unrolled: the Unroll record, the phases' residues, the phase grid (h_ph, w_ext)
+    and the tap rows C·kH·kW."""
+
+    @property
+    def sample_major(self):
+        """Whether each sample has its own column matrix (``SAMPLE_MAJOR_PIXELS``)."""
+        return self.un.rows_per_sample > 0
+
+    @property
+    def matrix_rows(self):
+        """The rows of one column matrix per sample: the taps' rows, and the extra ones of sample-major columns."""
+        return self.un.rows_per_sample or self.rows
 
 
 def _columns(geo, extra_rows=0):
@@ -393,19 +403,17 @@ def _columns(geo, extra_rows=0):
     un, res_h, res_w = _unroll(kernel_hw, s, d, out_hw[0], out_hw[1] if sample_major else _col_width(out_hw[1], w_ext))
     if sample_major:
         un = un._replace(rows_per_sample=rows + extra_rows)
-    return _Columns(un, res_h, res_w, h_ph, w_ext, rows, sample_major)
+    return _Columns(un, res_h, res_w, h_ph, w_ext, rows)
 
 
 def _column_chunks(n_batch, geo, columns):
     """``_chunks`` for these columns (counting the extra rows of sample-major ones)."""
-    rows = columns.un.rows_per_sample or columns.rows
-    return _chunks(n_batch, geo.out_hw[0], rows, columns.un.w_cols, geo.itemsize)
+    return _chunks(n_batch, geo.out_hw[0], columns.matrix_rows, columns.un.w_cols, geo.itemsize)
 
 
 def _column_buffer(chunks, columns, dtype):
     """One flat buffer large enough for the column matrix of any of ``chunks``."""
-    rows = columns.un.rows_per_sample or columns.rows
-    return np.empty(rows * max(((n1 - n0) * (i1 - i0) for n0, n1, i0, i1 in chunks), default=0) * columns.un.w_cols,
+    return np.empty(columns.matrix_rows * max(((n1 - n0) * (i1 - i0) for n0, n1, i0, i1 in chunks), default=0) * columns.un.w_cols,
                     dtype=dtype)
 
 
@@ -414,7 +422,7 @@ def _column_view(buffer, columns, n0, n1, i0, i1):
     L = (i1 − i0)·w_cols."""
     length = (i1 - i0) * columns.un.w_cols
     if columns.sample_major:
-        return buffer[: (n1 - n0) * columns.un.rows_per_sample * length].reshape(n1 - n0, -1, length)
+        return buffer[: (n1 - n0) * columns.matrix_rows * length].reshape(n1 - n0, -1, length)
     return buffer[: columns.rows * (n1 - n0) * length].reshape(columns.rows, -1)
 
 
@@ -425,12 +433,11 @@ def _plane_band(a, n0, n1, i0, i1):
     return a.reshape(n, c, h * w)[n0:n1, :, i0 * w:i1 * w]
 
 
-def _unrolled(x, geo, extra_rows=0):
+def _unrolled(x, geo, columns):
     """Yield (n0, n1, i0, i1, cols) chunk by chunk (``_chunks``): the unrolled windows of samples n0..n1 and output
-    rows i0..i1 of x (the layer's input, of geometry ``geo``): (C·kH·kW, (n1 − n0)·(i1 − i0)·W_cols) row-major,
-    or sample-major (n1 − n0, C·kH·kW + extra_rows, (i1 − i0)·W_out) with the extra rows set to 1 (``_columns``).
-    One buffer serves every chunk: use each before asking for the next."""
-    columns = _columns(geo, extra_rows)
+    rows i0..i1 of x (the layer's input, of geometry ``geo``, unrolled as ``columns`` says):
+    (C·kH·kW, (n1 − n0)·(i1 − i0)·W_cols) row-major, or sample-major (n1 − n0, matrix_rows, (i1 − i0)·W_out) with
+    the extra rows set to 1. One buffer serves every chunk: use each before asking for the next."""
     un = columns.un
     phases = np.empty((columns.res_h.size, columns.res_w.size) + x.shape[:2] + (columns.h_ph, columns.w_ext),
                       dtype=x.dtype)
@@ -440,7 +447,7 @@ def _unrolled(x, geo, extra_rows=0):
     for n0, n1, i0, i1 in chunks:
         cols = _column_view(buffer, columns, n0, n1, i0, i1)
         im2col(phases, n0, n1, _band(un, i0, i1), cols.reshape(-1, cols.shape[-1]))
-        if columns.sample_major and extra_rows:
+        if columns.matrix_rows > columns.rows:
             cols[:, columns.rows:] = 1
         yield n0, n1, i0, i1, cols
 
@@ -495,18 +502,18 @@ def _im2col_correlate(x, w, geo, b):
         return _im2col_scatter(x, _flipped_kernel(w), flipped, b)
     y = np.empty((geo.batch, geo.c_out) + geo.out_hw, dtype=x.dtype)
     w2 = w.reshape(w.shape[0], -1)
-    if _columns(geo).sample_major:
-        # The bias as one more column of W against a row of ones: Y[n] = [W | b] · [cols[n]; 1], written in place.
-        with_bias = b is not None
-        if with_bias:
+    # Sample-major, the bias is one more column of W against a row of ones: Y[n] = [W | b] · [cols[n]; 1].
+    columns = _columns(geo, extra_rows=int(b is not None))
+    if columns.sample_major:
+        if b is not None:
             w2 = np.concatenate([w2, b.reshape(-1, 1)], axis=1)
 
         def part(n0, n1):
-            for c0, c1, i0, i1, cols in _unrolled(x[n0:n1], geo, extra_rows=int(with_bias)):
+            for c0, c1, i0, i1, cols in _unrolled(x[n0:n1], geo, columns):
                 np.matmul(w2, cols, out=_plane_band(y, n0 + c0, n0 + c1, i0, i1))
     else:
         def part(n0, n1):
-            for c0, c1, i0, i1, cols in _unrolled(x[n0:n1], geo):
+            for c0, c1, i0, i1, cols in _unrolled(x[n0:n1], geo, columns):
                 _crop_to(w2 @ cols, y[n0 + c0:n0 + c1], i0, i1)
                 _add_bias(y[n0 + c0:n0 + c1, :, i0:i1], b)  # chunk by chunk, while the chunk is in cache
 
@@ -578,7 +585,7 @@ def _im2col_weight_grad_part(g, x, geo, gx_weight, scatter_weight, y):
     if scatter_weight is not None:
         w2t = scatter_weight.reshape(scatter_weight.shape[0], -1).T
         gx_phases = np.zeros((res_h.size, res_w.size) + x.shape[:2] + (columns.h_ph, columns.w_ext), dtype=x.dtype)
-    for n0, n1, i0, i1, cols in _unrolled(x, geo):
+    for n0, n1, i0, i1, cols in _unrolled(x, geo, columns):
         if columns.sample_major:  # every product reads g and writes y in place, sample by sample
             g3 = _plane_band(g, n0, n1, i0, i1)
             gw_t += np.matmul(cols, g3.transpose(0, 2, 1)).sum(axis=0)
@@ -722,7 +729,6 @@ def _fold_phase_taps_of(gtaps, geo):
     gw = np.empty((geo.c_out, geo.c_in) + geo.kernel_hw, dtype=gtaps.dtype)
     _fold_phase_taps(gtaps, geo.stride[0], geo.stride[1], gw)
     return gw
-
 
 
 # --- Winograd F(mxm, rxr) on the polyphase split ------------------------------------------------------------
